@@ -1,0 +1,40 @@
+# Two commands do all set-up: `make repro` (environment + the whole DVC pipeline) and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(abspath $(VENV))/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+export PATH := $(BIN):$(PATH)
+export MLFLOW_DISABLE_TELEMETRY := true
+export DVC_NO_ANALYTICS := 1
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: env repro test bench clean-env lock
+
+env: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=24"
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.installed-* && touch $@
+
+repro: env
+	$(BIN)/dvc repro
+
+test: env
+	$(BIN)/python -m pytest
+
+bench: env
+	$(BIN)/python benchmarks/run_all.py
+
+clean-env:
+	rm -rf $(VENV)
+
+# Re-pin after changing dependencies: freezes the current venv into requirements.lock + environment.yml.
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^animatelab' > requirements.lock.tmp
+	@grep -q '^setuptools==' requirements.lock.tmp || $(BIN)/python -c "import setuptools; print('setuptools=='+setuptools.__version__)" >> requirements.lock.tmp
+	(echo "# Exact versions (pip freeze of a working env, CPU x86_64, Python 3.11). Regenerate with: make lock"; cat requirements.lock.tmp) > requirements.lock && rm requirements.lock.tmp
+	$(BIN)/python -m animatelab.envfile requirements.lock environment.yml

@@ -1,0 +1,311 @@
+"""Typed schema for ``params.yaml``: every stage reads its own group, validated before compute.
+
+One pydantic model per DVC stage group. ``extra="forbid"`` everywhere so a misspelt key is an
+error rather than a silently ignored setting. ``load_params`` turns any validation failure into
+a one-line :class:`ParamsError` that names the offending key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PositiveInt = Field(gt=0)
+
+
+class ParamsError(ValueError):
+    """A params file that cannot be run: raised before any compute starts."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- shared pieces
+class LoopParams(Strict):
+    """Settings of the one training loop (``animatelab.train.loop``) shared by every trainer."""
+
+    steps: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    lr: float = Field(gt=0)
+    warmup_steps: int = Field(default=0, ge=0)
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = Field(default=1e-2, ge=0)
+    adam_eps: float = Field(default=1e-8, gt=0)
+    grad_clip: float = Field(default=1.0, gt=0)
+    cfg_dropout: float = Field(default=0.1, ge=0, le=1)
+    checkpoint_every: int = Field(default=100, gt=0)
+    log_every: int = Field(default=10, gt=0)
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    gradient_checkpointing: bool = False
+    num_workers: int = Field(default=0, ge=0)
+    seed: int = 0
+
+
+class NoiseScheduleParams(Strict):
+    """Training noise schedule of the official AnimateDiff code (linear betas, eps-prediction)."""
+
+    num_train_timesteps: int = Field(default=1000, gt=0)
+    beta_start: float = Field(default=0.00085, gt=0)
+    beta_end: float = Field(default=0.012, gt=0)
+    beta_schedule: Literal["linear", "scaled_linear"] = "linear"
+    prediction_type: Literal["epsilon", "v_prediction"] = "epsilon"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "NoiseScheduleParams":
+        if self.beta_end <= self.beta_start:
+            raise ValueError("beta_end must be greater than beta_start")
+        return self
+
+
+# --------------------------------------------------------------------------- synth_data
+class SynthDataParams(Strict):
+    """The embedded synthetic world (DESIGN.md): clean images, WebVid-format videos, LoRA set."""
+
+    seed: int = 0
+    out_dir: str = "data/synth"
+    resolution: int = Field(default=32, ge=16)
+    frames: int = Field(default=24, ge=2)
+    fps: int = Field(default=8, gt=0)
+    num_images: int = Field(default=6000, gt=0)
+    num_train_videos: int = Field(default=600, gt=0)
+    num_heldout_videos: int = Field(default=96, gt=0)
+    num_motion_lora_videos: int = Field(default=50, gt=0)
+    shapes: list[str] = ["circle", "square", "triangle"]
+    colours: list[str] = ["red", "green", "blue", "yellow", "white"]
+    backgrounds: list[str] = ["black", "gray", "checker"]
+    motions: list[str] = ["left", "right", "up", "down", "grow", "shrink", "static"]
+    motion_lora_motion: str = "zoom_in"
+    speed_range: tuple[float, float] = (0.5, 1.2)
+    object_size_range: tuple[float, float] = (0.22, 0.34)
+    watermark_alpha: float = Field(default=0.35, ge=0, le=1)
+    blur_sigma: float = Field(default=0.5, ge=0)
+    crf: int = Field(default=28, ge=0, le=51)
+
+    @model_validator(mode="after")
+    def _check(self) -> "SynthDataParams":
+        if self.resolution % 2:
+            raise ValueError("resolution must be even (h264 needs even frame sizes)")
+        for name in ("speed_range", "object_size_range"):
+            lo, hi = getattr(self, name)
+            if not 0 <= lo <= hi:
+                raise ValueError(f"{name} must satisfy 0 <= low <= high")
+        return self
+
+
+# --------------------------------------------------------------------------- prepare
+class DatasetSpec(Strict):
+    name: str
+    csv: str
+    video_dir: str
+
+
+class PrepareParams(Strict):
+    """WebVid-format CSV + videos -> fixed-length clips in shards (decoded with decord)."""
+
+    datasets: list[DatasetSpec]
+    out_dir: str = "data/prepared"
+    frames: int = Field(default=16, ge=2)
+    stride: int = Field(default=1, ge=1)
+    target_fps: float | None = Field(default=None, gt=0)
+    resolution: int = Field(default=32, ge=8)
+    clip_start: Literal["first", "middle", "random"] = "first"
+    shard_size: int = Field(default=256, gt=0)
+    workers: int = Field(default=2, ge=1)
+    seed: int = 0
+
+
+# --------------------------------------------------------------------------- base model
+class BaseModelParams(Strict):
+    """Where the frozen text-to-image base lives: a diffusers pipeline folder (tiny or SD1.5)."""
+
+    path: str = "models/base"
+
+
+class PretrainBaseParams(Strict):
+    """Tiny SD-format base trained on the clean synthetic images (embedded default only)."""
+
+    seed: int = 0
+    vae_block_out_channels: list[int] = [32, 64, 64]
+    latent_channels: int = 4
+    vae_steps: int = Field(default=600, gt=0)
+    vae_batch_size: int = Field(default=64, gt=0)
+    vae_lr: float = Field(default=1e-3, gt=0)
+    text_hidden_size: int = Field(default=64, gt=0)
+    text_layers: int = Field(default=2, gt=0)
+    text_heads: int = Field(default=2, gt=0)
+    text_max_length: int = Field(default=16, ge=4)
+    unet_block_out_channels: list[int] = [64, 128]
+    unet_layers_per_block: int = Field(default=1, gt=0)
+    unet_attention_head_dim: int = Field(default=16, gt=0)
+    unet: LoopParams = LoopParams(steps=1200, batch_size=128, lr=5e-4)
+    noise: NoiseScheduleParams = NoiseScheduleParams()
+
+
+# --------------------------------------------------------------------------- encode
+class EncodeParams(Strict):
+    out_dir: str = "data/encoded"
+    batch_size: int = Field(default=64, gt=0)
+
+
+# --------------------------------------------------------------------------- train_adapter
+class LoraParams(Strict):
+    rank: int = Field(gt=0)
+    alpha: float | None = Field(default=None, gt=0)
+
+
+class TrainAdapterParams(Strict):
+    """Domain-adapter LoRA on the base UNet's spatial attention, trained on single frames."""
+
+    out_dir: str = "models/domain_adapter"
+    lora: LoraParams = LoraParams(rank=16)
+    loop: LoopParams = LoopParams(steps=300, batch_size=64, lr=1e-3)
+    noise: NoiseScheduleParams = NoiseScheduleParams()
+
+
+# --------------------------------------------------------------------------- train_motion
+class MotionModuleParams(Strict):
+    """Design of the motion module (RQ4, RQ5 knobs)."""
+
+    num_attention_heads: int = Field(default=4, gt=0)
+    norm_num_groups: int = Field(default=32, gt=0)
+    max_seq_length: int = Field(default=32, ge=2)
+    layers_per_block: int | None = None
+    zero_init_proj_out: bool = True
+    temporal: Literal["attention", "conv1d"] = "attention"
+    norm: Literal["per_frame", "whole_clip"] = "whole_clip"
+    text_cross_attention: bool = False
+
+
+class MotionRun(Strict):
+    """One trained motion module: whether the domain adapter is on, a seed, a design."""
+
+    with_adapter: bool
+    seed: int = 0
+    module: MotionModuleParams = MotionModuleParams()
+
+
+class TrainMotionParams(Strict):
+    out_dir: str = "models/motion"
+    frames: int = Field(default=16, ge=2)
+    runs: dict[str, MotionRun]
+    loop: LoopParams = LoopParams(steps=600, batch_size=4, lr=1e-4)
+    noise: NoiseScheduleParams = NoiseScheduleParams()
+
+
+# --------------------------------------------------------------------------- train_motion_lora
+class TrainMotionLoraParams(Strict):
+    out_dir: str = "models/motion_lora"
+    motion_run: str = "with_adapter_s0"
+    n_videos: list[int] = [5, 10, 20, 50]
+    lora: LoraParams = LoraParams(rank=8)
+    loop: LoopParams = LoopParams(steps=200, batch_size=4, lr=1e-4)
+    noise: NoiseScheduleParams = NoiseScheduleParams()
+
+
+# --------------------------------------------------------------------------- sample
+class SampleParams(Strict):
+    out_dir: str = "samples"
+    num_videos: int = Field(default=32, gt=0)
+    frames: int = Field(default=16, ge=2)
+    num_inference_steps: int = Field(default=25, gt=0)
+    guidance_scale: float = Field(default=7.5, ge=1)
+    adapter_scales: list[float] = [0.0]
+    timestep_spacing: Literal["leading", "trailing", "linspace"] = "leading"
+    seed: int = 0
+
+
+# --------------------------------------------------------------------------- evaluation
+class TrainEvalModelsParams(Strict):
+    out_dir: str = "models/eval"
+    seed: int = 0
+    video_net: LoopParams = LoopParams(steps=400, batch_size=32, lr=1e-3)
+    clip: LoopParams = LoopParams(steps=600, batch_size=128, lr=1e-3)
+    clip_embed_dim: int = Field(default=64, gt=0)
+    clip_width: int = Field(default=64, gt=0)
+
+
+class EvaluateParams(Strict):
+    out_dir: str = "metrics"
+    video_net: str = "models/eval/video_net.safetensors"
+    clip: str = "models/eval/clip.pt"
+    fvd_backbone: Literal["synthetic", "i3d"] = "synthetic"
+    bootstrap: int = Field(default=1000, gt=0)
+    batch_size: int = Field(default=16, gt=0)
+    seed: int = 0
+
+
+class ProbeParams(Strict):
+    out_dir: str = "metrics/probes"
+    seed: int = 0
+
+
+class FiguresParams(Strict):
+    figures_dir: str = "reports/figures"
+    tables_dir: str = "reports/tables"
+
+
+# --------------------------------------------------------------------------- the whole file
+class Params(Strict):
+    synth_data: SynthDataParams = SynthDataParams()
+    prepare: PrepareParams
+    base: BaseModelParams = BaseModelParams()
+    pretrain_base: PretrainBaseParams = PretrainBaseParams()
+    encode: EncodeParams = EncodeParams()
+    train_adapter: TrainAdapterParams = TrainAdapterParams()
+    train_motion: TrainMotionParams
+    train_motion_lora: TrainMotionLoraParams = TrainMotionLoraParams()
+    sample: SampleParams = SampleParams()
+    train_eval_models: TrainEvalModelsParams = TrainEvalModelsParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    probe: ProbeParams = ProbeParams()
+    figures: FiguresParams = FiguresParams()
+
+
+def _format_error(source: str, err: ValidationError) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "<root>"
+    got = first.get("input")
+    shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+    more = f" [+{err.error_count() - 1} more]" if err.error_count() > 1 else ""
+    msg = first["msg"].removeprefix("Value error, ")
+    return f"{source}: {key}: {msg}{shown}{more}"
+
+
+def _apply_override(data: dict[str, Any], assignment: str) -> None:
+    """``a.b.c=value`` with ``value`` parsed as YAML, like ``dvc exp run -S``."""
+    if "=" not in assignment:
+        raise ParamsError(f"override {assignment!r}: expected key=value")
+    key, raw = assignment.split("=", 1)
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ParamsError(f"override {assignment!r}: {part} is not a group")
+    node[parts[-1]] = yaml.safe_load(raw)
+
+
+def parse_params(data: dict[str, Any], source: str = "params") -> Params:
+    try:
+        return Params.model_validate(data)
+    except ValidationError as err:
+        raise ParamsError(_format_error(source, err)) from None
+
+
+def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = None) -> Params:
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: params file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: top level must be a mapping of stage groups")
+    for assignment in overrides or []:
+        _apply_override(data, assignment)
+    return parse_params(data, str(path))

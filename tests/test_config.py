@@ -1,0 +1,63 @@
+"""Params are validated before any compute: bad values are one-line errors naming the key."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from animatelab.config import ParamsError, load_params, parse_params
+from tests.conftest import REPO, write_params
+
+
+def test_repo_params_validate():
+    params = load_params(REPO / "params.yaml")
+    assert params.prepare.frames >= 2 and params.train_motion.runs
+
+
+def test_micro_params_validate(micro_params_dict):
+    parse_params(micro_params_dict)
+
+
+@pytest.mark.parametrize(
+    "key, value, fragment",
+    [
+        ("prepare.frames", 1, "prepare.frames"),
+        ("prepare.stride", 0, "prepare.stride"),
+        ("prepare.bogus", 3, "prepare.bogus"),
+        ("synth_data.resolution", 33, "even"),
+        ("train_motion.loop.lr", "fast", "train_motion.loop.lr"),
+    ],
+)
+def test_bad_values_are_one_line_errors(micro_params_dict, key, value, fragment):
+    node = micro_params_dict
+    *parents, last = key.split(".")
+    for p in parents:
+        node = node[p]
+    node[last] = value
+    with pytest.raises(ParamsError) as err:
+        parse_params(micro_params_dict, "params.yaml")
+    msg = str(err.value)
+    assert fragment in msg and "\n" not in msg
+
+
+def test_override_syntax(workdir):
+    params = load_params("params.yaml", ["prepare.frames=4", "sample.adapter_scales=[0, 0.5]"])
+    assert params.prepare.frames == 4 and params.sample.adapter_scales == [0.0, 0.5]
+
+
+def test_cli_rejects_bad_params_before_compute(workdir, micro_params_dict):
+    micro_params_dict["prepare"]["frames"] = 1
+    write_params(workdir, micro_params_dict)
+    proc = subprocess.run(
+        [sys.executable, "-m", "animatelab.cli", "prepare"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert "prepare.frames" in proc.stderr and not (workdir / "data").exists()
+
+
+def test_cli_help_lists_every_dvc_stage():
+    proc = subprocess.run([sys.executable, "-m", "animatelab.cli", "--help"], capture_output=True, text=True)
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for name in stages:
+        assert name in proc.stdout
