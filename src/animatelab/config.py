@@ -63,7 +63,11 @@ class NoiseScheduleParams(Strict):
 
 # --------------------------------------------------------------------------- synth_data
 class SynthDataParams(Strict):
-    """The embedded synthetic world (DESIGN.md): clean images, WebVid-format videos, LoRA set."""
+    """The embedded synthetic world (DESIGN.md): clean images, WebVid-format videos, LoRA set.
+
+    Speeds are px/frame (translation), diameter px/frame (grow/shrink) or crop-side px/frame
+    (zoom); a clip whose speed would carry the object out of frame is shrunk, then slowed.
+    """
 
     seed: int = 0
     out_dir: str = "data/synth"
@@ -74,16 +78,19 @@ class SynthDataParams(Strict):
     num_train_videos: int = Field(default=600, gt=0)
     num_heldout_videos: int = Field(default=96, gt=0)
     num_motion_lora_videos: int = Field(default=50, gt=0)
-    shapes: list[str] = ["circle", "square", "triangle"]
-    colours: list[str] = ["red", "green", "blue", "yellow", "white"]
-    backgrounds: list[str] = ["black", "gray", "checker"]
-    motions: list[str] = ["left", "right", "up", "down", "grow", "shrink", "static"]
-    motion_lora_motion: str = "zoom_in"
-    speed_range: tuple[float, float] = (0.5, 1.2)
+    shapes: list[Literal["circle", "square", "triangle"]] = ["circle", "square", "triangle"]
+    colours: list[Literal["red", "green", "blue", "yellow", "white"]] = ["red", "green", "blue", "yellow", "white"]
+    backgrounds: list[Literal["black", "gray", "checker"]] = ["black", "gray", "checker"]
+    motions: list[Literal["left", "right", "up", "down", "grow", "shrink", "static"]] = [
+        "left", "right", "up", "down", "grow", "shrink", "static"
+    ]
+    motion_lora_motion: Literal["zoom_in"] = "zoom_in"
+    speed_range: tuple[float, float] = (0.4, 0.8)
     object_size_range: tuple[float, float] = (0.22, 0.34)
     watermark_alpha: float = Field(default=0.35, ge=0, le=1)
     blur_sigma: float = Field(default=0.5, ge=0)
     crf: int = Field(default=28, ge=0, le=51)
+    workers: int = Field(default=2, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> "SynthDataParams":
@@ -93,18 +100,30 @@ class SynthDataParams(Strict):
             lo, hi = getattr(self, name)
             if not 0 <= lo <= hi:
                 raise ValueError(f"{name} must satisfy 0 <= low <= high")
+        if self.object_size_range[1] > 0.6:
+            raise ValueError("object_size_range high must be <= 0.6 of the frame")
+        for name in ("shapes", "colours", "backgrounds", "motions"):
+            values = getattr(self, name)
+            if not values or len(set(values)) != len(values):
+                raise ValueError(f"{name} must be a non-empty list without repeats")
         return self
 
 
 # --------------------------------------------------------------------------- prepare
 class DatasetSpec(Strict):
-    name: str
+    """One WebVid-format input: CSV plus the folder holding ``{videoid}.mp4`` or ``{page_dir}/{videoid}.mp4``."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     csv: str
     video_dir: str
 
 
 class PrepareParams(Strict):
-    """WebVid-format CSV + videos -> fixed-length clips in shards (decoded with decord)."""
+    """WebVid-format CSV + videos -> fixed-length clips in shards (decoded with decord).
+
+    ``target_fps`` (optional) replaces ``stride`` by round(source_fps / target_fps) per video,
+    so clips cover the same time span whatever the source frame rate.
+    """
 
     datasets: list[DatasetSpec]
     out_dir: str = "data/prepared"
@@ -113,9 +132,17 @@ class PrepareParams(Strict):
     target_fps: float | None = Field(default=None, gt=0)
     resolution: int = Field(default=32, ge=8)
     clip_start: Literal["first", "middle", "random"] = "first"
+    bad_caption: Literal["skip", "keep"] = "skip"
     shard_size: int = Field(default=256, gt=0)
     workers: int = Field(default=2, ge=1)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "PrepareParams":
+        names = [d.name for d in self.datasets]
+        if not names or len(set(names)) != len(names):
+            raise ValueError("datasets must be non-empty with unique names")
+        return self
 
 
 # --------------------------------------------------------------------------- base model
@@ -220,21 +247,52 @@ class SampleParams(Strict):
 
 # --------------------------------------------------------------------------- evaluation
 class TrainEvalModelsParams(Strict):
+    """Stand-in evaluation networks of the embedded default (real runs skip this stage)."""
+
     out_dir: str = "models/eval"
     seed: int = 0
-    video_net: LoopParams = LoopParams(steps=400, batch_size=32, lr=1e-3)
-    clip: LoopParams = LoopParams(steps=600, batch_size=128, lr=1e-3)
+    synth_dir: str = "data/synth"  # ground_truth.json, images.npz + images.csv
+    train_dir: str = "data/prepared/train"
+    heldout_dir: str = "data/prepared/heldout"
+    video_net: LoopParams = LoopParams(steps=300, batch_size=32, lr=2e-3, warmup_steps=20)
+    video_net_channels: list[int] = [16, 32, 64]
+    # small on purpose: FVD needs more videos than feature dimensions (32 videos per run here)
+    video_net_feature_dim: int = Field(default=16, gt=0)
+    clip: LoopParams = LoopParams(steps=300, batch_size=128, lr=1e-3, warmup_steps=20)
     clip_embed_dim: int = Field(default=64, gt=0)
     clip_width: int = Field(default=64, gt=0)
+    clip_layers: int = Field(default=2, gt=0)
+    clip_patch_size: int = Field(default=4, gt=0)
+    clip_context_length: int = Field(default=32, ge=8)
+    threads: int = Field(default=2, gt=0)
+
+    @model_validator(mode="after")
+    def _widths(self) -> "TrainEvalModelsParams":
+        if self.clip_width % 64 or self.clip_embed_dim % 64:
+            raise ValueError("clip_width and clip_embed_dim must be multiples of 64 (clip.load uses width // 64 heads)")
+        return self
 
 
 class EvaluateParams(Strict):
+    """Scores of one run's samples; every path is local (real runs: I3D and CLIP weight files)."""
+
     out_dir: str = "metrics"
+    samples_dir: str = "samples"
     video_net: str = "models/eval/video_net.safetensors"
     clip: str = "models/eval/clip.pt"
+    clip_name: str = "synth"  # goes into the metric keys: clip_{name}_text, ...
     fvd_backbone: Literal["synthetic", "i3d"] = "synthetic"
+    i3d_path: str = ""  # StyleGAN-V i3d_torchscript.pt, when fvd_backbone is i3d
+    fvd_frames: int = Field(default=16, ge=2)  # I3D protocol frame count
+    real_dir: str = "data/prepared/train"  # FVD reference
+    heldout_dir: str = "data/prepared/heldout"  # real-vs-real floor, ground-truth reference
+    max_real_videos: int = Field(default=512, gt=1)
+    synthetic_ground_truth: bool = True  # tracking / watermark metrics need the synthetic world
+    synth_dir: str = "data/synth"  # ground_truth.json, watermark.npz, images.npz + images.csv
+    still_threshold: float = Field(default=0.2, gt=0)  # px/frame below which a clip is static
     bootstrap: int = Field(default=1000, gt=0)
     batch_size: int = Field(default=16, gt=0)
+    threads: int = Field(default=2, gt=0)
     seed: int = 0
 
 
@@ -309,3 +367,33 @@ def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = 
     for assignment in overrides or []:
         _apply_override(data, assignment)
     return parse_params(data, str(path))
+
+
+# --------------------------------------------------------------------------- input paths
+def required_paths(params: Params, stage: str) -> dict[str, str]:
+    """Param key -> local path that ``stage`` reads and that no earlier stage of it writes.
+
+    These are the external inputs (videos, CSVs, base model, evaluation weights); real runs
+    point them at local folders, so a typo must fail before any compute, naming the key.
+    """
+    paths: dict[str, str] = {}
+    if stage == "prepare":
+        for i, ds in enumerate(params.prepare.datasets):
+            paths[f"prepare.datasets.{i}.csv"] = ds.csv
+            paths[f"prepare.datasets.{i}.video_dir"] = ds.video_dir
+    if stage in {"encode", "train_adapter", "train_motion", "train_motion_lora", "sample", "probe"}:
+        paths["base.path"] = params.base.path
+    if stage == "evaluate":
+        ev = params.evaluate
+        for key in ("video_net", "clip", "i3d", "i3d_path"):  # whichever the schema defines
+            value = getattr(ev, key, None)
+            if isinstance(value, str) and value:
+                paths[f"evaluate.{key}"] = value
+    return paths
+
+
+def check_paths(params: Params, stage: str) -> None:
+    """Raise :class:`ParamsError` naming the first missing input path of ``stage``."""
+    for key, value in required_paths(params, stage).items():
+        if not Path(value).exists():
+            raise ParamsError(f"{key}: path not found: {value} (needed by {stage}; cwd {Path.cwd()})")

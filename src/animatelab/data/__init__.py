@@ -1,0 +1,1 @@
+"""Data: the synthetic world, WebVid-format I/O, clip preparation and streaming shards."""

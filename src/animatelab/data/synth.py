@@ -1,0 +1,367 @@
+"""The embedded synthetic world (DESIGN.md): clean captioned images, WebVid-format videos carrying
+WebVid's defects (fixed watermark, mild blur, h264 artefacts), a zoom-in MotionLoRA set, and the
+ground truth of every clip, so evaluation can score motion and watermark leakage exactly.
+
+Every random choice is drawn in the parent process from ``seed`` (one generator per split), and
+workers only render, so the output does not depend on the number of worker processes.
+
+Coordinates: a position is the object's area centroid in pixel-index units of the written frame
+(pixel ``i`` is centred on ``i``); a size is the object's diameter / side in pixels.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from animatelab.config import SynthDataParams
+from animatelab.data.video_io import write_mp4
+from animatelab.data.webvid import iso_duration, write_webvid_csv
+
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (220, 40, 40),
+    "green": (40, 190, 60),
+    "blue": (50, 90, 235),
+    "yellow": (235, 215, 40),
+    "white": (245, 245, 245),
+}
+PLAIN_BACKGROUNDS: dict[str, tuple[int, int, int]] = {"black": (15, 15, 15), "gray": (115, 115, 115)}
+CHECKER = ((55, 55, 55), (140, 140, 140))  # "checker": a textured background, cells of 4 px
+CHECKER_CELL = 4.0
+# Half-extents (left, right, up, down) in units of the size, measured from the area centroid.
+EXTENTS: dict[str, tuple[float, float, float, float]] = {
+    "circle": (0.5, 0.5, 0.5, 0.5),
+    "square": (0.5, 0.5, 0.5, 0.5),
+    "triangle": (0.5, 0.5, 2 / 3, 1 / 3),
+}
+DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
+PHRASES = {
+    "left": "moving left",
+    "right": "moving right",
+    "up": "moving up",
+    "down": "moving down",
+    "grow": "growing",
+    "shrink": "shrinking",
+    "static": "standing still",
+}
+SUPERSAMPLE = 4
+SPLIT_CODES = {"images": 0, "train": 1, "heldout": 2, "motion_lora": 3}
+VIDEO_ID_BASE = {"train": 1_000_000, "heldout": 2_000_000, "motion_lora": 3_000_000}
+
+
+def caption_for(shape: str, colour: str, background: str, motion: str | None) -> str:
+    scene = f"a {colour} {shape}"
+    where = f"on a {background} background"
+    if motion is None:
+        return f"{scene} {where}"
+    if motion == "zoom_in":
+        return f"{scene} {where}, camera zooming in"
+    return f"{scene} {PHRASES[motion]} {where}"
+
+
+# --------------------------------------------------------------------------- rendering
+def _grid(resolution: int) -> np.ndarray:
+    """Sub-pixel sample coordinates (pixel-index units) for anti-aliasing by supersampling."""
+    return ((np.arange(resolution * SUPERSAMPLE) + 0.5) / SUPERSAMPLE - 0.5).astype(np.float32)
+
+
+def _shape_mask(shape: str, dx: np.ndarray, dy: np.ndarray, size: np.ndarray) -> np.ndarray:
+    half = size / 2
+    if shape == "circle":
+        return (dx * dx + dy * dy) <= half * half
+    if shape == "square":
+        return (np.abs(dx) <= half) & (np.abs(dy) <= half)
+    if shape == "triangle":  # apex up, centroid at the origin: apex at -2s/3, base at +s/3
+        top, bottom = -2 * size / 3, size / 3
+        frac = (dy - top) / size  # 0 at the apex, 1 at the base
+        return (dy >= top) & (dy <= bottom) & (np.abs(dx) <= half * frac)
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+def _downsample(x: np.ndarray, resolution: int) -> np.ndarray:
+    """Mean over each pixel's SUPERSAMPLE² sub-samples: the area coverage of (n, R·s, R·s) masks."""
+    return x.reshape(x.shape[0], resolution, SUPERSAMPLE, resolution, SUPERSAMPLE).mean(axis=(2, 4), dtype=np.float32)
+
+
+def _background(name: str, u: np.ndarray, v: np.ndarray, n: int, resolution: int) -> np.ndarray:
+    """(n, R, R, 3) background; the checker is anti-aliased like the object (it zooms too)."""
+    if name in PLAIN_BACKGROUNDS:
+        return np.broadcast_to(np.asarray(PLAIN_BACKGROUNDS[name], np.float32), (n, resolution, resolution, 3))
+    if name == "checker":
+        parity = (np.floor((u + 0.5) / CHECKER_CELL) + np.floor((v + 0.5) / CHECKER_CELL)) % 2 > 0
+        hi = _downsample(np.broadcast_to(parity, (n, *parity.shape[1:])), resolution)[..., None]
+        lo_c, hi_c = (np.asarray(c, np.float32) for c in CHECKER)
+        return lo_c + (hi_c - lo_c) * hi
+    raise ValueError(f"unknown background {name!r}")
+
+
+def render(
+    shape: str,
+    colour: str,
+    background: str,
+    centres: np.ndarray,
+    sizes: np.ndarray,
+    resolution: int,
+    zooms: np.ndarray | None = None,
+) -> np.ndarray:
+    """Frames (F, R, R, 3) float32 in [0, 255] of one object in scene coordinates; ``zooms``
+    magnifies the whole scene about the frame centre (the camera zoom of the LoRA set).
+    Edges are anti-aliased by the object's area coverage of each pixel (supersampled)."""
+    n = len(centres)
+    g = _grid(resolution)
+    u, v = g[None, None, :], g[None, :, None]
+    if zooms is not None:
+        c = (resolution - 1) / 2
+        z = zooms.astype(np.float32)[:, None, None]
+        u, v = (u - c) / z + c, (v - c) / z + c
+    cx = centres[:, 0, None, None].astype(np.float32)
+    cy = centres[:, 1, None, None].astype(np.float32)
+    mask = _shape_mask(shape, u - cx, v - cy, sizes.astype(np.float32)[:, None, None])
+    cover = _downsample(mask, resolution)[..., None]
+    bg = _background(background, u, v, n, resolution)
+    return bg + (np.asarray(COLOURS[colour], np.float32) - bg) * cover
+
+
+# --------------------------------------------------------------------------- defects
+def watermark_template(resolution: int) -> tuple[np.ndarray, list[int]]:
+    """A fixed bar pattern in a band across the lower part of the frame (2-px bars, period 4),
+    strong in luma so it survives the VAE and h264; returns (template H×W in [0,1], box x0,y0,x1,y1)."""
+    r = resolution
+    x0, x1 = round(0.12 * r), round(0.88 * r)
+    y0, y1 = round(0.72 * r), round(0.86 * r)
+    template = np.zeros((r, r), np.float32)
+    cols = np.arange(x0, x1)
+    bars = cols[((cols - x0) // 2) % 2 == 0]
+    template[y0:y1, bars] = 1.0
+    return template, [x0, y0, x1, y1]
+
+
+WATERMARK_COLOUR = (255, 255, 255)
+
+
+def degrade(frames: np.ndarray, template: np.ndarray, alpha: float, blur_sigma: float) -> np.ndarray:
+    """WebVid's pixel-level defects before encoding: camera blur, then the overlaid watermark."""
+    import cv2
+
+    out = frames.astype(np.float32)
+    if blur_sigma > 0:
+        out = np.stack([cv2.GaussianBlur(f, (0, 0), blur_sigma) for f in out])
+    a = (alpha * template)[None, :, :, None]
+    out = out * (1 - a) + np.asarray(WATERMARK_COLOUR, np.float32) * a
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- sampling
+@dataclass(frozen=True)
+class ClipSpec:
+    """Everything random about one clip, drawn up front from the split's generator."""
+
+    videoid: str
+    split: str
+    shape: str
+    colour: str
+    background: str
+    motion: str
+    speed: float
+    centre: tuple[float, float]
+    size_start: float
+    size_end: float
+
+
+def _range(lo_ext: float, hi_ext: float, size: float, resolution: int) -> tuple[float, float]:
+    """Centroid interval that keeps an object of ``size`` inside the frame (0.5 px margin)."""
+    return lo_ext * size, resolution - 1 - hi_ext * size
+
+
+def sample_clip(rng: np.random.Generator, p: SynthDataParams, videoid: str, split: str, motion: str) -> ClipSpec:
+    r, f = p.resolution, p.frames
+    shape = str(rng.choice(p.shapes))
+    colour = str(rng.choice(p.colours))
+    background = str(rng.choice(p.backgrounds))
+    size_lo, size_hi = (s * r for s in p.object_size_range)
+    size = float(rng.uniform(size_lo, size_hi))
+    speed = float(rng.uniform(*p.speed_range))
+    el, er, eu, ed = EXTENTS[shape]
+    u1, u2 = rng.uniform(size=2)
+    size_start = size_end = size
+    if motion in DIRECTIONS:
+        dx, dy = DIRECTIONS[motion]
+        ext = (el, er) if dx else (eu, ed)
+        travel = speed * (f - 1)
+        lo, hi = _range(*ext, size, r)
+        if hi - lo < travel:  # shrink the object first, then slow it down, to stay in frame
+            size = max(size_lo, (r - 1 - travel) / sum(ext))
+            lo, hi = _range(*ext, size, r)
+            speed = min(speed, (hi - lo) / (f - 1))
+            travel = speed * (f - 1)
+        size_start = size_end = size
+        along = lo + u1 * max(0.0, hi - lo - travel) + (travel if (dx or dy) < 0 else 0)
+        other = _range(*((eu, ed) if dx else (el, er)), size, r)
+        across = other[0] + u2 * (other[1] - other[0])
+        centre = (along, across) if dx else (across, along)
+    elif motion in ("grow", "shrink"):
+        small = size_lo
+        big = min(small + 0.5 * speed * (f - 1), 0.6 * r)
+        speed = (big - small) / (0.5 * (f - 1))
+        size_start, size_end = (small, big) if motion == "grow" else (big, small)
+        xr, yr = _range(el, er, big, r), _range(eu, ed, big, r)
+        centre = (xr[0] + u1 * (xr[1] - xr[0]), yr[0] + u2 * (yr[1] - yr[0]))
+    elif motion == "static":
+        speed = 0.0
+        xr, yr = _range(el, er, size, r), _range(eu, ed, size, r)
+        centre = (xr[0] + u1 * (xr[1] - xr[0]), yr[0] + u2 * (yr[1] - yr[0]))
+    elif motion == "zoom_in":
+        # crop side shrinks by `speed` px/frame, at most to half the frame (zoom <= 2)
+        speed = min(speed, (r / 2) / (f - 1))
+        zmax = r / (r - speed * (f - 1))
+        c = (r - 1) / 2
+        size = size_lo
+        size_start = size_end = size
+        reach_x = max(0.0, (c - 0.5) / zmax - max(el, er) * size)
+        reach_y = max(0.0, (c - 0.5) / zmax - max(eu, ed) * size)
+        centre = (c + (2 * u1 - 1) * reach_x, c + (2 * u2 - 1) * reach_y)
+    else:
+        raise ValueError(f"unknown motion {motion!r}")
+    return ClipSpec(videoid, split, shape, colour, background, motion, speed,
+                    (float(centre[0]), float(centre[1])), float(size_start), float(size_end))
+
+
+def trajectory(spec: ClipSpec, p: SynthDataParams) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Scene-coordinate centres (F, 2), sizes (F,), and zooms (F,) or None, per written frame."""
+    t = np.arange(p.frames, dtype=np.float64)
+    centres = np.tile(np.asarray(spec.centre, np.float64), (p.frames, 1))
+    if spec.motion in DIRECTIONS:
+        centres = centres + np.outer(t * spec.speed, DIRECTIONS[spec.motion])
+    sizes = np.linspace(spec.size_start, spec.size_end, p.frames)
+    zooms = p.resolution / (p.resolution - spec.speed * t) if spec.motion == "zoom_in" else None
+    return centres, sizes, zooms
+
+
+def ground_truth(spec: ClipSpec, p: SynthDataParams) -> dict:
+    """Per-clip truth: attributes plus per-frame position and size in written-frame pixels."""
+    centres, sizes, zooms = trajectory(spec, p)
+    if zooms is not None:
+        c = (p.resolution - 1) / 2
+        centres = (centres - c) * zooms[:, None] + c
+        sizes = sizes * zooms
+    return {
+        "shape": spec.shape,
+        "colour": spec.colour,
+        "background": spec.background,
+        "motion": spec.motion,
+        "speed": round(spec.speed, 6),
+        "positions": np.round(centres, 4).tolist(),
+        "sizes": np.round(sizes, 4).tolist(),
+        "zooms": None if zooms is None else np.round(zooms, 6).tolist(),
+        "split": spec.split,
+        "caption": caption_for(spec.shape, spec.colour, spec.background, spec.motion),
+        "watermark": True,
+        "fps": p.fps,
+        "frames": p.frames,
+    }
+
+
+def clip_specs(p: SynthDataParams, split: str, count: int) -> list[ClipSpec]:
+    rng = np.random.default_rng([p.seed, SPLIT_CODES[split]])
+    motions = [p.motion_lora_motion] if split == "motion_lora" else list(p.motions)
+    base = VIDEO_ID_BASE[split]
+    return [sample_clip(rng, p, str(base + i), split, motions[i % len(motions)]) for i in range(count)]
+
+
+# --------------------------------------------------------------------------- workers
+def render_clip(spec: ClipSpec, p: SynthDataParams) -> np.ndarray:
+    """The clean (F, R, R, 3) float frames of a clip, before WebVid's defects."""
+    centres, sizes, zooms = trajectory(spec, p)
+    return render(spec.shape, spec.colour, spec.background, centres, sizes, p.resolution, zooms)
+
+
+def _write_clips(specs: list[ClipSpec], p: SynthDataParams, video_dir: str) -> int:
+    template, _ = watermark_template(p.resolution)
+    for spec in specs:
+        frames = degrade(render_clip(spec, p), template, p.watermark_alpha, p.blur_sigma)
+        write_mp4(Path(video_dir) / f"{spec.videoid}.mp4", frames, p.fps, p.crf)
+    return len(specs)
+
+
+def _render_images(rows: list[dict], resolution: int) -> np.ndarray:
+    out = np.empty((len(rows), resolution, resolution, 3), np.uint8)
+    for i, row in enumerate(rows):
+        img = render(row["shape"], row["colour"], row["background"], np.asarray([row["centre"]]),
+                     np.asarray([row["size"]]), resolution)
+        out[i] = np.clip(np.rint(img[0]), 0, 255).astype(np.uint8)
+    return out
+
+
+def image_rows(p: SynthDataParams) -> list[dict]:
+    """Attributes of the clean images: random object, size and position, fully inside the frame."""
+    rng = np.random.default_rng([p.seed, SPLIT_CODES["images"]])
+    rows = []
+    for i in range(p.num_images):
+        shape, colour, bg = (str(rng.choice(x)) for x in (p.shapes, p.colours, p.backgrounds))
+        size = float(rng.uniform(*p.object_size_range)) * p.resolution
+        el, er, eu, ed = EXTENTS[shape]
+        xr, yr = _range(el, er, size, p.resolution), _range(eu, ed, size, p.resolution)
+        u1, u2 = rng.uniform(size=2)
+        centre = (xr[0] + u1 * (xr[1] - xr[0]), yr[0] + u2 * (yr[1] - yr[0]))
+        rows.append({"index": i, "caption": caption_for(shape, colour, bg, None), "shape": shape,
+                     "colour": colour, "background": bg, "centre": centre, "size": size})
+    return rows
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+# --------------------------------------------------------------------------- the stage body
+def generate(p: SynthDataParams) -> dict[str, int]:
+    """Write the whole world under ``p.out_dir`` (layout in docs/CONTRACTS.md); returns counts."""
+    out = Path(p.out_dir)
+    video_dir = out / "videos"
+    if video_dir.exists():
+        shutil.rmtree(video_dir)
+    video_dir.mkdir(parents=True)
+
+    splits = {"train": p.num_train_videos, "heldout": p.num_heldout_videos,
+              "motion_lora": p.num_motion_lora_videos}
+    specs = {split: clip_specs(p, split, n) for split, n in splits.items()}
+    rows = image_rows(p)
+    all_specs = [s for split in splits for s in specs[split]]
+
+    with ProcessPoolExecutor(max_workers=p.workers) as pool:
+        image_jobs = [pool.submit(_render_images, chunk, p.resolution) for chunk in _chunks(rows, 500)]
+        clip_jobs = [pool.submit(_write_clips, chunk, p, str(video_dir)) for chunk in _chunks(all_specs, 16)]
+        with tqdm(total=len(all_specs), desc="synth videos", unit="clip") as bar:
+            for job in clip_jobs:
+                bar.update(job.result())
+        images = np.concatenate([job.result() for job in image_jobs])
+
+    np.savez(out / "images.npz", images=images)
+    with open(out / "images.csv", "w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["index", "caption", "shape", "colour", "background"])
+        writer.writerows([r["index"], r["caption"], r["shape"], r["colour"], r["background"]] for r in rows)
+
+    truth = {}
+    duration = iso_duration(p.frames / p.fps)
+    for split, split_specs in specs.items():
+        csv_rows = []
+        for spec in split_specs:
+            gt = ground_truth(spec, p)
+            truth[spec.videoid] = gt
+            csv_rows.append({"videoid": spec.videoid,
+                             "contentUrl": f"https://synthetic.invalid/{split}/{spec.videoid}.mp4",
+                             "duration": duration, "page_dir": split, "name": gt["caption"]})
+        write_webvid_csv(out / f"{split}.csv", csv_rows)
+    (out / "ground_truth.json").write_text(json.dumps(truth, sort_keys=True) + "\n")
+
+    template, box = watermark_template(p.resolution)
+    np.savez(out / "watermark.npz", template=template, alpha=np.float32(p.watermark_alpha),
+             colour=np.asarray(WATERMARK_COLOUR, np.uint8), box=np.asarray(box, np.int64))
+    return {"images": len(rows), **{f"videos_{k}": v for k, v in splits.items()}}

@@ -1,0 +1,1 @@
+"""Evaluation: FVD, CLIP scores, temporal consistency, synthetic ground truth, confidence intervals."""

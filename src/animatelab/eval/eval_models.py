@@ -1,0 +1,196 @@
+"""Training of the stand-in evaluation networks of the embedded default (real weights can't be fetched).
+
+- :func:`train_video_net`: the 3-D CNN classifying motion, shape, colour and background of the
+  synthetic clips; its bottleneck features give ``fvd_synth``.
+- :func:`train_clip`: a tiny ``clip.model.CLIP`` (ViT, widths multiples of 64) trained
+  contrastively on clean images and video frames with their captions, saved as a state dict
+  that ``clip.load(path, jit=False)`` also loads.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from animatelab.config import LoopParams
+from animatelab.eval.features import SynthVideoNet, SynthVideoNetConfig, to_unit_range
+
+ATTRIBUTES = ("motion", "shape", "colour", "background")
+
+
+def appearance_caption(shape: str, colour: str, background: str) -> str:
+    """The clean-image caption format of the synthetic world (no motion phrase)."""
+    return f"a {colour} {shape} on a {background} background"
+
+
+@dataclass
+class LabelledClips:
+    frames: np.ndarray  # (N, F, H, W, 3) uint8
+    captions: list[str]
+    labels: list[dict[str, str]]  # attribute -> class name
+
+
+def load_labelled_clips(folder: str | Path, ground_truth: dict, max_videos: int | None = None) -> LabelledClips:
+    """Prepared clips of one split with their ground-truth attributes (joined on ``videoid``)."""
+    from animatelab.data.shards import list_shards, load_shard
+
+    frames, captions, labels = [], [], []
+    count = 0
+    for shard in list_shards(folder):
+        x, meta = load_shard(shard)
+        for clip, m in zip(x, meta):
+            gt = ground_truth.get(str(m["videoid"]))
+            if gt is None:
+                continue
+            frames.append(clip)
+            captions.append(m.get("caption") or gt["caption"])
+            labels.append({a: str(gt[a]) for a in ATTRIBUTES})
+            count += 1
+            if max_videos is not None and count >= max_videos:
+                return LabelledClips(np.stack(frames), captions, labels)
+    if not frames:
+        raise FileNotFoundError(f"no labelled clips in {folder}")
+    return LabelledClips(np.stack(frames), captions, labels)
+
+
+def _optimizer(params, loop: LoopParams) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=loop.lr, betas=loop.adam_betas, weight_decay=loop.weight_decay, eps=loop.adam_eps)
+
+
+def _lr_lambda(loop: LoopParams):
+    def f(step: int) -> float:  # linear warm-up, then cosine decay to 10 %
+        if step < loop.warmup_steps:
+            return (step + 1) / loop.warmup_steps
+        p = (step - loop.warmup_steps) / max(1, loop.steps - loop.warmup_steps)
+        return 0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * p))
+
+    return f
+
+
+def train_video_net(
+    train: LabelledClips, heldout: LabelledClips, loop: LoopParams, config: SynthVideoNetConfig, seed: int
+) -> tuple[SynthVideoNet, dict[str, float]]:
+    """Multi-head classification; returns the net and its held-out accuracy per attribute."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    classes = {a: sorted({lab[a] for lab in train.labels + heldout.labels}) for a in ATTRIBUTES}
+    config.heads = classes
+    net = SynthVideoNet(config)
+    y = {a: torch.tensor([classes[a].index(lab[a]) for lab in train.labels]) for a in ATTRIBUTES}
+    opt = _optimizer(net.parameters(), loop)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(loop))
+    net.train()
+    for step in tqdm(range(loop.steps), desc="video_net", leave=False):
+        idx = rng.integers(0, len(train.frames), loop.batch_size)
+        out = net(to_unit_range(torch.from_numpy(train.frames[idx])))
+        loss = sum(F.cross_entropy(out[a], y[a][idx]) for a in ATTRIBUTES)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), loop.grad_clip)
+        opt.step()
+        sched.step()
+    net.eval()
+    return net, video_net_accuracy(net, heldout)
+
+
+@torch.no_grad()
+def video_net_accuracy(net: SynthVideoNet, clips: LabelledClips, batch_size: int = 64) -> dict[str, float]:
+    correct = {a: 0 for a in net.config.heads}
+    for i in range(0, len(clips.frames), batch_size):
+        out = net(to_unit_range(torch.from_numpy(clips.frames[i : i + batch_size])))
+        for a, names in net.config.heads.items():
+            pred = out[a].argmax(-1).tolist()
+            correct[a] += sum(names[p] == lab[a] for p, lab in zip(pred, clips.labels[i : i + batch_size]))
+    return {a: c / len(clips.frames) for a, c in correct.items()}
+
+
+@dataclass
+class TinyClipConfig:
+    embed_dim: int = 64
+    width: int = 64
+    layers: int = 2
+    patch_size: int = 4
+    image_resolution: int = 32
+    context_length: int = 32
+
+    def build(self) -> torch.nn.Module:
+        from clip.model import CLIP
+
+        for name in ("width", "embed_dim"):
+            if getattr(self, name) % 64:
+                raise ValueError(f"clip {name} must be a multiple of 64 (clip.load derives heads as width // 64)")
+        return CLIP(
+            embed_dim=self.embed_dim, image_resolution=self.image_resolution, vision_layers=self.layers,
+            vision_width=self.width, vision_patch_size=self.patch_size, context_length=self.context_length,
+            vocab_size=49408, transformer_width=self.width, transformer_heads=self.width // 64,
+            transformer_layers=self.layers,
+        )
+
+
+def _normalise_images(x: torch.Tensor) -> torch.Tensor:
+    from animatelab.eval.clip_scores import CLIP_MEAN, CLIP_STD
+
+    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    return (x.permute(0, 3, 1, 2).float() / 255 - mean) / std
+
+
+def train_clip(
+    images: np.ndarray, captions: list[str], loop: LoopParams, config: TinyClipConfig, seed: int
+) -> torch.nn.Module:
+    """Contrastive training; pairs with the same caption count as positives (soft targets),
+    since a small world repeats captions within a batch."""
+    import clip
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = config.build().float()
+    uniq = sorted(set(captions))
+    cap_id = np.array([uniq.index(c) for c in captions])
+    tokens = clip.tokenize(uniq, context_length=config.context_length, truncate=True)
+    opt = _optimizer(model.parameters(), loop)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(loop))
+    model.train()
+    for step in tqdm(range(loop.steps), desc="tiny clip", leave=False):
+        idx = rng.integers(0, len(images), loop.batch_size)
+        ids = torch.from_numpy(cap_id[idx])
+        img = F.normalize(model.encode_image(_normalise_images(torch.from_numpy(images[idx]))), dim=-1)
+        txt = F.normalize(model.encode_text(tokens[ids]), dim=-1)
+        logits = model.logit_scale.exp().clamp(max=100) * img @ txt.t()
+        same = (ids[:, None] == ids[None]).float()
+        target = same / same.sum(1, keepdim=True)
+        loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), loop.grad_clip)
+        opt.step()
+        sched.step()
+    return model.eval()
+
+
+@torch.no_grad()
+def clip_retrieval_accuracy(model: torch.nn.Module, images: np.ndarray, captions: list[str], candidates: list[str]) -> float:
+    """Top-1 image -> text retrieval among ``candidates`` (every distinct appearance caption)."""
+    import clip
+
+    txt = F.normalize(model.encode_text(clip.tokenize(candidates, context_length=model.context_length, truncate=True)), dim=-1)
+    img = F.normalize(model.encode_image(_normalise_images(torch.from_numpy(images))), dim=-1)
+    pred = (img @ txt.t()).argmax(-1).tolist()
+    return float(np.mean([candidates[p] == c for p, c in zip(pred, captions)]))
+
+
+def save_clip(model: torch.nn.Module, path: str | Path) -> None:
+    """A plain state dict (``clip.load(path, jit=False)`` loads it; :func:`load_clip` exactly)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}, path)
+
+
+def write_report(path: str | Path, report: dict) -> None:
+    Path(path).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")

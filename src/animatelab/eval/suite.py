@@ -1,0 +1,191 @@
+"""All metrics of one set of generated videos against references computed once per evaluation.
+
+:func:`build_reference` reads the real clips, the FVD feature net, the CLIP and the synthetic
+ground truth once; :func:`score_videos` scores one ``videos.npy`` + ``prompts.json`` and returns
+``{metric: {mean, ci_low, ci_high, n}}`` (95 % seeded bootstrap over videos).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from animatelab.config import EvaluateParams
+from animatelab.eval import temporal
+from animatelab.eval.bootstrap import bootstrap_ci, bootstrap_indices
+from animatelab.eval.features import VideoFeatures, load_feature_net
+from animatelab.eval.fvd import FrechetDistance, check_enough, extract_features
+from animatelab.eval.tracking_gt import AppearanceReader, VideoReport, analyse, normalise_motion
+from animatelab.eval.watermark import Watermark, watermark_scores
+
+ATTRS = ("shape", "colour", "background")
+DOMAIN_REFERENCE = "clean synthetic images (images.npz) with the prompt's shape, colour and background"
+
+
+def load_clips(folder: str | Path, max_videos: int | None = None) -> tuple[np.ndarray, list[dict]]:
+    """Prepared clips of one split (contract: shard-*.safetensors + jsonl)."""
+    from animatelab.data.shards import list_shards, load_shard
+
+    frames, meta = [], []
+    for shard in list_shards(folder):
+        x, m = load_shard(shard)
+        frames.append(x)
+        meta += m
+        if max_videos is not None and sum(len(f) for f in frames) >= max_videos:
+            break
+    if not frames:
+        raise FileNotFoundError(f"no clip shards in {folder}")
+    x = np.concatenate(frames)[:max_videos]
+    return x, meta[: len(x)]
+
+
+@dataclass
+class GroundTruthReference:
+    watermark: Watermark
+    reader: AppearanceReader
+    reports: list[VideoReport]
+    labels: list[dict[str, str]]
+    wm_mean: float
+    still: float
+
+    @property
+    def speeds(self) -> np.ndarray:
+        return np.array([r.motion.path_speed for r in self.reports])
+
+
+@dataclass
+class Reference:
+    fvd_net: VideoFeatures
+    fvd_name: str
+    real_feats: np.ndarray
+    heldout_feats: np.ndarray
+    clip: object | None = None  # ClipScorer
+    clip_refs: dict = field(default_factory=dict)
+    gt: GroundTruthReference | None = None
+    meta: dict = field(default_factory=dict)
+
+
+def build_reference(p: EvaluateParams, frames: int) -> Reference:
+    """Everything that does not depend on the generated videos, computed once per run."""
+    backbone = "i3d" if p.fvd_backbone == "i3d" else "synthetic"
+    net = load_feature_net(backbone, p.i3d_path if backbone == "i3d" else p.video_net, p.fvd_frames)
+    real, _ = load_clips(p.real_dir, p.max_real_videos)
+    heldout, held_meta = load_clips(p.heldout_dir)
+    real_feats = extract_features(net, real[:, :frames], p.batch_size, "real features")
+    heldout_feats = extract_features(net, heldout[:, :frames], p.batch_size, "heldout features")
+    ref = Reference(net, "fvd_" + ("i3d" if backbone == "i3d" else "synth"), real_feats, heldout_feats)
+    ref.meta = {"fvd_backbone": backbone, "fvd_feature_dim": int(net.num_features),
+                "fvd_real_reference": f"{p.real_dir} ({len(real)} clips)",
+                "fvd_floor": f"{p.heldout_dir} clips vs the same reference, same N as generated"}
+    if backbone == "synthetic":
+        ref.meta["fvd_note"] = "synthetic-world feature net: not comparable to published (I3D) FVD"
+    if p.clip:
+        from animatelab.eval.clip_scores import ClipScorer, load_clip
+
+        ref.clip = ClipScorer(load_clip(p.clip), p.clip_name)
+        ref.meta["clip_backbone"] = f"{p.clip_name} ({p.clip})"
+    if p.synthetic_ground_truth:
+        synth = Path(p.synth_dir)
+        if p.clip:
+            with np.load(synth / "images.npz") as z:
+                images = z["images"]
+            with open(synth / "images.csv", newline="") as fh:
+                rows = list(csv.DictReader(fh))
+            ref.clip_refs = ref.clip.reference_embeddings(images, [tuple(r[a] for a in ATTRS) for r in rows])
+            ref.meta["clip_domain_reference"] = DOMAIN_REFERENCE
+        truth = json.loads((synth / "ground_truth.json").read_text())
+        labels = [truth[str(m["videoid"])] for m in held_meta]
+        wm = Watermark.load(synth / "watermark.npz")
+        clips = heldout[:, :frames]
+        reports = [analyse(v, wm, p.still_threshold) for v in tqdm(clips, desc="track real", leave=False)]
+        reader = AppearanceReader().fit([r.features for r in reports], labels)
+        wm_mean = float(watermark_scores(clips, wm).mean())
+        ref.gt = GroundTruthReference(wm, reader, reports, labels, wm_mean, p.still_threshold)
+        ref.meta["ground_truth_reference"] = f"{p.heldout_dir} ({len(clips)} clips, tracked with the same tracker)"
+    return ref
+
+
+def _fvd_metrics(ref: Reference, videos: np.ndarray, p: EvaluateParams) -> dict[str, dict]:
+    name = ref.fvd_name
+    check_enough(len(videos), ref.fvd_net.num_features, f"{name} on generated videos")
+    fake = extract_features(ref.fvd_net, videos, p.batch_size, "generated features")
+    fd = FrechetDistance(ref.real_feats)
+    out = {name: bootstrap_indices(len(fake), lambda i: fd(fake[i]), p.bootstrap, p.seed)}
+    rng = np.random.default_rng(p.seed)
+    take = rng.choice(len(ref.heldout_feats), size=min(len(fake), len(ref.heldout_feats)), replace=False)
+    other = ref.heldout_feats[take]
+    check_enough(len(other), ref.fvd_net.num_features, f"{name} floor (held-out clips)")
+    out[f"{name}_floor"] = bootstrap_indices(len(other), lambda i: fd(other[i]), p.bootstrap, p.seed + 1)
+    return out
+
+
+def _gt_metrics(gt: GroundTruthReference, videos: np.ndarray, prompts: list[dict], p: EvaluateParams, tag: str = "") -> dict[str, dict]:
+    reports = [analyse(v, gt.watermark, gt.still) for v in tqdm(videos, desc="track", leave=False)]
+    ci = lambda x, k=0: bootstrap_ci(np.asarray(x, float), p.bootstrap, p.seed + k)  # noqa: E731
+    speeds = np.array([r.motion.path_speed for r in reports])
+    real_speeds = gt.speeds[np.isfinite(gt.speeds)]
+    from scipy.stats import wasserstein_distance
+
+    def w1(idx: np.ndarray) -> float:
+        s = speeds[idx]
+        s = s[np.isfinite(s)]
+        return float(wasserstein_distance(s, real_speeds)) if s.size else np.nan
+
+    preds = [gt.reader.predict(r.features) for r in reports]
+    out = {
+        "gt_moving_frac": ci([r.motion.direction not in ("static", "none") for r in reports]),
+        "gt_speed": ci(speeds),
+        "gt_speed_w1": bootstrap_indices(len(reports), w1, p.bootstrap, p.seed),
+        "gt_jerk": ci([r.motion.jerk for r in reports]),
+        "gt_single_object": ci([r.single_object for r in reports]),
+        "gt_persistent_object": ci([r.persistent for r in reports]),
+        "gt_direction_acc": ci([r.motion.direction == normalise_motion(q["motion"]) for r, q in zip(reports, prompts)]),
+        "watermark_leakage": ci(watermark_scores(videos, gt.watermark) / gt.wm_mean),
+    }
+    for a in ATTRS:
+        out[f"gt_{a}_acc"] = ci([pr[a] == q[a] for pr, q in zip(preds, prompts)])
+    out["gt_appearance_acc"] = ci([all(pr[a] == q[a] for a in ATTRS) for pr, q in zip(preds, prompts)])
+    return out
+
+
+def score_videos(ref: Reference, videos: np.ndarray, prompts: list[dict], p: EvaluateParams, timings: dict | None = None) -> dict[str, dict]:
+    """Every metric of (N, F, H, W, 3) uint8 ``videos`` generated from ``prompts``."""
+    import time
+
+    timings = {} if timings is None else timings
+    t = time.perf_counter()
+    out = _fvd_metrics(ref, videos, p)
+    timings["fvd"] = time.perf_counter() - t
+    n = len(videos)
+    out["num_videos"] = {"mean": n, "ci_low": n, "ci_high": n, "n": n}
+    if ref.clip is not None:
+        t = time.perf_counter()
+        refs = [ref.clip_refs.get(tuple(q[a] for a in ATTRS)) for q in prompts] if ref.clip_refs else None
+        scores = ref.clip.score_videos(videos, [q["prompt"] for q in prompts], refs)
+        for k, v in scores.items():
+            out[f"clip_{ref.clip.name}_{k}"] = bootstrap_ci(v, p.bootstrap, p.seed)
+        timings["clip"] = time.perf_counter() - t
+    t = time.perf_counter()
+    out["flicker"] = bootstrap_ci([temporal.flicker(v) for v in videos], p.bootstrap, p.seed)
+    timings["flicker"] = time.perf_counter() - t
+    t = time.perf_counter()
+    out["warp_error"] = bootstrap_ci([temporal.warping_error(v) for v in tqdm(videos, desc="flow", leave=False)], p.bootstrap, p.seed)
+    timings["warp_error"] = time.perf_counter() - t
+    if ref.gt is not None:
+        t = time.perf_counter()
+        out.update(_gt_metrics(ref.gt, videos, prompts, p))
+        timings["ground_truth"] = time.perf_counter() - t
+    return out
+
+
+def real_reference_metrics(ref: Reference, p: EvaluateParams) -> dict[str, dict]:
+    """The real held-out clips scored like generated ones: what 'real' looks like on each metric."""
+    if ref.gt is None:
+        return {}
+    clips_prompts = [{"prompt": g["caption"], **{a: g[a] for a in (*ATTRS, "motion")}} for g in ref.gt.labels]
+    return clips_prompts  # type: ignore[return-value]

@@ -1,0 +1,184 @@
+"""synth_data: deterministic, WebVid-format, and its ground truth matches the decoded videos."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import decord
+import numpy as np
+import pytest
+
+from animatelab.config import ParamsError, SynthDataParams, parse_params
+from animatelab.data.synth import CHECKER, COLOURS, EXTENTS, PLAIN_BACKGROUNDS, generate
+from animatelab.data.webvid import WEBVID_COLUMNS, read_webvid_csv
+
+
+def _params(micro_params_dict: dict, out_dir: Path, **overrides) -> SynthDataParams:
+    group = {**micro_params_dict["synth_data"], "out_dir": str(out_dir), **overrides}
+    return SynthDataParams.model_validate(group)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> tuple[SynthDataParams, Path]:
+    import yaml
+
+    from tests.conftest import MICRO
+
+    out = tmp_path_factory.mktemp("synth") / "data"
+    p = _params(yaml.safe_load(MICRO.read_text()), out, workers=2)
+    generate(p)
+    return p, out
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {str(f.relative_to(folder)): hashlib.sha256(f.read_bytes()).hexdigest()
+            for f in sorted(folder.rglob("*")) if f.is_file()}
+
+
+def test_deterministic_and_independent_of_workers(world, micro_params_dict, tmp_path):
+    p, out = world
+    again = tmp_path / "again"
+    generate(_params(micro_params_dict, again, workers=1))
+    assert _digest(again) == _digest(out)
+    other = tmp_path / "other_seed"
+    generate(_params(micro_params_dict, other, workers=1, seed=1))
+    assert _digest(other)["ground_truth.json"] != _digest(out)["ground_truth.json"]
+
+
+def test_layout_matches_contract(world):
+    p, out = world
+    images = np.load(out / "images.npz")["images"]
+    assert images.dtype == np.uint8 and images.shape == (p.num_images, p.resolution, p.resolution, 3)
+    with open(out / "images.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["index", "caption", "shape", "colour", "background"] and len(rows) == p.num_images
+    truth = json.loads((out / "ground_truth.json").read_text())
+    counts = {"train": p.num_train_videos, "heldout": p.num_heldout_videos, "motion_lora": p.num_motion_lora_videos}
+    for split, n in counts.items():
+        with open(out / f"{split}.csv") as fh:
+            assert tuple(csv.DictReader(fh).fieldnames) == WEBVID_COLUMNS
+        rows = read_webvid_csv(out / f"{split}.csv")
+        assert len(rows) == n and all(truth[r.videoid]["split"] == split for r in rows)
+        assert all(r.caption == truth[r.videoid]["caption"] for r in rows)
+    assert {g["motion"] for g in truth.values() if g["split"] == "train"} == set(p.motions)
+    assert {g["motion"] for g in truth.values() if g["split"] == "motion_lora"} == {"zoom_in"}
+    wm = np.load(out / "watermark.npz")
+    assert wm["template"].shape == (p.resolution, p.resolution) and 0 < wm["template"].mean() < 0.2
+    assert float(wm["alpha"]) == pytest.approx(p.watermark_alpha)
+
+
+def _object_mask(frames: np.ndarray, colour: str, background: str) -> np.ndarray:
+    """Pixels nearer the object's colour than to any background colour (with or without watermark)."""
+    bgs = [PLAIN_BACKGROUNDS[background]] if background in PLAIN_BACKGROUNDS else list(CHECKER)
+    bgs += [0.65 * np.asarray(b) + 0.35 * 255 for b in bgs]
+    f = frames.astype(np.float32)
+    d_obj = np.linalg.norm(f - np.asarray(COLOURS[colour], np.float32), axis=-1)
+    d_bg = np.min([np.linalg.norm(f - np.asarray(b, np.float32), axis=-1) for b in bgs], axis=0)
+    return d_obj < d_bg
+
+
+def test_positions_match_decoded_frames(world):
+    """Centroid of the object measured in the decoded mp4 = ground-truth position (< 1 px)."""
+    p, out = world
+    truth = json.loads((out / "ground_truth.json").read_text())
+    box = np.load(out / "watermark.npz")["box"]  # x0, y0, x1, y1: skip frames overlapping it
+    checked, errors = 0, []
+    for vid, gt in truth.items():
+        frames = decord.VideoReader(str(out / "videos" / f"{vid}.mp4")).get_batch(list(range(p.frames))).asnumpy()
+        assert frames.shape == (p.frames, p.resolution, p.resolution, 3)
+        masks = _object_mask(frames, gt["colour"], gt["background"])
+        el, er, eu, ed = EXTENTS[gt["shape"]]
+        for t, ((x, y), s) in enumerate(zip(gt["positions"], gt["sizes"])):
+            # the whole object stays inside the frame for the whole clip
+            assert x - el * s >= 0 and x + er * s <= p.resolution - 1, (vid, t)
+            assert y - eu * s >= 0 and y + ed * s <= p.resolution - 1, (vid, t)
+            if y + ed * s + 1 >= box[1]:
+                continue
+            ys, xs = np.nonzero(masks[t])
+            errors.append(max(abs(xs.mean() - x), abs(ys.mean() - y)))
+            checked += 1
+    assert checked > len(truth) * 2
+    assert np.max(errors) < 1.0 and np.mean(errors) < 0.35
+
+
+def test_motion_is_what_the_caption_says(world):
+    p, out = world
+    truth = json.loads((out / "ground_truth.json").read_text())
+    for gt in truth.values():
+        pos, size = np.asarray(gt["positions"]), np.asarray(gt["sizes"])
+        dx, dy = pos[-1] - pos[0]
+        grow = size[-1] - size[0]
+        expected = {"left": dx < -1, "right": dx > 1, "up": dy < -1, "down": dy > 1,
+                    "grow": grow > 1, "shrink": grow < -1, "static": abs(dx) + abs(dy) + abs(grow) == 0,
+                    "zoom_in": grow > 1}[gt["motion"]]
+        assert expected, gt["caption"]
+        assert gt["caption"].startswith(f"a {gt['colour']} {gt['shape']}") and gt["background"] in gt["caption"]
+
+
+def test_watermark_on_videos_only(world):
+    """Bars of the template are brighter than the gaps between them in every video (measurable
+    after h264), and absent from the clean images."""
+    p, out = world
+    template = np.load(out / "watermark.npz")["template"]
+    x0, y0, x1, y1 = np.load(out / "watermark.npz")["box"]
+    band = np.zeros_like(template, bool)
+    band[y0:y1, x0:x1] = True
+    bars, gaps = band & (template > 0), band & (template == 0)
+
+    def contrast(frames: np.ndarray) -> np.ndarray:
+        luma = frames.astype(np.float32).mean(-1)
+        return luma[..., bars].mean(-1) - luma[..., gaps].mean(-1)
+
+    vids = sorted((out / "videos").glob("*.mp4"))
+    video_contrast = [contrast(decord.VideoReader(str(v)).get_batch([0, 1, 2]).asnumpy()).mean() for v in vids]
+    images = np.load(out / "images.npz")["images"]
+    plain = [i for i, r in enumerate(_image_backgrounds(out)) if r in PLAIN_BACKGROUNDS]
+    image_contrast = contrast(images[plain])
+    assert np.median(video_contrast) > 25
+    assert np.median(np.abs(image_contrast)) < 1
+
+
+def _image_backgrounds(out: Path) -> list[str]:
+    with open(out / "images.csv") as fh:
+        return [r["background"] for r in csv.DictReader(fh)]
+
+
+def test_zoom_in_magnifies_the_scene(world):
+    p, out = world
+    truth = json.loads((out / "ground_truth.json").read_text())
+    for vid, gt in truth.items():
+        if gt["motion"] != "zoom_in":
+            continue
+        frames = decord.VideoReader(str(out / "videos" / f"{vid}.mp4")).get_batch([0, p.frames - 1]).asnumpy()
+        area = _object_mask(frames, gt["colour"], gt["background"]).sum(axis=(1, 2))
+        ratio = (gt["sizes"][-1] / gt["sizes"][0]) ** 2
+        assert area[1] / area[0] == pytest.approx(ratio, rel=0.35)
+
+
+@pytest.mark.parametrize(
+    "key, value, fragment",
+    [
+        ("resolution", 30 + 1, "even"),
+        ("shapes", ["circle", "hexagon"], "synth_data.shapes"),
+        ("colours", ["red", "red"], "without repeats"),
+        ("object_size_range", [0.3, 0.9], "0.6"),
+        ("speed_range", [1.0, 0.5], "speed_range"),
+        ("motion_lora_motion", "pan_left", "motion_lora_motion"),
+        ("workers", 0, "workers"),
+    ],
+)
+def test_bad_params_rejected(micro_params_dict, key, value, fragment):
+    micro_params_dict["synth_data"][key] = value
+    with pytest.raises(ParamsError, match=fragment.replace(".", r"\.")):
+        parse_params(micro_params_dict, "params.yaml")
+
+
+def test_stage_runs_from_cli(workdir):
+    from animatelab.cli import main
+
+    assert main(["synth_data", "--set", "synth_data.num_images=4", "--set", "synth_data.num_train_videos=7",
+                 "--set", "synth_data.num_heldout_videos=1", "--set", "synth_data.num_motion_lora_videos=1"]) == 0
+    assert len(list((workdir / "data/synth/videos").glob("*.mp4"))) == 9
