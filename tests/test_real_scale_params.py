@@ -42,30 +42,27 @@ def test_official_settings(params):
 
 
 def test_motion_params_give_the_published_module(params):
-    """The run's module settings, at SD1.5 widths, are the official v3 layout (417,137,600)."""
+    """The runs' module settings on SD1.5 give the official v3 layout (417,137,600 parameters),
+    through the trainer's own config builder (animatelab.models.motion.adapter_config)."""
     from diffusers import MotionAdapter
 
     from animatelab.models import sd15
+    from animatelab.models.motion import adapter_config
 
+    unet2d = sd15.sd15_unet(meta=True)
     for run in params.train_motion.runs.values():
-        mod = run.module
-        assert mod.max_seq_length >= params.train_motion.frames
-        cfg = {
-            **sd15.MOTION_ADAPTER_CONFIGS["v3"],
-            "motion_num_attention_heads": mod.num_attention_heads,
-            "motion_norm_num_groups": mod.norm_num_groups,
-            "motion_max_seq_length": mod.max_seq_length,
-            "motion_layers_per_block": mod.layers_per_block or sd15.SD15_UNET_CONFIG["layers_per_block"],
-        }
+        assert run.module.max_seq_length >= params.train_motion.frames
+        cfg = adapter_config(unet2d, run.module)
+        v3 = sd15.MOTION_ADAPTER_CONFIGS["v3"]
+        assert {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()} == {k: v3[k] for k in cfg}
         with sd15._context(meta=True):
-            adapter = MotionAdapter(**cfg)
-        assert sd15.count_params(adapter) == sd15.MOTION_ADAPTER_PARAMS["v3"]
+            assert sd15.count_params(MotionAdapter(**cfg)) == sd15.MOTION_ADAPTER_PARAMS["v3"]
 
 
 def test_missing_input_is_an_error_naming_the_param(params, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # nothing under external/ here
     for stage, key in [("prepare", "prepare.datasets.0.csv"), ("encode", "base.path"),
-                       ("train_motion", "base.path"), ("evaluate", "evaluate.video_net")]:
+                       ("train_motion", "base.path"), ("evaluate", "evaluate.i3d_path")]:
         with pytest.raises(ParamsError, match=key.replace(".", r"\.")) as err:
             check_paths(params, stage)
         assert "\n" not in str(err.value) and "not found" in str(err.value)
@@ -76,7 +73,7 @@ def test_present_inputs_pass(params, tmp_path, monkeypatch):
     _stub_external(params, tmp_path)
     for stage in STAGES:
         check_paths(params, stage)
-    assert set(required_paths(params, "evaluate")) >= {"evaluate.video_net", "evaluate.clip"}
+    assert set(required_paths(params, "evaluate")) == {"evaluate.i3d_path", "evaluate.clip"}
 
 
 @pytest.mark.skipif(importlib.util.find_spec("animatelab.stages.prepare") is None, reason="prepare stage not written yet")
@@ -151,3 +148,11 @@ def test_dvc_repro_dry_runs_every_stage_in_order(repo_copy, params):
     assert order.index("train_motion@with_adapter_s0") < order.index("train_motion_lora@5")
     assert order.index("sample@no_adapter_s0") < order.index("evaluate@no_adapter_s0") < order.index("figures")
     assert "accelerate launch --config_file accelerate.yaml -m animatelab.cli train_motion" in proc.stdout
+
+
+def test_accelerate_config_loads():
+    """The training stages' launcher config is one accelerate reads (1 process by default)."""
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    cfg = load_config_from_file(str(EXP / "accelerate.yaml"))
+    assert cfg.num_processes == 1 and cfg.num_machines == 1 and cfg.mixed_precision == "no"

@@ -54,9 +54,11 @@ def test_layout_matches_contract(world):
     assert images.dtype == np.uint8 and images.shape == (p.num_images, p.resolution, p.resolution, 3)
     with open(out / "images.csv") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["index", "caption", "shape", "colour", "background"] and len(rows) == p.num_images
+    assert list(rows[0]) == ["index", "caption", "shape", "colour", "background"]
+    assert len(rows) == p.num_images
     truth = json.loads((out / "ground_truth.json").read_text())
-    counts = {"train": p.num_train_videos, "heldout": p.num_heldout_videos, "motion_lora": p.num_motion_lora_videos}
+    counts = {"train": p.num_train_videos, "heldout": p.num_heldout_videos,
+              "motion_lora": p.num_motion_lora_videos}
     for split, n in counts.items():
         with open(out / f"{split}.csv") as fh:
             assert tuple(csv.DictReader(fh).fieldnames) == WEBVID_COLUMNS
@@ -87,7 +89,8 @@ def test_positions_match_decoded_frames(world):
     box = np.load(out / "watermark.npz")["box"]  # x0, y0, x1, y1: skip frames overlapping it
     checked, errors = 0, []
     for vid, gt in truth.items():
-        frames = decord.VideoReader(str(out / "videos" / f"{vid}.mp4")).get_batch(list(range(p.frames))).asnumpy()
+        reader = decord.VideoReader(str(out / "videos" / f"{vid}.mp4"))
+        frames = reader.get_batch(list(range(p.frames))).asnumpy()
         assert frames.shape == (p.frames, p.resolution, p.resolution, 3)
         masks = _object_mask(frames, gt["colour"], gt["background"])
         el, er, eu, ed = EXTENTS[gt["shape"]]
@@ -115,7 +118,8 @@ def test_motion_is_what_the_caption_says(world):
                     "grow": grow > 1, "shrink": grow < -1, "static": abs(dx) + abs(dy) + abs(grow) == 0,
                     "zoom_in": grow > 1}[gt["motion"]]
         assert expected, gt["caption"]
-        assert gt["caption"].startswith(f"a {gt['colour']} {gt['shape']}") and gt["background"] in gt["caption"]
+        assert gt["caption"].startswith(f"a {gt['colour']} {gt['shape']}")
+        assert f"on a {gt['background']} background" in gt["caption"]
 
 
 def test_watermark_on_videos_only(world):
@@ -133,7 +137,8 @@ def test_watermark_on_videos_only(world):
         return luma[..., bars].mean(-1) - luma[..., gaps].mean(-1)
 
     vids = sorted((out / "videos").glob("*.mp4"))
-    video_contrast = [contrast(decord.VideoReader(str(v)).get_batch([0, 1, 2]).asnumpy()).mean() for v in vids]
+    video_contrast = [contrast(decord.VideoReader(str(v)).get_batch([0, 1, 2]).asnumpy()).mean()
+                      for v in vids]
     images = np.load(out / "images.npz")["images"]
     plain = [i for i, r in enumerate(_image_backgrounds(out)) if r in PLAIN_BACKGROUNDS]
     image_contrast = contrast(images[plain])
@@ -180,5 +185,6 @@ def test_stage_runs_from_cli(workdir):
     from animatelab.cli import main
 
     assert main(["synth_data", "--set", "synth_data.num_images=4", "--set", "synth_data.num_train_videos=7",
-                 "--set", "synth_data.num_heldout_videos=1", "--set", "synth_data.num_motion_lora_videos=1"]) == 0
+                 "--set", "synth_data.num_heldout_videos=1",
+                 "--set", "synth_data.num_motion_lora_videos=1"]) == 0
     assert len(list((workdir / "data/synth/videos").glob("*.mp4"))) == 9

@@ -22,6 +22,7 @@ STAGES: dict[str, str] = {
     "train_motion": "train a motion module (MotionAdapter) for one run in params",
     "train_motion_lora": "train a MotionLoRA on the camera-motion set (--run N videos)",
     "sample": "generate videos with AnimateDiffPipeline for one run",
+    "sample_lora": "generate videos with the MotionLoRA of N videos (--run N)",
     "train_eval_models": "train the stand-in evaluation networks (video features, tiny CLIP)",
     "evaluate": "score one run's samples: FVD, CLIP, temporal, ground-truth metrics",
     "probe": "probes of where the appearance signal goes (RQ1 'why')",

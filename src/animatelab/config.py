@@ -153,58 +153,107 @@ class BaseModelParams(Strict):
 
 
 class PretrainBaseParams(Strict):
-    """Tiny SD-format base trained on the clean synthetic images (embedded default only)."""
+    """Tiny SD-format base trained on the clean synthetic images (embedded default only).
+
+    Two phases through the shared loop: the VAE (MSE + tiny KL), then UNet + text encoder
+    jointly on cached VAE latents. ``unet_attention_heads`` is passed as diffusers'
+    ``attention_head_dim`` (which UNet2DConditionModel uses as the head *count*).
+    """
 
     seed: int = 0
+    synth_dir: str = "data/synth"  # images.npz + images.csv
+    checkpoint_dir: str = "models/base_checkpoints"
+    resolution: int = Field(default=32, ge=8)
     vae_block_out_channels: list[int] = [32, 64, 64]
+    vae_norm_num_groups: int = Field(default=32, gt=0)
     latent_channels: int = 4
-    vae_steps: int = Field(default=600, gt=0)
-    vae_batch_size: int = Field(default=64, gt=0)
-    vae_lr: float = Field(default=1e-3, gt=0)
+    vae_kl_weight: float = Field(default=1e-6, ge=0)
+    vae: LoopParams = LoopParams(steps=500, batch_size=64, lr=1e-3, cfg_dropout=0.0, checkpoint_every=100)
     text_hidden_size: int = Field(default=64, gt=0)
     text_layers: int = Field(default=2, gt=0)
     text_heads: int = Field(default=2, gt=0)
     text_max_length: int = Field(default=16, ge=4)
     unet_block_out_channels: list[int] = [64, 128]
     unet_layers_per_block: int = Field(default=1, gt=0)
-    unet_attention_head_dim: int = Field(default=16, gt=0)
-    unet: LoopParams = LoopParams(steps=1200, batch_size=128, lr=5e-4)
+    unet_attention_heads: int = Field(default=4, gt=0)
+    unet_norm_num_groups: int = Field(default=32, gt=0)
+    unet: LoopParams = LoopParams(steps=950, batch_size=128, lr=5e-4, checkpoint_every=100)
     noise: NoiseScheduleParams = NoiseScheduleParams()
+    # quality check of the saved base: DDIM samples for random captions, colour/shape read back
+    quality_samples: int = Field(default=30, gt=0)
+    quality_steps: int = Field(default=25, gt=0)
+    quality_guidance: float = Field(default=5.0, ge=1)
+    threads: int = Field(default=2, gt=0)
+
+    @model_validator(mode="after")
+    def _widths(self) -> "PretrainBaseParams":
+        for w in self.vae_block_out_channels:
+            if w % self.vae_norm_num_groups:
+                raise ValueError("vae_block_out_channels must be multiples of vae_norm_num_groups")
+        for w in self.unet_block_out_channels:
+            if w % self.unet_norm_num_groups or w % self.unet_attention_heads:
+                raise ValueError("unet_block_out_channels must be multiples of unet_norm_num_groups and unet_attention_heads")
+        if self.text_hidden_size % self.text_heads:
+            raise ValueError("text_hidden_size must be a multiple of text_heads")
+        return self
 
 
 # --------------------------------------------------------------------------- encode
 class EncodeParams(Strict):
+    """VAE latents + text embeddings cached once per prepared dataset (no VAE/text encoder in training)."""
+
+    in_dir: str = "data/prepared"
+    datasets: list[str] = ["train", "heldout", "motion_lora"]
     out_dir: str = "data/encoded"
     batch_size: int = Field(default=64, gt=0)
+    latent: Literal["mean", "sample"] = "mean"  # posterior mean, or a sample seeded by ``seed``
+    seed: int = 0
+    threads: int = Field(default=2, gt=0)
 
 
 # --------------------------------------------------------------------------- train_adapter
 class LoraParams(Strict):
     rank: int = Field(gt=0)
-    alpha: float | None = Field(default=None, gt=0)
+    alpha: float | None = Field(default=None, gt=0)  # None: alpha = rank (scale 1)
+    dropout: float = Field(default=0.0, ge=0, lt=1)
 
 
 class TrainAdapterParams(Strict):
     """Domain-adapter LoRA on the base UNet's spatial attention, trained on single frames."""
 
     out_dir: str = "models/domain_adapter"
+    dataset: str = "train"  # folder under encode.out_dir
+    checkpoint_dir: str = "models/checkpoints/domain_adapter"
     lora: LoraParams = LoraParams(rank=16)
     loop: LoopParams = LoopParams(steps=300, batch_size=64, lr=1e-3)
     noise: NoiseScheduleParams = NoiseScheduleParams()
+    threads: int = Field(default=2, gt=0)
 
 
 # --------------------------------------------------------------------------- train_motion
 class MotionModuleParams(Strict):
-    """Design of the motion module (RQ4, RQ5 knobs)."""
+    """Design of the motion module (RQ4, RQ5 knobs); all four are implemented (``models/motion.py``).
+
+    ``layers_per_block`` None: the base UNet's (diffusers requires them equal). ``use_mid_block``
+    False is the v1/v3 layout. ``temporal: conv1d`` and ``text_cross_attention`` are not diffusers
+    MotionAdapters: they are saved in our own layout and have no official-format export.
+    """
 
     num_attention_heads: int = Field(default=4, gt=0)
     norm_num_groups: int = Field(default=32, gt=0)
     max_seq_length: int = Field(default=32, ge=2)
-    layers_per_block: int | None = None
+    layers_per_block: int | None = Field(default=None, gt=0)
+    use_mid_block: bool = False
     zero_init_proj_out: bool = True
     temporal: Literal["attention", "conv1d"] = "attention"
     norm: Literal["per_frame", "whole_clip"] = "whole_clip"
     text_cross_attention: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> "MotionModuleParams":
+        if self.text_cross_attention and self.temporal != "attention":
+            raise ValueError("text_cross_attention needs temporal: attention")
+        return self
 
 
 class MotionRun(Strict):
@@ -216,33 +265,77 @@ class MotionRun(Strict):
 
 
 class TrainMotionParams(Strict):
+    """Motion modules on the frozen base (+ domain adapter merged at scale 1 when ``with_adapter``).
+
+    Each run trains with ``loop`` but its own seed (``runs.{run}.seed`` replaces ``loop.seed``).
+    """
+
     out_dir: str = "models/motion"
+    dataset: str = "train"  # folder under encode.out_dir
+    checkpoint_dir: str = "models/checkpoints/motion"
     frames: int = Field(default=16, ge=2)
     runs: dict[str, MotionRun]
     loop: LoopParams = LoopParams(steps=600, batch_size=4, lr=1e-4)
     noise: NoiseScheduleParams = NoiseScheduleParams()
+    threads: int = Field(default=2, gt=0)
+
+    @model_validator(mode="after")
+    def _frames_fit(self) -> "TrainMotionParams":
+        for name, run in self.runs.items():
+            if self.frames > run.module.max_seq_length:
+                raise ValueError(f"runs.{name}.module.max_seq_length must be >= frames ({self.frames})")
+        return self
 
 
 # --------------------------------------------------------------------------- train_motion_lora
 class TrainMotionLoraParams(Strict):
+    """MotionLoRA on the temporal attention of ``motion_run``, on the first N camera-motion clips.
+
+    One run per N (``--run N``), written to ``{out_dir}/n{N}``; sampled as run ``lora_n{N}``.
+    The domain adapter is merged at scale 1 when the motion run was trained with it.
+    """
+
     out_dir: str = "models/motion_lora"
+    dataset: str = "motion_lora"  # folder under encode.out_dir
+    checkpoint_dir: str = "models/checkpoints/motion_lora"
     motion_run: str = "with_adapter_s0"
     n_videos: list[int] = [5, 10, 20, 50]
     lora: LoraParams = LoraParams(rank=8)
     loop: LoopParams = LoopParams(steps=200, batch_size=4, lr=1e-4)
     noise: NoiseScheduleParams = NoiseScheduleParams()
+    threads: int = Field(default=2, gt=0)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "TrainMotionLoraParams":
+        if not self.n_videos or len(set(self.n_videos)) != len(self.n_videos) or min(self.n_videos) < 1:
+            raise ValueError("n_videos must be a non-empty list of distinct positive counts")
+        return self
 
 
 # --------------------------------------------------------------------------- sample
 class SampleParams(Strict):
+    """AnimateDiffPipeline samples of one run at each domain-adapter scale.
+
+    ``--run`` is a ``train_motion`` run, or ``lora_n{N}`` for the MotionLoRA trained on N videos
+    (on ``train_motion_lora.motion_run``), applied at ``lora_scale``. Prompts are the held-out
+    captions in ``heldout_dir`` order (cycled to ``num_videos``); video i uses seed ``seed + i``.
+    """
+
     out_dir: str = "samples"
+    heldout_dir: str = "data/prepared/heldout"  # shard-*.jsonl captions
+    ground_truth: str = "data/synth/ground_truth.json"  # shape/colour/background/motion per videoid
     num_videos: int = Field(default=32, gt=0)
     frames: int = Field(default=16, ge=2)
     num_inference_steps: int = Field(default=25, gt=0)
     guidance_scale: float = Field(default=7.5, ge=1)
     adapter_scales: list[float] = [0.0]
+    lora_scale: float = Field(default=1.0, ge=0)
     timestep_spacing: Literal["leading", "trailing", "linspace"] = "leading"
+    batch_size: int = Field(default=16, gt=0)  # prompts per pipeline call
+    fps: int = Field(default=8, gt=0)
+    log_videos: int = Field(default=4, ge=0)  # mp4/gif logged to MLflow per scale
     seed: int = 0
+    threads: int = Field(default=2, gt=0)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -254,16 +347,16 @@ class TrainEvalModelsParams(Strict):
     synth_dir: str = "data/synth"  # ground_truth.json, images.npz + images.csv
     train_dir: str = "data/prepared/train"
     heldout_dir: str = "data/prepared/heldout"
-    video_net: LoopParams = LoopParams(steps=300, batch_size=32, lr=2e-3, warmup_steps=20)
+    video_net: LoopParams = LoopParams(steps=300, batch_size=32, lr=3e-3, warmup_steps=20)
     video_net_channels: list[int] = [16, 32, 64]
     # small on purpose: FVD needs more videos than feature dimensions (32 videos per run here)
     video_net_feature_dim: int = Field(default=16, gt=0)
-    clip: LoopParams = LoopParams(steps=300, batch_size=128, lr=1e-3, warmup_steps=20)
+    clip: LoopParams = LoopParams(steps=400, batch_size=64, lr=2e-3, warmup_steps=20)
     clip_embed_dim: int = Field(default=64, gt=0)
     clip_width: int = Field(default=64, gt=0)
     clip_layers: int = Field(default=2, gt=0)
     clip_patch_size: int = Field(default=4, gt=0)
-    clip_context_length: int = Field(default=32, ge=8)
+    clip_context_length: int = Field(default=24, ge=8)  # longest synthetic caption: 17 tokens
     threads: int = Field(default=2, gt=0)
 
     @model_validator(mode="after")
@@ -286,8 +379,10 @@ class EvaluateParams(Strict):
     fvd_frames: int = Field(default=16, ge=2)  # I3D protocol frame count
     real_dir: str = "data/prepared/train"  # FVD reference
     heldout_dir: str = "data/prepared/heldout"  # real-vs-real floor, ground-truth reference
-    max_real_videos: int = Field(default=512, gt=1)
+    max_real_videos: int = Field(default=256, gt=1)
+    domain_images_per_prompt: int = Field(default=16, gt=0)  # clean images per (shape, colour, background)
     synthetic_ground_truth: bool = True  # tracking / watermark metrics need the synthetic world
+    gt_reference_videos: int = Field(default=128, gt=1)  # real clips that calibrate the tracker readouts
     synth_dir: str = "data/synth"  # ground_truth.json, watermark.npz, images.npz + images.csv
     still_threshold: float = Field(default=0.2, gt=0)  # px/frame below which a clip is static
     bootstrap: int = Field(default=1000, gt=0)
@@ -297,13 +392,54 @@ class EvaluateParams(Strict):
 
 
 class ProbeParams(Strict):
+    """RQ1 "why" probes on the motion runs (``animatelab.probes``), on real encoded clips.
+
+    Model and data paths come from ``base``, ``encode``, ``train_adapter`` and ``train_motion``.
+    ``adapter_scale`` 0 probes the inference setting (domain adapter dropped).
+    """
+
     out_dir: str = "metrics/probes"
     seed: int = 0
+    runs: list[str] | None = None  # default: every train_motion run
+    probes: list[Literal["spectrum", "static_input", "loss_split"]] = ["spectrum", "static_input", "loss_split"]
+    dataset: str = "heldout"  # data/encoded/{dataset}
+    checkpoints_dir: str = "models/checkpoints/motion"  # {run}/.../config.json: loss over training
+    num_clips: int = Field(default=32, gt=0)
+    frames: int | None = Field(default=None, ge=2)  # default: train_motion.frames
+    timesteps: list[int] = [100, 400, 700]
+    adapter_scale: float = Field(default=0.0, ge=0)
+    batch_size: int = Field(default=8, gt=0)
+    bootstrap: int = Field(default=1000, gt=0)
+    threads: int = Field(default=2, gt=0)
 
 
 class FiguresParams(Strict):
+    """Paper figures and tables drawn from metrics files only (``animatelab.figures``)."""
+
     figures_dir: str = "reports/figures"
     tables_dir: str = "reports/tables"
+    readme: str = "reports/README.md"
+    metrics_dir: str = "metrics"
+    probes_dir: str = "metrics/probes"
+    samples_dir: str = "samples"
+    rq1_variants: list[str] = ["with_adapter", "no_adapter"]
+    rq1_metrics: list[str] = [
+        "watermark_leakage", "fvd_synth", "clip_synth_text", "gt_moving_frac", "gt_direction_acc",
+    ]
+    rq1_scale: float = 0.0  # the inference setting: adapter dropped
+    rq2_run: str = "with_adapter_s0"
+    rq2_metrics: tuple[str, str] = ("fvd_synth", "clip_synth_text")  # visual quality, text alignment
+    rq3_metrics: list[str] = ["gt_direction_acc", "fvd_synth"]
+    rq4_runs: list[str] = ["with_adapter_s0", "conv1d_s0", "random_proj_out_s0", "per_frame_norm_s0"]
+    rq5_runs: list[str] = ["with_adapter_s0", "text_xattn_s0"]
+    table_metrics: list[str] = [
+        "fvd_synth", "clip_synth_text", "watermark_leakage", "gt_moving_frac", "gt_direction_acc", "gt_appearance_acc",
+    ]
+    grid_runs: list[str] = ["with_adapter_s0", "no_adapter_s0"]
+    grid_videos: int = Field(default=3, gt=0)
+    grid_frames: int = Field(default=4, gt=0)
+    column_width: float = Field(default=3.3, gt=0)  # inches
+    dpi: int = Field(default=300, gt=0)
 
 
 # --------------------------------------------------------------------------- the whole file
@@ -385,10 +521,9 @@ def required_paths(params: Params, stage: str) -> dict[str, str]:
         paths["base.path"] = params.base.path
     if stage == "evaluate":
         ev = params.evaluate
-        for key in ("video_net", "clip", "i3d", "i3d_path"):  # whichever the schema defines
-            value = getattr(ev, key, None)
-            if isinstance(value, str) and value:
-                paths[f"evaluate.{key}"] = value
+        net = "i3d_path" if ev.fvd_backbone == "i3d" else "video_net"
+        paths[f"evaluate.{net}"] = getattr(ev, net)
+        paths["evaluate.clip"] = ev.clip
     return paths
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +48,8 @@ def clip_indices(num_frames: int, fps: float, p: PrepareParams, videoid: str) ->
     elif p.clip_start == "middle":
         start = (num_frames - span) // 2
     else:  # a per-video draw from the seed, independent of order and workers
-        start = int(np.random.default_rng([p.seed, zlib.crc32(videoid.encode())]).integers(0, num_frames - span + 1))
+        rng = np.random.default_rng([p.seed, zlib.crc32(videoid.encode())])
+        start = int(rng.integers(0, num_frames - span + 1))
     return list(range(start, start + span, stride)), stride, start
 
 
@@ -75,6 +78,31 @@ def decode_clip(path: str | Path, videoid: str, caption: str, p: PrepareParams) 
 
 def _decode_task(task: tuple[str, str, str, PrepareParams]) -> ClipResult:
     return decode_clip(*task)
+
+
+def _isolated(task: tuple[str, str, str, PrepareParams]) -> ClipResult:
+    """One video in a process of its own, so a decoder crash costs only that video."""
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        try:
+            return pool.submit(_decode_task, task).result()
+        except BrokenProcessPool:
+            return ClipResult(task[1], reason="decoder_crash", detail="the decoding process died")
+
+
+def decode_all(tasks: list[tuple[str, str, str, PrepareParams]], workers: int) -> Iterator[ClipResult]:
+    """Results in task order from ``workers`` processes. If a native decoder kills a worker (a
+    segfault is not an exception), the rest run one process per video, and the culprit is
+    counted as ``decoder_crash`` instead of aborting the run."""
+    done = 0
+    try:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            chunk = max(1, min(16, len(tasks) // (4 * workers)))
+            for res in pool.map(_decode_task, tasks, chunksize=chunk):
+                done += 1
+                yield res
+    except BrokenProcessPool:
+        for task in tasks[done:]:
+            yield _isolated(task)
 
 
 def host_rows(rows: list[WebVidRow], shard_index: int | None, num_shards: int | None) -> list[WebVidRow]:
@@ -117,14 +145,13 @@ def prepare_dataset(
         tasks.append((str(find_video(ds.video_dir, row)), row.videoid, row.caption, p))
 
     writer = ShardWriter(folder, p.shard_size, host=shard_index if multi else None)
-    with ProcessPoolExecutor(max_workers=p.workers) as pool:
-        results = pool.map(_decode_task, tasks, chunksize=max(1, min(16, len(tasks) // (4 * p.workers) or 1)))
-        for res in tqdm(results, total=len(tasks), desc=f"prepare {ds.name}", unit="video", disable=not progress):
-            if res.reason:
-                skipped[res.reason] += 1
-                log.append({"videoid": res.videoid, "reason": res.reason, "detail": res.detail})
-            else:
-                writer.add(res.frames, res.meta)
+    results = decode_all(tasks, p.workers)
+    for res in tqdm(results, total=len(tasks), desc=f"prepare {ds.name}", unit="video", disable=not progress):
+        if res.reason:
+            skipped[res.reason] += 1
+            log.append({"videoid": res.videoid, "reason": res.reason, "detail": res.detail})
+        else:
+            writer.add(res.frames, res.meta)
     writer.close()
     suffix = f"-h{shard_index:03d}" if multi else ""
     (folder / f"skipped{suffix}.jsonl").write_text(
@@ -166,7 +193,8 @@ def prepare(p: PrepareParams, shard_index: int | None = None, num_shards: int | 
     multi = bool(num_shards and num_shards > 1)
     if multi and not (shard_index is not None and 0 <= shard_index < num_shards):
         raise ValueError(f"--shard-index must be in [0, {num_shards}), got {shard_index}")
-    summary = summarize({ds.name: prepare_dataset(ds, p, shard_index, num_shards, progress) for ds in p.datasets})
+    per_dataset = {ds.name: prepare_dataset(ds, p, shard_index, num_shards, progress) for ds in p.datasets}
+    summary = summarize(per_dataset)
     out = Path(p.out_dir)
     if not multi:
         _write(out / "summary.json", summary)

@@ -32,6 +32,12 @@ def read_metadata(shard: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
+def to_model_input(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 (..., F, H, W, 3) clip(s) -> float (..., F, 3, H, W) in [-1, 1], the range the VAE
+    expects (AnimateDiff's loader: /255, then normalise with mean = std = 0.5)."""
+    return frames.movedim(-1, -3).float().div(127.5).sub(1.0)
+
+
 def load_shard(shard: str | Path) -> tuple[np.ndarray, list[dict[str, Any]]]:
     from safetensors.numpy import load_file
 
@@ -65,7 +71,8 @@ class ShardWriter:
         from safetensors.numpy import save_file
 
         stem = self.folder / shard_stem(self.num_shards, self.host)
-        save_file({"frames": np.ascontiguousarray(np.stack(self.frames))}, str(stem.with_suffix(".safetensors")))
+        frames = np.ascontiguousarray(np.stack(self.frames))
+        save_file({"frames": frames}, str(stem.with_suffix(".safetensors")))
         lines = "".join(json.dumps(m, sort_keys=True, ensure_ascii=False) + "\n" for m in self.meta)
         stem.with_suffix(".jsonl").write_text(lines, encoding="utf-8")
         self.num_shards += 1

@@ -87,18 +87,20 @@ def _shape_mask(shape: str, dx: np.ndarray, dy: np.ndarray, size: np.ndarray) ->
 
 def _downsample(x: np.ndarray, resolution: int) -> np.ndarray:
     """Mean over each pixel's SUPERSAMPLE² sub-samples: the area coverage of (n, R·s, R·s) masks."""
-    return x.reshape(x.shape[0], resolution, SUPERSAMPLE, resolution, SUPERSAMPLE).mean(axis=(2, 4), dtype=np.float32)
+    blocks = x.reshape(x.shape[0], resolution, SUPERSAMPLE, resolution, SUPERSAMPLE)
+    return blocks.mean(axis=(2, 4), dtype=np.float32)
 
 
 def _background(name: str, u: np.ndarray, v: np.ndarray, n: int, resolution: int) -> np.ndarray:
     """(n, R, R, 3) background; the checker is anti-aliased like the object (it zooms too)."""
     if name in PLAIN_BACKGROUNDS:
-        return np.broadcast_to(np.asarray(PLAIN_BACKGROUNDS[name], np.float32), (n, resolution, resolution, 3))
+        colour = np.asarray(PLAIN_BACKGROUNDS[name], np.float32)
+        return np.broadcast_to(colour, (n, resolution, resolution, 3))
     if name == "checker":
         parity = (np.floor((u + 0.5) / CHECKER_CELL) + np.floor((v + 0.5) / CHECKER_CELL)) % 2 > 0
-        hi = _downsample(np.broadcast_to(parity, (n, *parity.shape[1:])), resolution)[..., None]
+        hi = _downsample(parity, resolution)[..., None]  # (1 or n, R, R, 1): once unless zooming
         lo_c, hi_c = (np.asarray(c, np.float32) for c in CHECKER)
-        return lo_c + (hi_c - lo_c) * hi
+        return np.broadcast_to(lo_c + (hi_c - lo_c) * hi, (n, resolution, resolution, 3))
     raise ValueError(f"unknown background {name!r}")
 
 
@@ -180,7 +182,9 @@ def _range(lo_ext: float, hi_ext: float, size: float, resolution: int) -> tuple[
     return lo_ext * size, resolution - 1 - hi_ext * size
 
 
-def sample_clip(rng: np.random.Generator, p: SynthDataParams, videoid: str, split: str, motion: str) -> ClipSpec:
+def sample_clip(
+    rng: np.random.Generator, p: SynthDataParams, videoid: str, split: str, motion: str
+) -> ClipSpec:
     r, f = p.resolution, p.frames
     shape = str(rng.choice(p.shapes))
     colour = str(rng.choice(p.colours))

@@ -6,6 +6,7 @@ resized at decode time, so a long or high-resolution video costs only the frames
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,13 @@ def probe(path: str | Path) -> VideoInfo:
         raise VideoError(reason, str(err)) from None
 
 
+def _short(message: str) -> str:
+    """decord's first error line without its clock time and source location, so that logs of
+    two runs on the same inputs are identical."""
+    line = message.splitlines()[0] if message else ""
+    return re.sub(r"^\[[\d:]+\] \S+:\d+: ", "", line)[:200]
+
+
 def resized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
     """(width, height) after scaling so the short side equals ``short_side`` (aspect kept)."""
     scale = short_side / min(width, height)
@@ -97,7 +105,7 @@ def open_reader(path: str | Path, width: int = -1, height: int = -1):
         # decord reads packets while opening: a read failure there means the data is cut off;
         # otherwise the container parsed but decord has no decoder for the stream.
         reason = "truncated" if "av_read_frame" in message else "unreadable_codec"
-        raise VideoError(reason, message.splitlines()[0][:200]) from None
+        raise VideoError(reason, _short(message)) from None
 
 
 class ResizeAtDecodeFailed(VideoError):
@@ -114,8 +122,8 @@ def read_frames(reader, indices: list[int]) -> np.ndarray:
     except (decord.DECORDError, RuntimeError, IndexError) as err:
         message = str(err)
         if "DECORDArrayCopyFromTo" in message:
-            raise ResizeAtDecodeFailed("resize_failed", message.splitlines()[0][:200]) from None
-        raise VideoError("truncated", message.splitlines()[0][:200]) from None
+            raise ResizeAtDecodeFailed("resize_failed", _short(message)) from None
+        raise VideoError("truncated", _short(message)) from None
 
 
 def decode_resized(

@@ -41,6 +41,7 @@ class SynthVideoNetConfig:
     resolution: int = 32
     channels: tuple[int, ...] = (16, 32, 64)
     feature_dim: int = 16
+    temporal_stride: int = 2  # every other frame: motion stays visible, compute halves
     heads: dict[str, list[str]] = field(default_factory=dict)  # head name -> class labels
 
     def save(self, path: str | Path) -> None:
@@ -51,6 +52,18 @@ class SynthVideoNetConfig:
         data = json.loads(Path(path).read_text())
         data["channels"] = tuple(data["channels"])
         return cls(**data)
+
+
+def moment_pool(h: torch.Tensor) -> torch.Tensor:
+    """(N, C, T, H, W) -> (N, 6C): per channel and frame the mass and its x/y centre, then their
+    means over time and mean frame-to-frame changes. Where things are and how they move survive
+    pooling, which a plain global average would erase (it cannot tell left from right)."""
+    n, c, t, hh, ww = h.shape
+    v = torch.linspace(-1, 1, hh, device=h.device).view(1, 1, 1, hh, 1)
+    u = torch.linspace(-1, 1, ww, device=h.device).view(1, 1, 1, 1, ww)
+    m = torch.stack([h.mean((3, 4)), (h * u).mean((3, 4)), (h * v).mean((3, 4))], dim=2)  # (N, C, 3, T)
+    change = (m[..., 1:] - m[..., :-1]).mean(-1) if t > 1 else torch.zeros_like(m[..., 0])
+    return torch.cat([m.mean(-1), change * t], dim=2).flatten(1)
 
 
 class SynthVideoNet(nn.Module):
@@ -64,20 +77,21 @@ class SynthVideoNet(nn.Module):
         super().__init__()
         self.config = config
         layers: list[nn.Module] = []
-        c_in = 3
+        c_in = 6  # RGB + temporal difference (makes motion explicit for a tiny net)
         for i, c_out in enumerate(config.channels):
-            stride = (1, 2, 2) if i == 0 else (2, 2, 2)
+            stride = (1, 2, 2)
             layers += [nn.Conv3d(c_in, c_out, 3, stride=stride, padding=1), nn.GroupNorm(8, c_out), nn.SiLU()]
             c_in = c_out
         self.encoder = nn.Sequential(*layers)
-        self.bottleneck = nn.Linear(c_in, config.feature_dim)
+        self.bottleneck = nn.Linear(6 * c_in, config.feature_dim)
         self.heads = nn.ModuleDict({k: nn.Linear(config.feature_dim, len(v)) for k, v in config.heads.items()})
         self.num_features = config.feature_dim
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, F, H, W) in [-1, 1] -> (N, feature_dim), pooled over space and time."""
-        x = resize_frames(x, self.config.resolution)
-        return self.bottleneck(self.encoder(x).mean(dim=(2, 3, 4)))
+        x = resize_frames(x[:, :, :: self.config.temporal_stride], self.config.resolution)
+        diff = torch.cat([torch.zeros_like(x[:, :, :1]), x[:, :, 1:] - x[:, :, :-1]], dim=2)
+        return self.bottleneck(moment_pool(self.encoder(torch.cat([x, diff], dim=1))))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         h = F.silu(self.features(x))

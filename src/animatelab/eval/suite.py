@@ -70,12 +70,22 @@ class Reference:
     meta: dict = field(default_factory=dict)
 
 
+def _first_per_group(keys: list[tuple], k: int) -> list[int]:
+    seen: dict[tuple, int] = {}
+    keep = []
+    for i, key in enumerate(keys):
+        if seen.get(key, 0) < k:
+            seen[key] = seen.get(key, 0) + 1
+            keep.append(i)
+    return keep
+
+
 def build_reference(p: EvaluateParams, frames: int) -> Reference:
     """Everything that does not depend on the generated videos, computed once per run."""
     backbone = "i3d" if p.fvd_backbone == "i3d" else "synthetic"
     net = load_feature_net(backbone, p.i3d_path if backbone == "i3d" else p.video_net, p.fvd_frames)
-    real, _ = load_clips(p.real_dir, p.max_real_videos)
-    heldout, held_meta = load_clips(p.heldout_dir)
+    real, real_meta = load_clips(p.real_dir, p.max_real_videos)
+    heldout, _ = load_clips(p.heldout_dir)
     real_feats = extract_features(net, real[:, :frames], p.batch_size, "real features")
     heldout_feats = extract_features(net, heldout[:, :frames], p.batch_size, "heldout features")
     ref = Reference(net, "fvd_" + ("i3d" if backbone == "i3d" else "synth"), real_feats, heldout_feats)
@@ -96,17 +106,20 @@ def build_reference(p: EvaluateParams, frames: int) -> Reference:
                 images = z["images"]
             with open(synth / "images.csv", newline="") as fh:
                 rows = list(csv.DictReader(fh))
-            ref.clip_refs = ref.clip.reference_embeddings(images, [tuple(r[a] for a in ATTRS) for r in rows])
+            attrs = [tuple(r[a] for a in ATTRS) for r in rows]
+            keep = _first_per_group(attrs, p.domain_images_per_prompt)
+            ref.clip_refs = ref.clip.reference_embeddings(images[keep], [attrs[i] for i in keep])
             ref.meta["clip_domain_reference"] = DOMAIN_REFERENCE
+            ref.meta["clip_text"] = "appearance caption (shape, colour, background) of the prompt"
         truth = json.loads((synth / "ground_truth.json").read_text())
-        labels = [truth[str(m["videoid"])] for m in held_meta]
+        labels = [truth[str(m["videoid"])] for m in real_meta[: p.gt_reference_videos]]
         wm = Watermark.load(synth / "watermark.npz")
-        clips = heldout[:, :frames]
+        clips = real[: p.gt_reference_videos, :frames]
         reports = [analyse(v, wm, p.still_threshold) for v in tqdm(clips, desc="track real", leave=False)]
         reader = AppearanceReader().fit([r.features for r in reports], labels)
         wm_mean = float(watermark_scores(clips, wm).mean())
         ref.gt = GroundTruthReference(wm, reader, reports, labels, wm_mean, p.still_threshold)
-        ref.meta["ground_truth_reference"] = f"{p.heldout_dir} ({len(clips)} clips, tracked with the same tracker)"
+        ref.meta["ground_truth_reference"] = f"{p.real_dir} (first {len(clips)} clips, tracked with the same tracker)"
     return ref
 
 
@@ -153,6 +166,14 @@ def _gt_metrics(gt: GroundTruthReference, videos: np.ndarray, prompts: list[dict
     return out
 
 
+def clip_text(prompt: dict, p: EvaluateParams) -> str:
+    """Text for the CLIP text score: in the synthetic world the appearance caption (one frame cannot
+    show motion, and the tiny CLIP is trained on appearance captions); else the prompt itself."""
+    if p.synthetic_ground_truth and all(a in prompt for a in ATTRS):
+        return f"a {prompt['colour']} {prompt['shape']} on a {prompt['background']} background"
+    return prompt["prompt"]
+
+
 def score_videos(ref: Reference, videos: np.ndarray, prompts: list[dict], p: EvaluateParams, timings: dict | None = None) -> dict[str, dict]:
     """Every metric of (N, F, H, W, 3) uint8 ``videos`` generated from ``prompts``."""
     import time
@@ -166,7 +187,7 @@ def score_videos(ref: Reference, videos: np.ndarray, prompts: list[dict], p: Eva
     if ref.clip is not None:
         t = time.perf_counter()
         refs = [ref.clip_refs.get(tuple(q[a] for a in ATTRS)) for q in prompts] if ref.clip_refs else None
-        scores = ref.clip.score_videos(videos, [q["prompt"] for q in prompts], refs)
+        scores = ref.clip.score_videos(videos, [clip_text(q, p) for q in prompts], refs)
         for k, v in scores.items():
             out[f"clip_{ref.clip.name}_{k}"] = bootstrap_ci(v, p.bootstrap, p.seed)
         timings["clip"] = time.perf_counter() - t
@@ -183,9 +204,13 @@ def score_videos(ref: Reference, videos: np.ndarray, prompts: list[dict], p: Eva
     return out
 
 
-def real_reference_metrics(ref: Reference, p: EvaluateParams) -> dict[str, dict]:
-    """The real held-out clips scored like generated ones: what 'real' looks like on each metric."""
-    if ref.gt is None:
-        return {}
-    clips_prompts = [{"prompt": g["caption"], **{a: g[a] for a in (*ATTRS, "motion")}} for g in ref.gt.labels]
-    return clips_prompts  # type: ignore[return-value]
+def real_heldout_set(p: EvaluateParams, frames: int) -> tuple[np.ndarray, list[dict]]:
+    """Held-out real clips with prompts built from their ground truth, to be scored like samples:
+    the 'real' row every generated number is read against (direction ~ 1, leakage ~ 1, ...)."""
+    clips, meta = load_clips(p.heldout_dir)
+    truth = json.loads((Path(p.synth_dir) / "ground_truth.json").read_text())
+    prompts = []
+    for m in meta:
+        g = truth[str(m["videoid"])]
+        prompts.append({"prompt": m.get("caption") or g["caption"], **{a: g[a] for a in (*ATTRS, "motion")}})
+    return clips[:, :frames], prompts

@@ -177,17 +177,18 @@ def saved_activation_bytes(model, batch: dict) -> int:
 
 
 def training_step_flops(
-    version: MotionVersion = "v3", batch: int = 1, frames: int = 16, resolution: int = 256
+    version: MotionVersion = "v3", batch: int = 1, frames: int = 16, resolution: int = 256, unet=None
 ) -> dict[str, int]:
     """FLOPs of one motion-module training step (UNet forward + backward), counted on meta.
 
     Only the motion modules train, so backward skips the frozen weights' gradients; the VAE
     and text encoder do not run (latents and text embeddings are cached by ``encode``).
     Recomputation by gradient checkpointing is not included (model FLOPs, as in MFU).
+    ``unet``: an already built meta motion UNet to reuse (``version`` is then ignored).
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    unet = sd15_motion_unet(version, meta=True)
+    unet = unet if unet is not None else sd15_motion_unet(version, meta=True)
     unet.freeze_unet2d_params()
     inputs = dummy_batch(batch, frames, resolution)
     with FlopCounterMode(display=False) as fwd:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from animatelab.config import Params, check_paths
+from animatelab.config import Params, ParamsError, check_paths
 from animatelab.tracking import stage_run
 
 
@@ -17,6 +17,9 @@ def run(params: Params, args) -> None:
     check_paths(params, "prepare")
     p = params.prepare
     shard_index, num_shards = getattr(args, "shard_index", None), getattr(args, "num_shards", None)
+    valid = num_shards is None or (shard_index is not None and 0 <= shard_index < num_shards)
+    if not valid:
+        raise ParamsError(f"--shard-index must be in [0, --num-shards) (got {shard_index} of {num_shards})")
     with stage_run("prepare", p.model_dump(mode="json"), getattr(args, "run", None)):
         import mlflow
 

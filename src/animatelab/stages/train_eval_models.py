@@ -47,7 +47,10 @@ def run(params: Params, args) -> None:
         frame_idx = rng.integers(0, train.frames.shape[1], len(train.frames))
         frames = train.frames[np.arange(len(train.frames)), frame_idx]
         clip_images = np.concatenate([images, frames])
-        clip_captions = [r["caption"] for r in rows] + train.captions
+        # appearance captions for frames too: a motion phrase would otherwise mark "video data"
+        # (watermarked) frames, and the text score would reward the watermark
+        clip_captions = [r["caption"] for r in rows] + [
+            em.appearance_caption(lab["shape"], lab["colour"], lab["background"]) for lab in train.labels]
         clip_cfg = em.TinyClipConfig(embed_dim=p.clip_embed_dim, width=p.clip_width, layers=p.clip_layers,
                                      patch_size=p.clip_patch_size, image_resolution=images.shape[1],
                                      context_length=p.clip_context_length)

@@ -1,0 +1,99 @@
+"""RQ1 bars (with vs. without adapter, over seeds), RQ2 adapter-scale curve, RQ3 MotionLoRA curve."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from animatelab.figures.metrics import Metric, MetricsStore
+from animatelab.figures.style import CYCLE, PALETTE, figure, note_missing
+
+LABELS = {
+    "watermark_leakage": "watermark leakage\n(× real)",
+    "fvd_synth": "FVD\n(synth)",
+    "clip_synth_text": "CLIP\ntext",
+    "gt_moving_frac": "moving\nclips",
+    "gt_direction_acc": "direction\naccuracy",
+    "gt_speed_w1": "speed W1",
+    "gt_appearance_acc": "appearance acc.",
+}
+
+
+SHORT = {"with_adapter": "with", "no_adapter": "without"}
+
+
+def label(metric: str) -> str:
+    return LABELS.get(metric, metric.replace("_", " "))
+
+
+def _err(m: Metric) -> list[list[float]]:
+    return [[max(m.mean - m.ci_low, 0)], [max(m.ci_high - m.mean, 0)]]
+
+
+def rq1_bars(store: MetricsStore, variants: list[str], metrics: list[str], scale: float | None, width: float):
+    """One panel per metric: a bar per variant (mean over seeds, t interval) and each seed's mean."""
+    fig, axes = figure(width, 0.55, ncols=len(metrics), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        missing = []
+        for i, variant in enumerate(variants):
+            agg, seeds = store.over_seeds(variant, metric, scale)
+            if agg is None:
+                missing.append(variant)
+                continue
+            colour = PALETTE.get(variant, CYCLE[i % len(CYCLE)])
+            ax.bar(i, agg.mean, 0.7, yerr=_err(agg), color=colour, alpha=0.55, ecolor="k")
+            ax.scatter(np.full(len(seeds), i) + np.linspace(-0.15, 0.15, len(seeds)), seeds, s=4, color="k", zorder=3)
+        real = store.reference([r for v in variants for r in store.seeds(v)], metric)
+        if real is not None and np.isfinite(real.mean):
+            ax.axhline(real.mean, color="0.3", ls="--", lw=0.7, label="real clips")
+        ax.set_xticks(range(len(variants)), [SHORT.get(v, v) for v in variants], rotation=45, ha="right")
+        ax.set_xlim(-0.6, len(variants) - 0.4)
+        ax.set_title(label(metric))
+        note_missing(ax, missing)
+    fig.tight_layout(w_pad=0.4)
+    return fig
+
+
+def rq2_scale_curve(store: MetricsStore, run: str, metrics: tuple[str, str], width: float):
+    """Visual quality and text alignment against the adapter scale at inference (0 = dropped)."""
+    fig, axes = figure(width, 0.45, ncols=2, squeeze=False)
+    scales = store.scales(run)
+    for ax, metric, colour in zip(axes[0], metrics, CYCLE):
+        pts = [(s, m) for s in scales if (m := store.get(run, metric, s)) is not None]
+        if pts:
+            x = [s for s, _ in pts]
+            y = np.array([[m.mean, m.ci_low, m.ci_high] for _, m in pts])
+            ax.plot(x, y[:, 0], "o-", color=colour)
+            ax.fill_between(x, y[:, 1], y[:, 2], color=colour, alpha=0.2, lw=0)
+        else:
+            note_missing(ax, [f"{metric} of {run} per scale"])
+        ax.set_xlabel("adapter scale")
+        ax.set_title(label(metric))
+    fig.tight_layout()
+    return fig
+
+
+def lora_runs(store: MetricsStore) -> list[tuple[int, str]]:
+    return sorted((int(m[1]), r) for r in store.runs if (m := re.match(r"^lora_n(\d+)$", r)))
+
+
+def rq3_lora_curve(store: MetricsStore, metrics: list[str], width: float, scale: float | None = None):
+    """MotionLoRA data efficiency: each metric against the number of reference videos."""
+    fig, axes = figure(width, 0.45, ncols=len(metrics), squeeze=False)
+    runs = lora_runs(store)
+    for ax, metric, colour in zip(axes[0], metrics, CYCLE):
+        pts = [(n, m) for n, r in runs if (m := store.get(r, metric, scale)) is not None]
+        if pts:
+            x = [n for n, _ in pts]
+            y = np.array([[m.mean, m.ci_low, m.ci_high] for _, m in pts])
+            ax.errorbar(x, y[:, 0], yerr=[y[:, 0] - y[:, 1], y[:, 2] - y[:, 0]], fmt="o-", color=colour)
+            ax.set_xscale("log")
+            ax.set_xticks(x, [str(n) for n in x])
+            ax.minorticks_off()
+        else:
+            note_missing(ax, ["runs lora_n*"])
+        ax.set_xlabel("reference videos")
+        ax.set_title(label(metric))
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,94 @@
+"""Probe figures, from ``metrics/probes/{probe}.json`` and ``curves.json`` (see ``animatelab.probes``)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from animatelab.figures.style import CYCLE, PALETTE, figure
+
+SUMMARY = {  # probe -> metrics shown in the summary panel
+    "spectrum": ["residual_hf_fraction"],
+    "static_input": ["static_prediction_change", "static_temporal_residual"],
+    "loss_split": ["appearance_gain", "temporal_gain"],
+}
+
+
+def load(folder: str | Path) -> tuple[dict, dict]:
+    """``({probe: {run: metrics}}, curves)``; absent files give empty dicts."""
+    folder = Path(folder)
+    results = {p: json.loads((folder / f"{p}.json").read_text()) for p in SUMMARY if (folder / f"{p}.json").is_file()}
+    curves = json.loads((folder / "curves.json").read_text()) if (folder / "curves.json").is_file() else {}
+    return results, curves
+
+
+def _colour(run: str, i: int) -> str:
+    variant = re.sub(r"_s\d+$", "", run)
+    return PALETTE.get(variant, CYCLE[i % len(CYCLE)])
+
+
+def spectrum_figure(curves: dict, width: float):
+    """Share of the motion modules' residual power per spatial-frequency band, per run."""
+    runs = [r for r in curves if "spectrum" in curves[r]]
+    if not runs:
+        return None
+    fig, ax = figure(width, 0.6)
+    for i, run in enumerate(runs):
+        c = curves[run]["spectrum"]
+        ax.plot(c["frequency"], c["residual_power"], "o-", color=_colour(run, i), label=run, alpha=0.8)
+    ax.plot(c["frequency"], curves[runs[0]]["spectrum"]["input_power"], "k--", lw=0.8, label=f"input ({runs[0]})")
+    ax.set_xlabel("spatial frequency (1 = Nyquist)")
+    ax.set_ylabel("share of residual power")
+    ax.legend(frameon=False, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def summary_figure(results: dict, width: float):
+    """One panel per probe metric: each run's mean with its bootstrap interval over clips."""
+    panels = [(p, m) for p, ms in SUMMARY.items() if p in results for m in ms]
+    if not panels:
+        return None
+    fig, axes = figure(width, 0.45, ncols=len(panels), squeeze=False)
+    for ax, (probe, metric) in zip(axes[0], panels):
+        runs = [r for r in results[probe] if metric in results[probe][r]]
+        for i, run in enumerate(runs):
+            m = results[probe][run][metric]
+            ax.errorbar(i, m["mean"], yerr=[[m["mean"] - m["ci_low"]], [m["ci_high"] - m["mean"]]], fmt="o", color=_colour(run, i))
+        ax.set_xticks(range(len(runs)), runs, rotation=60, ha="right", fontsize=5)
+        ax.set_xlim(-0.6, len(runs) - 0.4)
+        ax.set_title(metric.replace("_", " "), fontsize=6)
+        if metric.endswith("_gain"):
+            ax.axhline(0, color="0.6", lw=0.5)
+    fig.tight_layout(w_pad=0.3)
+    return fig
+
+
+def loss_training_figure(curves: dict, width: float):
+    """Appearance and temporal parts of the loss gain at each saved checkpoint, per run."""
+    runs = [r for r in curves if curves[r].get("loss_over_training", {}).get("step")]
+    if not runs:
+        return None
+    fig, axes = figure(width, 0.45, ncols=2, squeeze=False, sharex=True)
+    for ax, key in zip(axes[0], ("appearance_gain", "temporal_gain")):
+        for i, run in enumerate(runs):
+            c = curves[run]["loss_over_training"]
+            ax.plot(c["step"], c[key], "o-", color=_colour(run, i), label=run, alpha=0.8)
+        ax.axhline(0, color="0.6", lw=0.5)
+        ax.set_xlabel("training step")
+        ax.set_title(key.replace("_", " "))
+    axes[0, 0].legend(frameon=False, fontsize=5)
+    fig.tight_layout()
+    return fig
+
+
+def as_rows(results: dict) -> dict[str, dict[str, dict]]:
+    """``{run: {probe.metric: metric}}`` for the probe table."""
+    rows: dict[str, dict[str, dict]] = {}
+    for probe, per_run in results.items():
+        for run, values in per_run.items():
+            for metric in SUMMARY.get(probe, []):
+                if metric in values:
+                    rows.setdefault(run, {})[metric] = values[metric]
+    return rows

@@ -1,0 +1,70 @@
+"""Run the probes for every motion run in params and write their metrics files.
+
+Writes ``{out_dir}/{probe}.json`` (``{run: {metric: {mean, ci_low, ci_high, n}}}``) and
+``{out_dir}/curves.json`` (``{run: {probe: {...lists...}}}``), plus ``{out_dir}/missing.json``
+naming runs that could not be probed and why. Figures are drawn from these files.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from animatelab.config import Params
+from animatelab.eval.bootstrap import bootstrap_ci
+from animatelab.probes.inputs import find_checkpoints, load_clips, load_motion_unet, noise_scheduler
+from animatelab.utils import seed_everything, write_json
+
+
+def probe_runs(params: Params) -> list[str]:
+    p = params.probe
+    return list(p.runs) if p.runs is not None else list(params.train_motion.runs)
+
+
+def run_probes(params: Params) -> dict:
+    """Every probe on every run; returns ``{probe: {run: metrics}}`` (also written to disk)."""
+    p = params.probe
+    seed_everything(p.seed)
+    torch.set_num_threads(p.threads)
+    frames = p.frames or params.train_motion.frames
+    clips = load_clips(Path(params.encode.out_dir) / p.dataset, p.num_clips, frames, p.seed)
+    scheduler = noise_scheduler(params.train_motion.noise)
+    adapter_file = Path(params.train_adapter.out_dir) / "pytorch_lora_weights.safetensors"
+    def load(folder: Path, checkpoint: Path | None = None):
+        return load_motion_unet(params.base.path, folder, adapter_file, p.adapter_scale, checkpoint)
+
+    results: dict[str, dict] = {name: {} for name in p.probes}
+    curves: dict[str, dict] = {}
+    missing: dict[str, str] = {}
+    for run in tqdm(probe_runs(params), desc="probe runs"):
+        folder = Path(params.train_motion.out_dir) / run
+        try:
+            unet = load(folder)
+        except (OSError, ValueError, RuntimeError, KeyError) as err:
+            missing[run] = f"{folder}: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
+            continue
+        curves[run] = {}
+        for name in p.probes:
+            module = importlib.import_module(f"animatelab.probes.{name}")
+            out = module.measure(unet, clips, scheduler, p.timesteps, p.batch_size, p.seed)
+            results[name][run] = {
+                k: bootstrap_ci(v, p.bootstrap, p.seed) for k, v in out["values"].items()
+            }
+            if out["curves"]:
+                curves[run][name] = out["curves"]
+        if "loss_split" in p.probes:
+            from animatelab.probes.loss_split import over_training
+
+            ckpts = find_checkpoints(Path(p.checkpoints_dir) / run)
+            curves[run]["loss_over_training"] = over_training(
+                lambda c: load(folder, c), ckpts, clips, scheduler, p.timesteps, p.batch_size, p.seed
+            )
+    out_dir = Path(p.out_dir)
+    for name, per_run in results.items():
+        write_json(out_dir / f"{name}.json", per_run)
+    write_json(out_dir / "curves.json", curves)
+    write_json(out_dir / "missing.json", missing)
+    return results

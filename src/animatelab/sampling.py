@@ -1,0 +1,155 @@
+"""Sampling with ``AnimateDiffPipeline``: base + motion module (+ MotionLoRA), domain adapter at a scale.
+
+DDIM with the official inference settings (linear betas of the training schedule, "leading"
+spacing, steps_offset 1), prompts batched per pipeline call, ``output_type="np"``. Video ``i``
+always uses seed ``seed + i``, so a video does not depend on the batch size.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:
+    from animatelab.config import Params
+
+LORA_RUN = re.compile(r"^lora_n(\d+)$")
+
+
+@dataclass(frozen=True)
+class SampleRun:
+    """What ``sample --run`` names: a motion run, optionally with the MotionLoRA of N videos."""
+
+    name: str
+    motion_run: str
+    lora_n: int | None = None
+
+
+def resolve_run(params: "Params", run: str) -> SampleRun:
+    """``{train_motion run}`` or ``lora_n{N}`` (MotionLoRA on ``train_motion_lora.motion_run``)."""
+    m = LORA_RUN.match(run)
+    if m:
+        n = int(m.group(1))
+        if n not in params.train_motion_lora.n_videos:
+            raise KeyError(f"{run}: {n} is not in train_motion_lora.n_videos {params.train_motion_lora.n_videos}")
+        return SampleRun(run, params.train_motion_lora.motion_run, n)
+    if run not in params.train_motion.runs:
+        raise KeyError(f"{run!r} is neither a train_motion run ({', '.join(params.train_motion.runs)}) nor lora_n<N>")
+    return SampleRun(run, run)
+
+
+def heldout_prompts(params: "Params") -> list[dict[str, Any]]:
+    """``{prompt, shape, colour, background, motion}`` for each held-out clip, cycled to ``num_videos``."""
+    s = params.sample
+    records = []
+    for jsonl in sorted(Path(s.heldout_dir).glob("shard-*.jsonl")):
+        records += [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines() if line]
+    if not records:
+        raise FileNotFoundError(f"no held-out captions (shard-*.jsonl) in {s.heldout_dir}")
+    truth = json.loads(Path(s.ground_truth).read_text()) if Path(s.ground_truth).is_file() else {}
+    out = []
+    for i in range(s.num_videos):
+        rec = records[i % len(records)]
+        gt = truth.get(rec.get("videoid"), {})
+        out.append({"prompt": rec["caption"], "videoid": rec.get("videoid"),
+                    **{k: gt.get(k) for k in ("shape", "colour", "background", "motion")}})
+    return out
+
+
+def inference_scheduler(params: "Params"):
+    from diffusers import DDIMScheduler
+
+    noise = params.train_motion.noise
+    return DDIMScheduler(num_train_timesteps=noise.num_train_timesteps, beta_start=noise.beta_start,
+                         beta_end=noise.beta_end, beta_schedule=noise.beta_schedule,
+                         prediction_type=noise.prediction_type, steps_offset=1, clip_sample=False,
+                         set_alpha_to_one=False, timestep_spacing=params.sample.timestep_spacing)
+
+
+def build_pipeline(params: "Params", run: SampleRun, adapter_scale: float):
+    """An ``AnimateDiffPipeline`` for ``run`` with the domain adapter merged at ``adapter_scale``."""
+    from diffusers import AnimateDiffPipeline
+
+    from animatelab.models.base import load_base
+    from animatelab.models.motion import load_motion_unet
+    from animatelab.models.motion_lora import ADAPTER_NAME, WEIGHT_NAME
+    from animatelab.train.adapter import apply_domain_adapter
+
+    base = load_base(params.base.path)
+    unet2d = base.unet
+    if adapter_scale:
+        apply_domain_adapter(unet2d, params.train_adapter.out_dir, adapter_scale)
+    unet = load_motion_unet(unet2d, Path(params.train_motion.out_dir) / run.motion_run)
+    pipe = AnimateDiffPipeline(vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer, unet=unet,
+                               motion_adapter=None, scheduler=inference_scheduler(params))
+    if run.lora_n is not None:
+        folder = Path(params.train_motion_lora.out_dir) / f"n{run.lora_n}"
+        pipe.load_lora_weights(str(folder), weight_name=WEIGHT_NAME, adapter_name=ADAPTER_NAME)
+        pipe.set_adapters([ADAPTER_NAME], [params.sample.lora_scale])
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def generate(pipe, prompts: list[str], params: "Params", first_seed: int) -> np.ndarray:
+    """uint8 videos (N, F, H, W, 3), ``batch_size`` prompts per call, seed ``first_seed + i`` per video."""
+    from tqdm.auto import tqdm
+
+    s = params.sample
+    size = pipe.unet.config.sample_size * pipe.vae_scale_factor
+    videos = []
+    for i in tqdm(range(0, len(prompts), s.batch_size), desc="sample batches"):
+        batch = prompts[i : i + s.batch_size]
+        gens = [torch.Generator().manual_seed(first_seed + i + j) for j in range(len(batch))]
+        out = pipe(prompt=batch, num_frames=s.frames, height=size, width=size,
+                   num_inference_steps=s.num_inference_steps, guidance_scale=s.guidance_scale,
+                   generator=gens, output_type="np").frames
+        videos.append(np.clip(np.rint(np.asarray(out) * 255), 0, 255).astype(np.uint8))
+    return np.concatenate(videos)
+
+
+def write_videos(out_dir: Path, videos: np.ndarray, prompts: list[dict], fps: int) -> None:
+    """``videos.npy`` + ``prompts.json`` + ``mp4/`` and ``gif/`` per video (CONTRACTS.md)."""
+    from diffusers.utils import export_to_gif, export_to_video
+    from PIL import Image
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    np.save(out_dir / "videos.npy", videos)
+    (out_dir / "prompts.json").write_text(json.dumps(prompts, indent=1))
+    (out_dir / "mp4").mkdir(exist_ok=True)
+    (out_dir / "gif").mkdir(exist_ok=True)
+    for i, video in enumerate(videos):
+        export_to_video([f.astype(np.float32) / 255 for f in video], str(out_dir / "mp4" / f"{i:03d}.mp4"), fps=fps)
+        export_to_gif([Image.fromarray(f) for f in video], str(out_dir / "gif" / f"{i:03d}.gif"), fps=fps)
+
+
+def frame_grid(videos: np.ndarray, rows: int = 8, cols: int = 8) -> np.ndarray:
+    """An image of ``rows`` videos x ``cols`` evenly spaced frames (uint8 H x W x 3)."""
+    videos = videos[:rows]
+    idx = np.linspace(0, videos.shape[1] - 1, min(cols, videos.shape[1])).round().astype(int)
+    return np.concatenate([np.concatenate(list(v[idx]), axis=1) for v in videos], axis=0)
+
+
+def sample_run(params: "Params", run: str) -> dict[str, Any]:
+    """Sample ``run`` at every ``sample.adapter_scales``; returns ``{scale: {dir, seconds, ...}}``."""
+    import time
+
+    s = params.sample
+    torch.set_num_threads(s.threads)
+    spec = resolve_run(params, run)
+    prompts = heldout_prompts(params)
+    results: dict[str, Any] = {}
+    for scale in s.adapter_scales:
+        t0 = time.perf_counter()
+        pipe = build_pipeline(params, spec, scale)
+        videos = generate(pipe, [p["prompt"] for p in prompts], params, s.seed)
+        seconds = time.perf_counter() - t0
+        out = Path(s.out_dir) / run / f"scale_{float(scale)}"
+        write_videos(out, videos, prompts, s.fps)
+        results[f"scale_{float(scale)}"] = {"dir": str(out), "seconds": round(seconds, 2), "videos": len(videos)}
+    return results

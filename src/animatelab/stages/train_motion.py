@@ -1,0 +1,24 @@
+"""Stage ``train_motion@{run}``: one motion module (``animatelab.train.motion``)."""
+
+from __future__ import annotations
+
+from animatelab.config import Params, ParamsError, check_paths
+from animatelab.tracking import stage_run
+
+
+def run(params: Params, args) -> None:
+    import mlflow
+
+    from animatelab.train.motion import train_motion
+
+    tm = params.train_motion
+    if args.run is None or args.run not in tm.runs:
+        raise ParamsError(f"--run must name one of train_motion.runs ({', '.join(tm.runs)}), got {args.run!r}")
+    check_paths(params, "train_motion")
+    logged = {"train_motion": {k: v for k, v in tm.model_dump(mode="json").items() if k != "runs"}
+              | {"run": tm.runs[args.run].model_dump(mode="json")}, "base": params.base.model_dump()}
+    with stage_run("train_motion", logged, args.run):
+        summary = train_motion(params, args.run)
+        mlflow.log_metrics({k: float(summary[k]) for k in ("seconds", "seconds_per_step", "final_loss",
+                                                              "trainable_parameters") if summary[k] is not None})
+        mlflow.log_artifact(f"{tm.out_dir}/{args.run}/train_summary.json")

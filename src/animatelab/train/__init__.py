@@ -1,0 +1,1 @@
+"""Training: one shared loop (``loop.fit``), the diffusion objective, checkpoints, adapters."""

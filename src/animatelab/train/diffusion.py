@@ -1,0 +1,70 @@
+"""The diffusion training objective of the official AnimateDiff trainer.
+
+Linear betas 0.00085 -> 0.012 over 1000 steps, epsilon prediction, one timestep per video,
+captions replaced by "" with probability ``cfg_dropout`` (classifier-free guidance).
+All randomness comes from an explicit ``torch.Generator`` so a resumed run is bit-exact.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from diffusers import DDPMScheduler
+
+    from animatelab.config import NoiseScheduleParams
+
+
+def make_noise_scheduler(noise: "NoiseScheduleParams") -> "DDPMScheduler":
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(
+        num_train_timesteps=noise.num_train_timesteps, beta_start=noise.beta_start, beta_end=noise.beta_end,
+        beta_schedule=noise.beta_schedule, prediction_type=noise.prediction_type, clip_sample=False,
+    )
+
+
+def drop_captions(text: torch.Tensor, empty_text: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+    """Replace each sample's text embedding (B, L, D) by the "" embedding (L, D) with probability p."""
+    if p <= 0:
+        return text
+    drop = torch.rand(text.shape[0], generator=generator, device=generator.device) < p
+    drop = drop.to(text.device).view(-1, *([1] * (text.dim() - 1)))
+    return torch.where(drop, empty_text.to(text).expand_as(text), text)
+
+
+def add_noise_one_timestep_per_video(
+    scheduler: "DDPMScheduler", latents: torch.Tensor, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Noise image latents (B, C, h, w) or video latents (B, F, C, h, w) at one timestep per sample.
+
+    Returns ``(noisy, noise, timesteps)``; timesteps has shape (B,) (repeat per frame for a 2-D UNet).
+    """
+    b = latents.shape[0]
+    noise = torch.randn(latents.shape, generator=generator, device=generator.device, dtype=torch.float32)
+    noise = noise.to(latents)
+    t = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator, device=generator.device)
+    t = t.to(latents.device)
+    if latents.dim() == 5:  # (B, F, C, h, w): same t for every frame of a video
+        flat = lambda x: x.flatten(0, 1)  # noqa: E731
+        noisy = scheduler.add_noise(flat(latents), flat(noise), t.repeat_interleave(latents.shape[1]))
+        return noisy.view_as(latents), noise, t
+    return scheduler.add_noise(latents, noise, t), noise, t
+
+
+def diffusion_target(scheduler: "DDPMScheduler", latents: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """What the model predicts: the noise (epsilon) or the velocity (v-prediction)."""
+    if scheduler.config.prediction_type == "epsilon":
+        return noise
+    if latents.dim() == 5:
+        v = scheduler.get_velocity(latents.flatten(0, 1), noise.flatten(0, 1), t.repeat_interleave(latents.shape[1]))
+        return v.view_as(latents)
+    return scheduler.get_velocity(latents, noise, t)
+
+
+def diffusion_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error in float32 (as the official trainer, also under fp16 autocast)."""
+    return F.mse_loss(pred.float(), target.float(), reduction="mean")

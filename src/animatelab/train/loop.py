@@ -1,0 +1,230 @@
+"""The one training loop every trainer uses (base, domain adapter, motion module, MotionLoRA).
+
+Trainers supply the module whose ``requires_grad`` parameters train and a ``compute_loss``
+closure; ``fit`` owns everything else: accelerate (mixed precision, multi-GPU/multi-node with
+``accelerate launch``), AdamW with warm-up, gradient clipping, deterministic data and noise
+sampling, atomic checkpoints, bit-exact resume, a NaN guard, tqdm and MLflow/DVC loss logs.
+
+Determinism: a data generator seeded by ``loop.seed`` draws each global batch (its state is
+checkpointed); the noise/timestep generator handed to ``compute_loss`` is re-seeded from
+``(seed, step, rank)`` every step, so it needs no state. A run killed at any step and resumed
+ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset, default_collate
+
+from animatelab.parallel import rank_slice
+from animatelab.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+
+    from animatelab.config import LoopParams
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN/inf; raised before the optimizer step, so the last checkpoint is intact."""
+
+    def __init__(self, run_name: str, step: int, value: float) -> None:
+        super().__init__(f"{run_name}: non-finite loss {value} at step {step}; "
+                         "no optimizer step or checkpoint was written (resume restarts from the last good one)")
+        self.run_name, self.step, self.value = run_name, step, value
+
+
+@dataclass
+class FitResult:
+    steps: int  # optimizer steps done in total (including resumed ones)
+    losses: list[float]  # one per step, from step 1
+    state: dict[str, torch.Tensor]  # trainable parameters at the end (cpu copies)
+    resumed_from: int = 0
+    loss_csv: Path | None = None
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_ACCELERATORS: dict[str, "Accelerator"] = {}
+
+
+def get_accelerator(loop: "LoopParams") -> "Accelerator":
+    """The process's accelerate ``Accelerator`` (one per mixed-precision mode); callers use its
+    ``device`` to place frozen modules before ``fit``."""
+    from accelerate import Accelerator
+
+    if loop.mixed_precision not in _ACCELERATORS:
+        _ACCELERATORS[loop.mixed_precision] = Accelerator(mixed_precision=loop.mixed_precision)
+    return _ACCELERATORS[loop.mixed_precision]
+
+
+def trainable_parameters(module: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    return [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(v, device) for v in batch)
+    return batch
+
+
+def _lr_factor(step: int, warmup: int) -> float:
+    """Constant learning rate after a linear warm-up over ``warmup`` steps."""
+    return 1.0 if warmup <= 0 else min(1.0, (step + 1) / warmup)
+
+
+def _noise_seed(seed: int, step: int, rank: int) -> int:
+    return (seed * 1_000_003 + step * 7_919 + rank * 104_729) % (2**63 - 1)
+
+
+def write_loss_csv(path: str | Path, losses: list[float]) -> Path:
+    """DVC plots file: ``step,loss`` one row per optimizer step."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["step", "loss"])
+        w.writerows((i + 1, f"{v:.6g}") for i, v in enumerate(losses))
+    return path
+
+
+def _log_mlflow(key: str, value: float, step: int) -> None:
+    try:
+        import mlflow
+
+        if mlflow.active_run() is not None:
+            mlflow.log_metric(key, value, step=step)
+    except Exception as err:  # logging must never kill a training run
+        log.warning("mlflow logging failed: %s", err)
+
+
+def fit(
+    *,
+    trainable: nn.Module,
+    compute_loss: Callable[[dict, torch.Generator], torch.Tensor],
+    dataset: Dataset,
+    loop: "LoopParams",
+    checkpoint_dir: str | Path,
+    fingerprint: str,
+    run_name: str,
+    collate_fn: Callable[[list], Any] | None = None,
+    loss_csv: str | Path | None = None,
+    metric_key: str | None = None,
+) -> FitResult:
+    """Train the ``requires_grad`` parameters of ``trainable`` for ``loop.steps`` steps.
+
+    ``compute_loss(batch, generator)`` gets a collated batch already on the accelerator's
+    device and a generator for noise/timesteps/caption dropout. Resumes from
+    ``checkpoint_dir`` when its fingerprint matches. ``batch_size`` is per process.
+    """
+    from tqdm.auto import tqdm
+
+    acc = get_accelerator(loop)
+    device, rank, world = acc.device, acc.process_index, acc.num_processes
+    checkpoint_dir = Path(checkpoint_dir)
+    collate = collate_fn or default_collate
+    metric_key = metric_key or f"{run_name}/loss"
+    trainable.to(device)
+    trainable.train()
+    if loop.gradient_checkpointing:
+        if hasattr(trainable, "enable_gradient_checkpointing"):
+            trainable.enable_gradient_checkpointing()
+        else:
+            log.warning("%s: gradient_checkpointing requested but %s has no enable_gradient_checkpointing()",
+                        run_name, type(trainable).__name__)
+    named = trainable_parameters(trainable)
+    if not named:
+        raise ValueError(f"{run_name}: no parameter of the trainable module has requires_grad=True")
+    params = [p for _, p in named]
+    optimizer = torch.optim.AdamW(params, lr=loop.lr, betas=tuple(loop.adam_betas),
+                                  weight_decay=loop.weight_decay, eps=loop.adam_eps)
+    data_gen = torch.Generator().manual_seed(loop.seed)
+    torch.manual_seed(loop.seed)
+    start, losses = 0, []
+    ckpt = load_checkpoint(checkpoint_dir)
+    if ckpt is not None and ckpt.fingerprint == fingerprint:
+        with torch.no_grad():
+            for n, p in named:
+                p.copy_(ckpt.weights[n].to(p))
+        optimizer.load_state_dict(ckpt.optimizer)
+        data_gen.set_state(ckpt.rng["data"])
+        torch.set_rng_state(ckpt.rng["torch"])
+        start, losses = ckpt.step, list(ckpt.extra.get("losses", []))
+        print(f"[{run_name}] resuming from checkpoint at step {start}/{loop.steps}")
+    elif ckpt is not None:
+        print(f"[{run_name}] checkpoint in {checkpoint_dir} has another fingerprint "
+              f"({ckpt.fingerprint} != {fingerprint}): starting fresh")
+    optimizer = acc.prepare(optimizer)
+    n = len(dataset)  # type: ignore[arg-type]
+    if n == 0:
+        raise ValueError(f"{run_name}: empty dataset")
+
+    def save(step: int) -> None:
+        if acc.is_main_process:
+            rng = {"data": data_gen.get_state(), "torch": torch.get_rng_state()}
+            state = {k: v for k, v in named}
+            save_checkpoint(checkpoint_dir, Checkpoint(
+                step=step, fingerprint=fingerprint, run_name=run_name, weights=state,
+                optimizer=optimizer.optimizer.state_dict(), rng=rng, extra={"losses": losses}))
+            if loss_csv is not None:
+                write_loss_csv(loss_csv, losses)
+        acc.wait_for_everyone()
+
+    t0 = time.perf_counter()
+    bar = tqdm(total=loop.steps, initial=start, desc=run_name, disable=not acc.is_main_process, dynamic_ncols=True)
+    window: list[float] = []
+    for step in range(start, loop.steps):
+        index = torch.randint(n, (loop.batch_size * world,), generator=data_gen).tolist()
+        batch = _to_device(collate([dataset[i] for i in rank_slice(index, rank, world)]), device)
+        gen = torch.Generator(device=device).manual_seed(_noise_seed(loop.seed, step, rank))
+        for group in optimizer.param_groups:
+            group["lr"] = loop.lr * _lr_factor(step, loop.warmup_steps)
+        with acc.autocast():
+            loss = compute_loss(batch, gen)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            bar.close()
+            raise NonFiniteLossError(run_name, step + 1, value)
+        acc.backward(loss)
+        if world > 1:  # compute_loss calls the bare module, so average gradients ourselves
+            for p in params:
+                if p.grad is not None:
+                    p.grad = acc.reduce(p.grad, reduction="mean")
+        if loop.grad_clip:
+            acc.clip_grad_norm_(params, loop.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(value)
+        window.append(value)
+        done = step + 1
+        elapsed = time.perf_counter() - t0
+        bar.update(1)
+        bar.set_postfix(loss=f"{value:.4f}", samples_s=f"{(done - start) * loop.batch_size * world / elapsed:.0f}")
+        if done % loop.log_every == 0 or done == loop.steps:
+            _log_mlflow(metric_key, sum(window) / len(window), done)
+            window = []
+        if done % loop.checkpoint_every == 0 or done == loop.steps:
+            save(done)
+    bar.close()
+    if loss_csv is not None and acc.is_main_process:
+        write_loss_csv(loss_csv, losses)
+    state = {k: v.detach().cpu().clone() for k, v in named}
+    return FitResult(steps=max(start, loop.steps), losses=losses, state=state, resumed_from=start,
+                     loss_csv=Path(loss_csv) if loss_csv is not None else None,
+                     seconds=time.perf_counter() - t0)

@@ -1,0 +1,119 @@
+"""Motion-module training: video diffusion loss on cached latents, base (+ adapter) frozen.
+
+The loss is the official AnimateDiff objective (one timestep per video, eps-prediction, caption
+dropout) on a ``UNetMotionModel``, which takes (B, C, F, h, w) and text repeated per frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from animatelab.train.diffusion import (
+    add_noise_one_timestep_per_video,
+    diffusion_loss,
+    diffusion_target,
+    drop_captions,
+    make_noise_scheduler,
+)
+
+if TYPE_CHECKING:
+    from animatelab.config import NoiseScheduleParams, Params
+
+
+def video_loss_fn(unet: torch.nn.Module, noise: "NoiseScheduleParams", empty_text: torch.Tensor,
+                  cfg_dropout: float) -> Callable[[dict, torch.Generator], torch.Tensor]:
+    """``compute_loss(batch, generator)`` for ``fit``: batch latents (B, F, C, h, w), text (B, L, D)."""
+    scheduler = make_noise_scheduler(noise)
+
+    def compute_loss(batch: dict, generator: torch.Generator) -> torch.Tensor:
+        latents, text = batch["latents"], batch["text"]
+        text = drop_captions(text, empty_text, cfg_dropout, generator)
+        noisy, eps, t = add_noise_one_timestep_per_video(scheduler, latents, generator)
+        frames = latents.shape[1]
+        pred = unet(noisy.transpose(1, 2), t, encoder_hidden_states=text.repeat_interleave(frames, 0)).sample
+        target = diffusion_target(scheduler, latents, eps, t)
+        return diffusion_loss(pred.transpose(1, 2), target)
+
+    return compute_loss
+
+
+def assert_only_motion_trainable(unet: torch.nn.Module, allowed: tuple[str, ...] = ("motion_modules.",)) -> list[str]:
+    """Names of the trainable parameters; raises if any lies outside the motion modules."""
+    names = [n for n, p in unet.named_parameters() if p.requires_grad]
+    stray = [n for n in names if not any(a in n for a in allowed)]
+    if stray or not names:
+        raise AssertionError(f"trainable parameters outside the motion modules: {stray[:5]}" if stray
+                             else "no trainable motion-module parameter")
+    return names
+
+
+def motion_fingerprint(params: "Params", run: str, extra: Any = None) -> str:
+    """Hash of what determines a run's weights: its params, frames, loop, noise, base/adapter identity."""
+    from animatelab.train.checkpoint import params_fingerprint
+
+    tm = params.train_motion
+    cfg = tm.runs[run]
+    adapter = _file_identity(Path(params.train_adapter.out_dir) / "pytorch_lora_weights.safetensors") \
+        if cfg.with_adapter else None
+    return params_fingerprint(cfg, tm.frames, tm.loop, tm.noise, tm.dataset,
+                              _file_identity(Path(params.base.path) / "unet"), adapter, extra)
+
+
+def _file_identity(path: Path) -> str:
+    """Size+mtime of a file, or of every file under a folder (cheap, changes when it is rewritten)."""
+    files = sorted(path.rglob("*")) if path.is_dir() else [path]
+    return ";".join(f"{f.name}:{f.stat().st_size}:{int(f.stat().st_mtime)}" for f in files if f.is_file())
+
+
+def load_frozen_unet2d(params: "Params", with_adapter: bool, scale: float = 1.0):
+    """The base UNet2DConditionModel, with the domain adapter merged at ``scale`` when asked."""
+    from diffusers import UNet2DConditionModel
+
+    from animatelab.train.adapter import apply_domain_adapter
+
+    unet2d = UNet2DConditionModel.from_pretrained(Path(params.base.path) / "unet", local_files_only=True)
+    if with_adapter:
+        apply_domain_adapter(unet2d, params.train_adapter.out_dir, scale)
+    return unet2d.requires_grad_(False).eval()
+
+
+def train_motion(params: "Params", run: str) -> dict[str, Any]:
+    """Train run ``run`` of ``train_motion`` and write its folder (CONTRACTS.md); returns a summary."""
+    from animatelab.data.latents import EncodedClips
+    from animatelab.models.motion import build_motion_unet, save_motion
+    from animatelab.train.loop import fit
+    from animatelab.utils import write_json
+
+    tm = params.train_motion
+    if run not in tm.runs:
+        raise KeyError(f"train_motion.runs has no run {run!r} (have: {', '.join(tm.runs)})")
+    cfg = tm.runs[run]
+    torch.set_num_threads(tm.threads)
+    loop = tm.loop.model_copy(update={"seed": cfg.seed})
+    dataset = EncodedClips(Path(params.encode.out_dir) / tm.dataset, frames=tm.frames)
+    unet2d = load_frozen_unet2d(params, cfg.with_adapter)
+    unet = build_motion_unet(unet2d, cfg.module, seed=cfg.seed)
+    trainable = assert_only_motion_trainable(unet)
+    out_dir = Path(tm.out_dir) / run
+    result = fit(
+        trainable=unet, compute_loss=video_loss_fn(unet, tm.noise, dataset.empty_text, loop.cfg_dropout),
+        dataset=dataset, loop=loop, checkpoint_dir=Path(tm.checkpoint_dir) / run,
+        fingerprint=motion_fingerprint(params, run), run_name=f"train_motion@{run}",
+        loss_csv=out_dir / "loss.csv",
+    )
+    unet.eval()
+    save_motion(unet, cfg.module, out_dir, extra={"run": run, "with_adapter": cfg.with_adapter, "seed": cfg.seed})
+    summary = {
+        "run": run, "with_adapter": cfg.with_adapter, "seed": cfg.seed, "steps": result.steps,
+        "resumed_from": result.resumed_from, "seconds": round(result.seconds, 2),
+        "seconds_per_step": round(result.seconds / max(1, result.steps - result.resumed_from), 4),
+        "final_loss": sum(result.losses[-20:]) / max(1, len(result.losses[-20:])) if result.losses else None,
+        "trainable_parameters": int(sum(p.numel() for n, p in unet.named_parameters() if n in set(trainable))),
+        "clips": len(dataset), "frames": tm.frames, "design": cfg.module.model_dump(mode="json"),
+    }
+    write_json(out_dir / "train_summary.json", summary)
+    return summary

@@ -1,0 +1,136 @@
+"""Pre-train the tiny SD-format base on the clean synthetic images, with the shared loop.
+
+Phase 1: the VAE (MSE + a tiny KL), then its ``scaling_factor`` set to 1/std of the latents
+(as SD's 0.18215 was chosen). Phase 2: UNet + CLIP text encoder jointly, on the cached VAE
+posterior means, with the official noise schedule and 10 % caption dropout.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+from animatelab.data.encode import frames_to_pixels
+from animatelab.models.base import BaseComponents, tokenize
+from animatelab.train.checkpoint import params_fingerprint
+from animatelab.train.diffusion import (
+    add_noise_one_timestep_per_video, diffusion_loss, diffusion_target, drop_captions, make_noise_scheduler,
+)
+from animatelab.train.loop import FitResult, fit
+
+if TYPE_CHECKING:
+    from animatelab.config import PretrainBaseParams
+
+
+class TensorDict(Dataset):
+    """Rows of equally long tensors as dicts (``{"pixels": ..., "ids": ...}``)."""
+
+    def __init__(self, **tensors: torch.Tensor) -> None:
+        self.tensors = tensors
+        self.n = len(next(iter(tensors.values())))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {k: v[i] for k, v in self.tensors.items()}
+
+
+def load_synth_images(folder: str | Path) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """``images.npz`` (uint8 N×H×W×3) and the ``images.csv`` rows (caption, shape, colour, background)."""
+    import csv
+
+    folder = Path(folder)
+    images = np.load(folder / "images.npz")["images"]
+    with (folder / "images.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    if len(rows) != len(images):
+        raise ValueError(f"{folder}: {len(images)} images but {len(rows)} csv rows")
+    return images, rows
+
+
+def train_vae(comps: BaseComponents, pixels: torch.Tensor, p: "PretrainBaseParams", ckpt_dir: Path,
+              loss_csv: Path | None = None) -> FitResult:
+    vae = comps.vae
+    vae.requires_grad_(True)
+
+    def loss_fn(batch: dict, gen: torch.Generator) -> torch.Tensor:
+        dist = vae.encode(batch["pixels"]).latent_dist
+        rec = vae.decode(dist.sample(gen)).sample
+        return F.mse_loss(rec, batch["pixels"]) + p.vae_kl_weight * dist.kl().mean()
+
+    result = fit(trainable=vae, compute_loss=loss_fn, dataset=TensorDict(pixels=pixels), loop=p.vae,
+                 checkpoint_dir=ckpt_dir, fingerprint=params_fingerprint(p.model_dump(exclude={"unet", "quality_samples",
+                 "quality_steps", "quality_guidance", "threads"}), "vae"), run_name="vae", loss_csv=loss_csv,
+                 metric_key="vae/loss")
+    vae.requires_grad_(False).eval()
+    return result
+
+
+@torch.no_grad()
+def encode_images(vae: nn.Module, pixels: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Posterior means (unscaled)."""
+    return torch.cat([vae.encode(pixels[i : i + batch_size]).latent_dist.mean for i in range(0, len(pixels), batch_size)])
+
+
+def train_unet_and_text(comps: BaseComponents, latents: torch.Tensor, captions: list[str], p: "PretrainBaseParams",
+                        ckpt_dir: Path, fingerprint: str, loss_csv: Path | None = None) -> FitResult:
+    unet, te = comps.unet, comps.text_encoder
+    trainable = nn.ModuleDict({"unet": unet, "text_encoder": te}).requires_grad_(True)
+    ids = tokenize(comps.tokenizer, captions)
+    empty_ids = tokenize(comps.tokenizer, [""])
+    scheduler = make_noise_scheduler(p.noise)
+
+    def loss_fn(batch: dict, gen: torch.Generator) -> torch.Tensor:
+        text = te(batch["ids"])[0]
+        empty = te(empty_ids.to(text.device))[0][0]
+        text = drop_captions(text, empty, p.unet.cfg_dropout, gen)
+        noisy, noise, t = add_noise_one_timestep_per_video(scheduler, batch["latents"], gen)
+        pred = unet(noisy, t, text).sample
+        return diffusion_loss(pred, diffusion_target(scheduler, batch["latents"], noise, t))
+
+    result = fit(trainable=trainable, compute_loss=loss_fn, dataset=TensorDict(latents=latents, ids=ids),
+                 loop=p.unet, checkpoint_dir=ckpt_dir, fingerprint=fingerprint, run_name="unet",
+                 loss_csv=loss_csv, metric_key="unet/loss")
+    trainable.requires_grad_(False).eval()
+    return result
+
+
+def pretrain(comps: BaseComponents, images: np.ndarray, captions: list[str], p: "PretrainBaseParams",
+             checkpoint_dir: str | Path, plots_dir: str | Path | None = None) -> dict[str, Any]:
+    """Both phases; resumable (each phase resumes from its own checkpoint folder)."""
+    checkpoint_dir = Path(checkpoint_dir)
+    plots = Path(plots_dir) if plots_dir is not None else None
+    pixels = frames_to_pixels(images).contiguous()
+    vae_res = train_vae(comps, pixels, p, checkpoint_dir / "vae", plots / "vae_loss.csv" if plots else None)
+    mean = encode_images(comps.vae, pixels)
+    comps.vae.register_to_config(scaling_factor=float(1.0 / mean.std()))
+    latents = mean * comps.vae.config.scaling_factor
+    fp = params_fingerprint(p, "unet")
+    unet_res = train_unet_and_text(comps, latents, captions, p, checkpoint_dir / "unet", fp,
+                                   plots / "unet_loss.csv" if plots else None)
+    return {"vae_final_loss": float(np.mean(vae_res.losses[-20:])), "unet_final_loss": float(np.mean(unet_res.losses[-20:])),
+            "scaling_factor": float(comps.vae.config.scaling_factor), "vae_seconds": vae_res.seconds,
+            "unet_seconds": unet_res.seconds}
+
+
+@torch.no_grad()
+def sample_quality(comps: BaseComponents, rows: list[dict[str, Any]], p: "PretrainBaseParams") -> tuple[dict[str, float], np.ndarray]:
+    """DDIM samples for ``quality_samples`` random captions, read back with the pixel reader."""
+    from animatelab.models.base_quality import accuracy
+
+    rng = np.random.default_rng(p.seed)
+    pick = [rows[i] for i in rng.choice(len(rows), size=min(p.quality_samples, len(rows)), replace=False)]
+    pipe = comps.pipeline()
+    pipe.set_progress_bar_config(disable=True)
+    out = pipe([r["caption"] for r in pick], height=p.resolution, width=p.resolution,
+               num_inference_steps=p.quality_steps, guidance_scale=p.quality_guidance,
+               generator=torch.Generator().manual_seed(p.seed), output_type="np")
+    images = (np.clip(out.images, 0, 1) * 255).round().astype(np.uint8)
+    return accuracy(images, pick), images

@@ -1,0 +1,73 @@
+"""Fabricated micro inputs of the figures stage: metrics files, samples, probe results (CONTRACTS.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+METRICS = ["watermark_leakage", "fvd_synth", "fvd_synth_floor", "clip_synth_text", "gt_moving_frac",
+           "gt_direction_acc", "gt_appearance_acc"]
+
+
+def metric(mean: float, half: float = 0.05, n: int = 8) -> dict:
+    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": n}
+
+
+def run_metrics(rng: np.random.Generator, leak: float, scales: list[float] | None = None) -> dict:
+    """Flat metrics, or per-scale groups ``scale_{s}`` when ``scales`` is given."""
+    def one(shift: float = 0.0) -> dict:
+        return {m: metric(float((leak if m == "watermark_leakage" else rng.uniform(0.2, 0.9)) + shift)) for m in METRICS}
+    if not scales:
+        return one()
+    return {**{f"scale_{s}": one(0.3 * s) for s in scales}, "real_heldout": one()}  # evaluate's layout
+
+
+def write_metrics(folder: Path, seeds: int = 3, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for s in range(seeds):
+        scales = [0.0, 0.5, 1.0] if s == 0 else None
+        (folder / f"with_adapter_s{s}.json").write_text(json.dumps(run_metrics(rng, 0.1 + 0.02 * s, scales)))
+        (folder / f"no_adapter_s{s}.json").write_text(json.dumps(run_metrics(rng, 0.7 - 0.03 * s, [0.0])))
+        (folder / f"no_adapter_s{s}.meta.json").write_text(json.dumps({"run": f"no_adapter_s{s}", "frames": 8}))
+    for n in (2, 4, 8):
+        (folder / f"lora_n{n}.json").write_text(json.dumps(run_metrics(rng, 0.1)))
+    (folder / "conv1d_s0.json").write_text(json.dumps(run_metrics(rng, 0.2)))
+    (folder / "text_xattn_s0.json").write_text(json.dumps(run_metrics(rng, 0.15)))
+    return folder
+
+
+def write_samples(folder: Path, runs: tuple[str, ...] = ("with_adapter_s0", "no_adapter_s0")) -> Path:
+    rng = np.random.default_rng(0)
+    for run in runs:
+        d = folder / run / "scale_0.0"
+        d.mkdir(parents=True, exist_ok=True)
+        np.save(d / "videos.npy", rng.integers(0, 255, (3, 8, 32, 32, 3), dtype=np.uint8))
+        prompts = [{"prompt": "a red circle moving left", "shape": "circle", "colour": "red", "background": "black", "motion": "left"}] * 3
+        (d / "prompts.json").write_text(json.dumps(prompts))
+    return folder
+
+
+def write_probes(folder: Path, runs: tuple[str, ...] = ("with_adapter_s0", "no_adapter_s0")) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    names = {"spectrum": ["residual_hf_fraction", "input_hf_fraction", "residual_rel_norm"],
+             "static_input": ["static_prediction_change", "static_temporal_residual", "real_prediction_change"],
+             "loss_split": ["appearance_gain", "temporal_gain", "loss_real", "loss_shuffled", "loss_image"]}
+    for probe, metrics in names.items():
+        data = {r: {m: metric(0.1 * (i + 1) + 0.01 * j) for j, m in enumerate(metrics)} for i, r in enumerate(runs)}
+        (folder / f"{probe}.json").write_text(json.dumps(data))
+    curves = {r: {"spectrum": {"frequency": [0.125, 0.375, 0.625, 0.875], "residual_power": [0.4, 0.3, 0.2, 0.1],
+                               "input_power": [0.25, 0.25, 0.25, 0.25]},
+                  "loss_over_training": {"step": [2, 4], "appearance_gain": [0.01, 0.02], "temporal_gain": [0.0, 0.01]}}
+              for r in runs}
+    (folder / "curves.json").write_text(json.dumps(curves))
+    return folder
+
+
+def write_all(root: Path) -> Path:
+    write_metrics(root / "metrics")
+    write_probes(root / "metrics/probes")
+    write_samples(root / "samples")
+    return root

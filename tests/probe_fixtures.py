@@ -1,0 +1,60 @@
+"""Tiny random models and encoded clips on disk, laid out as CONTRACTS.md says (probe tests)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+
+def tiny_unet():
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=16, attention_head_dim=8, norm_num_groups=32,
+    )
+
+
+def tiny_adapter(seed: int, zero_out: bool = False):
+    """A random MotionAdapter; ``zero_out`` zeroes each module's output projection (the official
+    initialisation, where every module starts as the identity; diffusers' own init is random)."""
+    from diffusers import MotionAdapter
+
+    torch.manual_seed(seed)
+    adapter = MotionAdapter(
+        block_out_channels=(32, 64), motion_layers_per_block=1, motion_num_attention_heads=2,
+        motion_norm_num_groups=32, motion_max_seq_length=16, use_motion_mid_block=False,
+    )
+    if zero_out:
+        for name, p in adapter.named_parameters():
+            if ".proj_out." in name:
+                torch.nn.init.zeros_(p)
+    return adapter
+
+
+def write_world(root: Path, runs: dict[str, int], frames: int = 8, clips: int = 6, checkpoints: bool = True) -> None:
+    """``models/base/unet``, ``models/motion/{run}`` (+ checkpoints), ``data/encoded/heldout``."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    tiny_unet().save_pretrained(root / "models/base/unet")
+    (root / "models/base/model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
+    for run, seed in runs.items():
+        tiny_adapter(seed).save_pretrained(root / "models/motion" / run)
+        if checkpoints:  # both layouts: a MotionAdapter folder, and animatelab.train.checkpoint's
+            ckpt = root / f"models/checkpoints/motion/{run}"
+            tiny_adapter(seed + 2).save_pretrained(ckpt / "snapshot-2")
+            (ckpt / "last").mkdir(parents=True)
+            weights = {k: v for k, v in tiny_adapter(seed + 4).state_dict().items() if "motion_modules." in k}
+            save_file(weights, str(ckpt / "last/trainable.safetensors"))
+            (ckpt / "last/state.json").write_text(json.dumps({"step": 4, "run_name": run}))
+    g = torch.Generator().manual_seed(1)
+    enc = root / "data/encoded/heldout"
+    enc.mkdir(parents=True, exist_ok=True)
+    save_file(
+        {"latents": torch.randn(clips, frames, 4, 8, 8, generator=g), "text": torch.randn(clips, 5, 16, generator=g)},
+        str(enc / "shard-00000.safetensors"),
+    )

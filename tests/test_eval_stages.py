@@ -1,0 +1,89 @@
+"""train_eval_models and evaluate as stages, on the micro synthetic world (same code path as the default)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from animatelab.cli import main
+
+
+@pytest.fixture(scope="module")
+def micro_world(tmp_path_factory):
+    import os
+
+    from tests.conftest import MICRO
+
+    root = tmp_path_factory.mktemp("evalworld")
+    (root / "params.yaml").write_text(MICRO.read_text())
+    old = os.getcwd()
+    os.chdir(root)
+    try:
+        assert main(["synth_data"]) == 0
+        assert main(["prepare"]) == 0
+        assert main(["train_eval_models"]) == 0
+    finally:
+        os.chdir(old)
+    return root
+
+
+def _fake_samples(root, run: str, n: int) -> None:
+    """Stand-in samples (the contract's layout): held-out real clips with their captions."""
+    from animatelab.data.shards import list_shards, load_shard
+
+    frames, meta = load_shard(list_shards(root / "data/prepared/heldout")[0])
+    truth = json.loads((root / "data/synth/ground_truth.json").read_text())
+    out = root / "samples" / run / "scale_0.0"
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "videos.npy", frames[:n])
+    prompts = [{"prompt": m["caption"], **{k: truth[str(m["videoid"])][k] for k in ("shape", "colour", "background", "motion")}} for m in meta[:n]]
+    (out / "prompts.json").write_text(json.dumps(prompts))
+
+
+def test_train_eval_models_outputs(micro_world):
+    import clip
+
+    models = micro_world / "models/eval"
+    for name in ("video_net.safetensors", "video_net.json", "clip.pt", "report.json"):
+        assert (models / name).is_file()
+    report = json.loads((models / "report.json").read_text())
+    assert set(report["video_net_heldout_accuracy"]) == {"motion", "shape", "colour", "background"}
+    assert 0 <= report["clip_heldout_top1"] <= 1
+    model, _ = clip.load(str(models / "clip.pt"), device="cpu", jit=False)
+    assert model.visual.input_resolution == 32
+
+
+def test_evaluate_writes_metrics_with_intervals(micro_world, monkeypatch):
+    monkeypatch.chdir(micro_world)
+    _fake_samples(micro_world, "with_adapter_s0", 4)
+    assert main(["evaluate", "--run", "with_adapter_s0"]) == 0
+    metrics = json.loads((micro_world / "metrics/with_adapter_s0.json").read_text())
+    assert set(metrics) == {"scale_0.0", "real_heldout"}
+    scale = metrics["scale_0.0"]
+    for key in ("fvd_synth", "fvd_synth_floor", "num_videos", "clip_synth_text", "clip_synth_domain", "clip_synth_smooth",
+                "clip_synth_consistency", "flicker", "warp_error", "gt_moving_frac", "gt_speed_w1", "gt_jerk",
+                "gt_persistent_object", "gt_direction_acc", "gt_colour_acc", "gt_shape_acc", "gt_background_acc",
+                "watermark_leakage"):
+        assert {"mean", "ci_low", "ci_high", "n"} <= scale[key].keys(), key
+    assert scale["num_videos"]["mean"] == 4
+    assert metrics["real_heldout"]["gt_direction_acc"]["mean"] >= 0.85
+    meta = json.loads((micro_world / "metrics/with_adapter_s0.meta.json").read_text())
+    assert "not comparable" in meta["fvd_note"] and "clean synthetic images" in meta["clip_domain_reference"]
+
+
+def test_evaluate_refuses_too_few_videos(micro_world, monkeypatch):
+    from animatelab.eval.fvd import TooFewVideosError
+
+    monkeypatch.chdir(micro_world)
+    _fake_samples(micro_world, "no_adapter_s0", 1)  # 1 video for 1-d features: N <= d
+    with pytest.raises(TooFewVideosError, match="N > d"):
+        main(["evaluate", "--run", "no_adapter_s0"])
+
+
+def test_evaluate_without_samples_is_a_params_error(micro_world, monkeypatch, capsys):
+    monkeypatch.chdir(micro_world)
+    assert main(["evaluate", "--run", "missing_run"]) == 2
+    assert "no samples/missing_run" in capsys.readouterr().err

@@ -1,0 +1,119 @@
+"""The shared training loop: exact resume, NaN guard, only trainable params, checkpoints, logs."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+from torch import nn
+
+from animatelab.config import LoopParams
+from animatelab.train.checkpoint import load_checkpoint
+from animatelab.train.loop import NonFiniteLossError, fit
+from animatelab.train.pretrain_base import TensorDict
+
+DATA = TensorDict(x=torch.randn(32, 6, generator=torch.Generator().manual_seed(1)),
+                  y=torch.randn(32, 1, generator=torch.Generator().manual_seed(2)))
+
+
+class Toy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.frozen = nn.Linear(6, 6).requires_grad_(False)
+        self.head = nn.Linear(6, 1)
+        self.drop = nn.Dropout(0.2)  # uses the global RNG: its state must be restored too
+
+    def loss(self, batch: dict, gen: torch.Generator, nan_at: int | None = None, stop_at: int | None = None) -> torch.Tensor:
+        self.calls = getattr(self, "calls", 0) + 1
+        if stop_at is not None and self.calls == stop_at:
+            raise KeyboardInterrupt  # a kill at this step
+        noise = torch.randn(batch["x"].shape, generator=gen)
+        out = self.head(self.drop(self.frozen(batch["x"] + 0.1 * noise)))
+        loss = ((out - batch["y"]) ** 2).mean()
+        return loss * float("nan") if nan_at is not None and self.calls == nan_at else loss
+
+
+def loop(**kw) -> LoopParams:
+    return LoopParams(**{"steps": 6, "batch_size": 4, "lr": 1e-2, "warmup_steps": 2, "checkpoint_every": 2, **kw})
+
+
+def run(tmp_path, model: Toy, fingerprint: str = "fp", **kw):
+    opts = {k: kw.pop(k) for k in ("nan_at", "stop_at") if k in kw}
+    return fit(trainable=model, compute_loss=lambda b, g: model.loss(b, g, **opts), dataset=DATA, loop=loop(**kw),
+               checkpoint_dir=tmp_path / "ckpt", fingerprint=fingerprint, run_name="toy",
+               loss_csv=tmp_path / "loss.csv")
+
+
+def test_killed_and_resumed_run_ends_with_the_same_weights(tmp_path):
+    straight = run(tmp_path / "a", Toy())
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b", Toy(), stop_at=5)  # killed during step 5: checkpoint of step 4 remains
+    assert load_checkpoint(tmp_path / "b" / "ckpt").step == 4
+    resumed = run(tmp_path / "b", Toy())
+    assert resumed.resumed_from == 4 and resumed.steps == 6
+    for name, value in straight.state.items():
+        assert torch.equal(value, resumed.state[name]), name
+    assert resumed.losses == straight.losses  # the loss history is carried over too
+
+
+def test_only_requires_grad_parameters_train_and_are_checkpointed(tmp_path):
+    model = Toy()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = run(tmp_path, model)
+    assert set(result.state) == {"head.weight", "head.bias"}
+    assert torch.equal(model.frozen.weight, before["frozen.weight"])
+    assert not torch.equal(model.head.weight, before["head.weight"])
+    ckpt = load_checkpoint(tmp_path / "ckpt")
+    assert set(ckpt.weights) == {"head.weight", "head.bias"} and ckpt.step == 6
+
+
+def test_non_finite_loss_raises_before_any_step_and_keeps_last_checkpoint(tmp_path):
+    clean = run(tmp_path / "clean", Toy(), steps=2)
+    with pytest.raises(NonFiniteLossError, match=r"toy.*step 3"):
+        run(tmp_path / "nan", Toy(), nan_at=3, checkpoint_every=1)
+    ckpt = load_checkpoint(tmp_path / "nan" / "ckpt")
+    assert ckpt.step == 2  # step 3 wrote nothing
+    for name, value in clean.state.items():
+        assert torch.equal(ckpt.weights[name], value)
+
+
+def test_other_fingerprint_starts_fresh(tmp_path, capsys):
+    run(tmp_path, Toy(), steps=2)
+    again = run(tmp_path, Toy(), fingerprint="changed", steps=2)
+    assert again.resumed_from == 0 and "starting fresh" in capsys.readouterr().out
+
+
+def test_loss_csv_has_one_row_per_step(tmp_path):
+    result = run(tmp_path, Toy())
+    rows = list(csv.DictReader((tmp_path / "loss.csv").open()))
+    assert [int(r["step"]) for r in rows] == list(range(1, 7))
+    assert [float(r["loss"]) for r in rows] == pytest.approx(result.losses, rel=1e-4)
+
+
+def test_interrupted_checkpoint_swap_falls_back_to_previous(tmp_path):
+    run(tmp_path, Toy(), steps=2)
+    ckpt_dir = tmp_path / "ckpt"
+    (ckpt_dir / ".tmp").mkdir()  # a half-written next checkpoint
+    (ckpt_dir / "last").rename(ckpt_dir / ".old")  # crash between the two renames
+    assert load_checkpoint(ckpt_dir).step == 2
+
+
+def test_diffusion_noise_one_timestep_per_video_and_caption_dropout():
+    from animatelab.config import NoiseScheduleParams
+    from animatelab.train.diffusion import add_noise_one_timestep_per_video, drop_captions, make_noise_scheduler
+
+    sched = make_noise_scheduler(NoiseScheduleParams())
+    assert sched.config.beta_schedule == "linear" and sched.config.prediction_type == "epsilon"
+    video = torch.randn(3, 5, 4, 2, 2)
+    noisy, noise, t = add_noise_one_timestep_per_video(sched, video, torch.Generator().manual_seed(0))
+    assert t.shape == (3,)
+    a = sched.alphas_cumprod[t].view(3, 1, 1, 1, 1)
+    torch.testing.assert_close(noisy, a.sqrt() * video + (1 - a).sqrt() * noise)  # same t on every frame
+    again = add_noise_one_timestep_per_video(sched, video, torch.Generator().manual_seed(0))
+    assert torch.equal(again[0], noisy)
+    text, empty = torch.ones(200, 3, 2), torch.zeros(3, 2)
+    dropped = drop_captions(text, empty, 0.25, torch.Generator().manual_seed(0))
+    frac = (dropped.flatten(1).sum(1) == 0).float().mean().item()
+    assert 0.1 < frac < 0.4 and torch.equal(drop_captions(text, empty, 0.0, torch.Generator()), text)

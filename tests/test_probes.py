@@ -1,0 +1,123 @@
+"""Probes on tiny random models (diffusers UNet + MotionAdapter) and fabricated encoded clips."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import write_params
+from tests.probe_fixtures import tiny_adapter, tiny_unet, write_world
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny models: one thread is much faster than two on a shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def models():
+    from diffusers import UNetMotionModel
+
+    torch.manual_seed(0)
+    unet2d = tiny_unet().eval()
+    live = UNetMotionModel.from_unet2d(unet2d, tiny_adapter(0)).eval()
+    identity = UNetMotionModel.from_unet2d(unet2d, tiny_adapter(0, zero_out=True)).eval()
+    return unet2d, live, identity
+
+
+@pytest.fixture(scope="module")
+def clips():
+    from animatelab.probes.inputs import Clips
+
+    g = torch.Generator().manual_seed(0)
+    return Clips(torch.randn(2, 4, 6, 8, 8, generator=g), torch.randn(2, 5, 16, generator=g))
+
+
+def _scheduler():
+    from animatelab.config import NoiseScheduleParams
+    from animatelab.probes.inputs import noise_scheduler
+
+    return noise_scheduler(NoiseScheduleParams())
+
+
+def test_radial_power_separates_low_and_high_frequencies():
+    from animatelab.probes.spectrum import radial_power
+
+    flat = torch.ones(1, 1, 8, 8)
+    checker = (torch.arange(8)[:, None] + torch.arange(8)[None, :]).remainder(2).float()[None, None] * 2 - 1
+    p_flat, p_checker = radial_power(flat, 4)[0], radial_power(checker, 4)[0]
+    assert p_flat[0] > 0 and torch.allclose(p_flat[1:], torch.zeros(3))
+    assert p_checker[-1] > 0 and torch.allclose(p_checker[:-1], torch.zeros(3), atol=1e-4)
+    # Parseval: total power equals N * energy
+    assert torch.isclose(radial_power(checker, 4).sum(), checker.pow(2).sum() * 64)
+
+
+def test_bypass_gives_the_image_base_frame_by_frame(models, clips):
+    from animatelab.probes.hooks import bypass_motion, capture_residuals, motion_modules
+    from animatelab.probes.inputs import predict
+
+    unet2d, live, _ = models
+    lat, text = clips.latents, clips.text
+    t = torch.tensor([300, 300])
+    with torch.no_grad(), bypass_motion(live):
+        bypassed = predict(live, lat, t, text)
+        frames = lat.permute(0, 2, 1, 3, 4).flatten(0, 1)
+        ref = unet2d(frames, 300, encoder_hidden_states=text.repeat_interleave(6, 0)).sample
+    assert torch.allclose(bypassed.permute(0, 2, 1, 3, 4).flatten(0, 1), ref, atol=1e-4)
+    with torch.no_grad(), capture_residuals(live) as records:
+        predict(live, lat, t, text)
+    assert len(records) == len(motion_modules(live)) > 0
+    assert all(r.abs().max() > 0 for _, _, r in records)  # random proj_out: the modules do act
+
+
+def test_identity_motion_module_has_no_effect(models, clips):
+    """A zero-initialised module (what training starts from) must read as 'no effect' on every probe."""
+    from animatelab.probes import loss_split, static_input
+
+    _, _, identity = models
+    ls = loss_split.measure(identity, clips, _scheduler(), [200, 800], 2, 0)["values"]
+    assert np.allclose(ls["loss_real"], ls["loss_image"], atol=1e-5)
+    assert np.allclose(ls["appearance_gain"], 0, atol=1e-5) and np.allclose(ls["temporal_gain"], 0, atol=1e-5)
+    st = static_input.measure(identity, clips, _scheduler(), [500], 2, 0)["values"]
+    assert np.allclose(st["static_prediction_change"], 0, atol=1e-5)
+
+
+def test_live_module_changes_static_and_real_clips(models, clips):
+    from animatelab.probes import spectrum, static_input
+
+    _, live, _ = models
+    st = static_input.measure(live, clips, _scheduler(), [500], 2, 0)["values"]
+    assert (st["static_prediction_change"] > 1e-3).all() and (st["real_prediction_change"] > 1e-3).all()
+    sp = spectrum.measure(live, clips, _scheduler(), [500], 2, 0)
+    assert sp["values"]["residual_hf_fraction"].shape == (2,)
+    assert ((sp["values"]["residual_hf_fraction"] > 0) & (sp["values"]["residual_hf_fraction"] < 1)).all()
+    assert np.isclose(sum(sp["curves"]["residual_power"]), 1, atol=1e-4)
+
+
+def test_probe_stage_on_micro_params(workdir, micro_params_dict):
+    """``animatelab probe`` writes per-run metrics, curves over checkpoints, and names a missing run."""
+    from animatelab.cli import main
+
+    write_world(workdir, {"with_adapter_s0": 0}, frames=8)
+    micro_params_dict["probe"]["runs"] = ["with_adapter_s0", "no_adapter_s0"]  # no_adapter_s0 not trained
+    write_params(workdir, micro_params_dict)
+    assert main(["probe"]) == 0
+    out = workdir / "metrics/probes"
+    for probe in ("spectrum", "static_input", "loss_split"):
+        data = json.loads((out / f"{probe}.json").read_text())
+        assert list(data) == ["with_adapter_s0"]
+        for m in data["with_adapter_s0"].values():
+            assert set(m) == {"mean", "ci_low", "ci_high", "n"} and m["n"] == 2
+            assert m["ci_low"] <= m["mean"] <= m["ci_high"]
+    curves = json.loads((out / "curves.json").read_text())["with_adapter_s0"]
+    over = curves["loss_over_training"]
+    assert over["step"] == [2, 4] and over["loss_real"][0] != over["loss_real"][1]  # each checkpoint's own weights
+    assert len(curves["spectrum"]["residual_power"]) == 4
+    assert "no_adapter_s0" in json.loads((out / "missing.json").read_text())

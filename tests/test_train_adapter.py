@@ -1,0 +1,55 @@
+"""Domain adapter: spatial-only LoRA, loadable with load_lora_weights, mergeable at a scale."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import torch
+
+from animatelab.config import load_params
+from animatelab.models.base import load_base
+from animatelab.train.adapter import apply_domain_adapter, spatial_attention_targets
+from tests.tiny_fixtures import make_fake_prepared, save_tiny_base
+
+
+def test_train_adapter_saves_a_diffusers_lora(workdir):
+    from animatelab.data.encode import encode_dataset
+    from animatelab.stages import train_adapter
+    from animatelab.train.adapter import ADAPTER_NAME
+
+    params = load_params("params.yaml")
+    base_dir = save_tiny_base(workdir / "models/base")
+    encode_dataset(load_base(base_dir), make_fake_prepared(workdir / "prep"), workdir / "data/encoded/train", params.encode)
+    train_adapter.run(params, SimpleNamespace(run=None, shard_index=None, num_shards=None))
+    assert (workdir / "models/domain_adapter/pytorch_lora_weights.safetensors").is_file()
+    assert (workdir / "models/domain_adapter/loss.csv").is_file()
+
+    x, t, e = torch.randn(2, 4, 16, 16), torch.tensor([10, 500]), torch.randn(2, 16, 32)
+    base = load_base(base_dir)
+    y0 = base.unet(x, t, e).sample
+    pipe = load_base(base_dir).pipeline()
+    pipe.load_lora_weights(workdir / "models/domain_adapter")
+    y1 = pipe.unet(x, t, e).sample
+    assert (y1 - y0).abs().max() > 1e-5  # the adapter changes the UNet
+    from animatelab.train.checkpoint import load_checkpoint
+
+    trained = load_checkpoint(workdir / "models/checkpoints/domain_adapter").weights
+    loaded = {n.replace(".default_0", ""): p for n, p in pipe.unet.named_parameters() if "lora" in n}
+    assert len(loaded) == len(trained)
+    for name, value in trained.items():
+        assert torch.equal(loaded[name.replace(f".{ADAPTER_NAME}", "")], value), name
+    merged = apply_domain_adapter(load_base(base_dir).unet, workdir / "models/domain_adapter", 1.0)
+    torch.testing.assert_close(merged(x, t, e).sample, y1, rtol=1e-4, atol=1e-4)
+    assert torch.equal(apply_domain_adapter(load_base(base_dir).unet, workdir / "models/domain_adapter", 0.0)(x, t, e).sample, y0)
+
+
+def test_targets_skip_motion_modules(tmp_path):
+    from diffusers import MotionAdapter, UNetMotionModel
+
+    unet = load_base(save_tiny_base(tmp_path / "base")).unet
+    plain = spatial_attention_targets(unet)
+    motion = UNetMotionModel.from_unet2d(unet, MotionAdapter(block_out_channels=(32, 64), motion_layers_per_block=1,
+                                                             motion_num_attention_heads=2, motion_norm_num_groups=32))
+    targets = spatial_attention_targets(motion)
+    assert sorted(targets) == sorted(plain) and not any("motion_modules" in n for n in targets)
+    assert len(plain) == 4 * 2 * 7  # q/k/v/out x (attn1, attn2) x (2 down + 1 mid + 4 up) blocks
