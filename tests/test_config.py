@@ -61,3 +61,10 @@ def test_cli_help_lists_every_dvc_stage():
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     for name in stages:
         assert name in proc.stdout
+
+
+def test_sample_scales_per_run_and_rejects_negative_scales():
+    params = load_params("params.yaml", ["sample.adapter_scales=[0]", "sample.adapter_scales_by_run={r: [1, 0.5, 0]}"])
+    assert params.sample.scales_for("r") == [0.0, 0.5, 1.0] and params.sample.scales_for("other") == [0.0]
+    with pytest.raises(ParamsError, match="adapter_scales_by_run"):
+        load_params("params.yaml", ["sample.adapter_scales_by_run={r: [-1]}"])

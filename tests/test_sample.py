@@ -15,7 +15,9 @@ from tests.motion_fixtures import make_world, run_stage
 def world(tmp_path_factory) -> Path:
     root = make_world(tmp_path_factory.mktemp("sample_world"))
     assert run_stage(root, "train_motion", "--run", "with_adapter_s0") == 0
-    assert run_stage(root, "sample", "--run", "with_adapter_s0", "--set", "sample.adapter_scales=[0.0,1.0]") == 0
+    # RQ2: the scale sweep is asked for this run only; 0.0 comes from adapter_scales
+    assert run_stage(root, "sample", "--run", "with_adapter_s0",
+                     "--set", "sample.adapter_scales_by_run={with_adapter_s0: [1.0, 0.0]}") == 0
     return root
 
 
@@ -44,8 +46,14 @@ def test_seeds_make_videos_independent_of_batch_size(world):
 def test_sample_with_motion_lora(world):
     assert run_stage(world, "train_motion_lora", "--run", "2") == 0
     assert run_stage(world, "sample", "--run", "lora_n2") == 0
-    videos = np.load(world / "samples/lora_n2/scale_0.0/videos.npy")
+    out = world / "samples/lora_n2"
+    videos = np.load(out / "scale_0.0/videos.npy")
     assert videos.shape == (3, 8, 32, 32, 3)
+    assert sorted(d.name for d in out.glob("scale_*")) == ["scale_0.0"]  # the sweep was for another run
+    # RQ3: LoRA prompts ask for the LoRA's motion, so direction accuracy scores the zoom
+    prompts = json.loads((out / "scale_0.0/prompts.json").read_text())
+    assert all(p["motion"] == "zoom_in" and p["prompt"].endswith("camera zooming in") for p in prompts)
+    assert prompts[0]["prompt"].startswith("a red circle")
 
 
 def test_unknown_run_is_a_params_error(world):

@@ -25,6 +25,7 @@ STAGES: dict[str, str] = {
     "sample_lora": "generate videos with the MotionLoRA of N videos (--run N)",
     "train_eval_models": "train the stand-in evaluation networks (video features, tiny CLIP)",
     "evaluate": "score one run's samples: FVD, CLIP, temporal, ground-truth metrics",
+    "evaluate_lora": "score the samples of the MotionLoRA of N videos (--run N)",
     "probe": "probes of where the appearance signal goes (RQ1 'why')",
     "figures": "draw the paper figures and tables from the metrics files",
 }

@@ -329,13 +329,31 @@ class SampleParams(Strict):
     num_inference_steps: int = Field(default=25, gt=0)
     guidance_scale: float = Field(default=7.5, ge=1)
     adapter_scales: list[float] = [0.0]
+    # RQ2: extra scales for a few runs only (a sweep on every run would multiply sampling time)
+    adapter_scales_by_run: dict[str, list[float]] = {}
     lora_scale: float = Field(default=1.0, ge=0)
+    # RQ3: a MotionLoRA run's prompts ask for its motion ("..., camera zooming in"), so
+    # gt_direction_acc of lora_n{N} reads "fraction of videos that show the LoRA's motion"
+    lora_motion: str = "zoom_in"
     timestep_spacing: Literal["leading", "trailing", "linspace"] = "leading"
     batch_size: int = Field(default=16, gt=0)  # prompts per pipeline call
     fps: int = Field(default=8, gt=0)
     log_videos: int = Field(default=4, ge=0)  # mp4/gif logged to MLflow per scale
     seed: int = 0
     threads: int = Field(default=2, gt=0)
+
+    @model_validator(mode="after")
+    def _scales(self) -> "SampleParams":
+        named = {"adapter_scales": self.adapter_scales,
+                 **{f"adapter_scales_by_run.{r}": v for r, v in self.adapter_scales_by_run.items()}}
+        for key, scales in named.items():
+            if not scales or min(scales) < 0:
+                raise ValueError(f"{key}: adapter scales must be a non-empty list of values >= 0")
+        return self
+
+    def scales_for(self, run: str) -> list[float]:
+        """``adapter_scales`` plus any extra scales listed for ``run``, sorted, without repeats."""
+        return sorted({float(x) for x in [*self.adapter_scales, *self.adapter_scales_by_run.get(run, [])]})
 
 
 # --------------------------------------------------------------------------- evaluation

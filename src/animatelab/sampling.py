@@ -44,8 +44,22 @@ def resolve_run(params: "Params", run: str) -> SampleRun:
     return SampleRun(run, run)
 
 
-def heldout_prompts(params: "Params") -> list[dict[str, Any]]:
-    """``{prompt, shape, colour, background, motion}`` for each held-out clip, cycled to ``num_videos``."""
+def motion_prompt(record: dict[str, Any], motion: str) -> str:
+    """The held-out clip's caption re-phrased to ask for ``motion`` (synthetic world), or the
+    caption with the motion appended where the clip has no ground truth (real data)."""
+    from animatelab.data.synth import caption_for
+
+    if all(record.get(k) for k in ("shape", "colour", "background")):
+        return caption_for(record["shape"], record["colour"], record["background"], motion)
+    return f"{record['prompt']}, {motion.replace('_', ' ')}"
+
+
+def heldout_prompts(params: "Params", motion: str | None = None) -> list[dict[str, Any]]:
+    """``{prompt, shape, colour, background, motion}`` for each held-out clip, cycled to ``num_videos``.
+
+    With ``motion`` (MotionLoRA runs), every prompt asks for that motion and records it as the
+    expected one, so direction accuracy measures how often the LoRA's motion appears.
+    """
     s = params.sample
     records = []
     for jsonl in sorted(Path(s.heldout_dir).glob("shard-*.jsonl")):
@@ -57,8 +71,11 @@ def heldout_prompts(params: "Params") -> list[dict[str, Any]]:
     for i in range(s.num_videos):
         rec = records[i % len(records)]
         gt = truth.get(rec.get("videoid"), {})
-        out.append({"prompt": rec["caption"], "videoid": rec.get("videoid"),
-                    **{k: gt.get(k) for k in ("shape", "colour", "background", "motion")}})
+        item = {"prompt": rec["caption"], "videoid": rec.get("videoid"),
+                **{k: gt.get(k) for k in ("shape", "colour", "background", "motion")}}
+        if motion is not None:
+            item["prompt"], item["motion"] = motion_prompt(item, motion), motion
+        out.append(item)
     return out
 
 
@@ -136,15 +153,15 @@ def frame_grid(videos: np.ndarray, rows: int = 8, cols: int = 8) -> np.ndarray:
 
 
 def sample_run(params: "Params", run: str) -> dict[str, Any]:
-    """Sample ``run`` at every ``sample.adapter_scales``; returns ``{scale: {dir, seconds, ...}}``."""
+    """Sample ``run`` at every scale of ``sample.scales_for(run)``; returns ``{scale: {dir, seconds, ...}}``."""
     import time
 
     s = params.sample
     torch.set_num_threads(s.threads)
     spec = resolve_run(params, run)
-    prompts = heldout_prompts(params)
+    prompts = heldout_prompts(params, s.lora_motion if spec.lora_n is not None else None)
     results: dict[str, Any] = {}
-    for scale in s.adapter_scales:
+    for scale in s.scales_for(run):
         t0 = time.perf_counter()
         pipe = build_pipeline(params, spec, scale)
         videos = generate(pipe, [p["prompt"] for p in prompts], params, s.seed)
