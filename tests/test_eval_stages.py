@@ -30,11 +30,11 @@ def micro_world(tmp_path_factory):
     return root
 
 
-def _fake_samples(root, run: str, n: int) -> None:
-    """Stand-in samples (the contract's layout): held-out real clips with their captions."""
+def _fake_samples(root, run: str, n: int, dataset: str = "heldout") -> None:
+    """Stand-in samples (the contract's layout): real clips of ``dataset`` with their captions."""
     from animatelab.data.shards import list_shards, load_shard
 
-    frames, meta = load_shard(list_shards(root / "data/prepared/heldout")[0])
+    frames, meta = load_shard(list_shards(root / "data/prepared" / dataset)[0])
     truth = json.loads((root / "data/synth/ground_truth.json").read_text())
     out = root / "samples" / run / "scale_0.0"
     out.mkdir(parents=True, exist_ok=True)
@@ -87,3 +87,21 @@ def test_evaluate_without_samples_is_a_params_error(micro_world, monkeypatch, ca
     monkeypatch.chdir(micro_world)
     assert main(["evaluate", "--run", "missing_run"]) == 2
     assert "no samples/missing_run" in capsys.readouterr().err
+
+
+def test_evaluate_lora_scores_the_loras_motion(micro_world, monkeypatch):
+    """RQ3's number: real zoom-in clips, asked for "zoom_in", read as that motion (not as their content's)."""
+    monkeypatch.chdir(micro_world)
+    _fake_samples(micro_world, "lora_n2", 4, dataset="motion_lora")
+    prompts = json.loads((micro_world / "samples/lora_n2/scale_0.0/prompts.json").read_text())
+    assert {p["motion"] for p in prompts} == {"zoom_in"}
+    assert main(["evaluate_lora", "--run", "2"]) == 0
+    metrics = json.loads((micro_world / "metrics/lora_n2.json").read_text())
+    assert metrics["scale_0.0"]["gt_direction_acc"]["mean"] >= 0.75
+    # the same clips asked for a translation they do not show score low
+    for p in prompts:
+        p["motion"] = "left"
+    (micro_world / "samples/lora_n2/scale_0.0/prompts.json").write_text(json.dumps(prompts))
+    assert main(["evaluate_lora", "--run", "2"]) == 0
+    metrics = json.loads((micro_world / "metrics/lora_n2.json").read_text())
+    assert metrics["scale_0.0"]["gt_direction_acc"]["mean"] <= 0.25

@@ -81,3 +81,23 @@ def test_figures_stage_with_nothing_but_rq1(workdir):
     assert "runs lora_n* (RQ3)" in readme and "samples of with_adapter_s0" in readme
     assert (workdir / "reports/figures/rq1_adapter_ablation.pdf").is_file()
     assert not (workdir / "reports/figures/rq3_motion_lora.png").exists()
+
+
+def test_project_readme_headline_is_spliced_between_markers(tmp_path, monkeypatch):
+    """The project README's RQ1 numbers come from the pipeline; text outside the markers is kept."""
+    from animatelab.config import FiguresParams
+    from animatelab.figures.build import build_all
+    from animatelab.reports_readme import FINDINGS_END, FINDINGS_START, write_readme
+
+    monkeypatch.chdir(tmp_path)
+    write_all(tmp_path)
+    (tmp_path / "README.md").write_text(f"# intro\n{FINDINGS_START}\nstale 0.99\n{FINDINGS_END}\n## after\n")
+    p = FiguresParams()
+    write_readme(p, build_all(p))
+    text = (tmp_path / "README.md").read_text()
+    assert text.startswith("# intro\n") and text.endswith("## after\n") and "stale" not in text
+    assert "no_adapter 0.67 [" in text and "](reports/figures/rq1_adapter_ablation.png)" in text
+    # no markers: the file is left exactly as it was
+    (tmp_path / "README.md").write_text("hand-written\n")
+    write_readme(p, build_all(p))
+    assert (tmp_path / "README.md").read_text() == "hand-written\n"

@@ -437,6 +437,8 @@ class FiguresParams(Strict):
     figures_dir: str = "reports/figures"
     tables_dir: str = "reports/tables"
     readme: str = "reports/README.md"
+    # the RQ1 headline is also written between FINDINGS markers of this file ("" = leave it alone)
+    project_readme: str = "README.md"
     metrics_dir: str = "metrics"
     probes_dir: str = "metrics/probes"
     samples_dir: str = "samples"

@@ -6,6 +6,7 @@ and each comparison only states whether the 95 % intervals separate, whichever w
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from animatelab.config import FiguresParams
@@ -82,6 +83,26 @@ def _probes(p: FiguresParams) -> list[str]:
     return lines + ["", "![spectrum](figures/probe_spectrum.png) ![probes](figures/probe_summary.png)", ""]
 
 
+FINDINGS_START = "<!-- findings:start (written by `animatelab figures` from metrics files; do not edit) -->"
+FINDINGS_END = "<!-- findings:end -->"
+
+
+def splice_findings(readme: Path, lines: list[str], link_prefix: str) -> bool:
+    """Replace the text between the FINDINGS markers of ``readme`` (the project README) so its
+    headline numbers come from the pipeline too; figure links are re-rooted with ``link_prefix``.
+    Returns False (and writes nothing) when the file or its markers are absent."""
+    if not readme.is_file():
+        return False
+    text = readme.read_text()
+    if FINDINGS_START not in text or FINDINGS_END not in text:
+        return False
+    head, rest = text.split(FINDINGS_START, 1)
+    _, tail = rest.split(FINDINGS_END, 1)
+    body = "\n".join(line.replace("](figures/", f"]({link_prefix}figures/") for line in lines)
+    readme.write_text(f"{head}{FINDINGS_START}\n{body.strip()}\n{FINDINGS_END}{tail}")
+    return True
+
+
 def write_readme(p: FiguresParams, manifest: dict) -> Path:
     store = MetricsStore.load(p.metrics_dir)
     tables = Path(p.tables_dir)
@@ -91,7 +112,8 @@ def write_readme(p: FiguresParams, manifest: dict) -> Path:
         f"Numbers are read from `{p.metrics_dir}/*.json` and `{p.probes_dir}/`: mean [95 % interval].",
         "",
     ]
-    lines += _rq1(store, p) + _rq2(store, p) + _rq3(store, p)
+    rq1 = _rq1(store, p)
+    lines += rq1 + _rq2(store, p) + _rq3(store, p)
     lines += _table_section("RQ4: motion-module design", tables / "rq4_design.md")
     lines += _table_section("RQ5: can the motion follow the prompt?", tables / "rq5_prompt_motion.md")
     lines += _probes(p)
@@ -101,4 +123,8 @@ def write_readme(p: FiguresParams, manifest: dict) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     # links are relative to the README's folder
     out.write_text("\n".join(lines))
+    if p.project_readme:
+        project = Path(p.project_readme)
+        prefix = Path(os.path.relpath(out.parent, project.parent or ".")).as_posix() + "/"
+        splice_findings(project, ["#" + rq1[0], *rq1[1:], f"All findings: [{out.as_posix()}]({prefix}{out.name})."], prefix)
     return out

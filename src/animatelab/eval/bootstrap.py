@@ -55,18 +55,20 @@ def bootstrap_indices(
     return summary(statistic(np.arange(n)), lo, hi, n)
 
 
-def _is_metric(node: object) -> bool:
+def is_metric(node: object) -> bool:
+    """A ``{mean, ci_low, ci_high, n}`` leaf of a metrics file."""
     return isinstance(node, dict) and {"mean", "ci_low", "ci_high", "n"} <= node.keys()
 
 
-def _leaves(node: dict, prefix: str = "") -> dict[str, dict]:
+def leaves(node: dict, prefix: str = "") -> dict[str, dict]:
+    """``{"a/b/metric": {mean, ...}}`` for every metric under ``node``."""
     out: dict[str, dict] = {}
     for key, value in node.items():
         path = f"{prefix}{key}"
-        if _is_metric(value):
+        if is_metric(value):
             out[path] = value
         elif isinstance(value, dict):
-            out.update(_leaves(value, f"{path}/"))
+            out.update(leaves(value, f"{path}/"))
     return out
 
 
@@ -94,7 +96,7 @@ def aggregate_runs(metrics_dir: str | Path, variant: str, level: float = 0.95) -
     files = sorted(p for p in Path(metrics_dir).glob(f"{variant}_s*.json") if pattern.match(p.name))
     if not files:
         raise FileNotFoundError(f"no metrics files {variant}_s*.json in {metrics_dir}")
-    runs = [_leaves(json.loads(p.read_text())) for p in files]
+    runs = [leaves(json.loads(p.read_text())) for p in files]
     out: dict[str, dict] = {}
     for key in sorted(set().union(*runs)):
         per_seed = [r[key] for r in runs if key in r]

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from animatelab.eval.bootstrap import is_metric, leaves  # noqa: F401  (re-exported)
+
 SCALE = re.compile(r"^scale_?([0-9]*\.?[0-9]+)$")
 SEED = re.compile(r"^(?P<variant>.+)_s(?P<seed>\d+)$")
 
@@ -36,22 +38,6 @@ class Metric:
         if not np.isfinite(self.mean):
             return "n/a"
         return f"{self.mean:.{digits}g} [{self.ci_low:.{digits}g}, {self.ci_high:.{digits}g}]"
-
-
-def is_metric(node: object) -> bool:
-    return isinstance(node, dict) and {"mean", "ci_low", "ci_high", "n"} <= node.keys()
-
-
-def leaves(node: dict, prefix: str = "") -> dict[str, dict]:
-    """``{"a/b/metric": {mean, ...}}`` for every metric under ``node``."""
-    out: dict[str, dict] = {}
-    for key, value in node.items():
-        path = f"{prefix}{key}"
-        if is_metric(value):
-            out[path] = value
-        elif isinstance(value, dict):
-            out.update(leaves(value, f"{path}/"))
-    return out
 
 
 def split_groups(data: dict) -> tuple[dict[float | None, dict[str, Metric]], dict[str, dict[str, Metric]]]:
