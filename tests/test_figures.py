@@ -50,7 +50,7 @@ def test_build_all_and_readme(tmp_path, monkeypatch):
     p = FiguresParams()
     manifest = build_all(p)
     names = {f.rsplit("/", 1)[-1] for f in manifest["figures"]}
-    for fig in ("rq1_adapter_ablation", "rq2_adapter_scale", "rq3_motion_lora", "samples_grid",
+    for fig in ("rq1_adapter_ablation", "rq2_adapter_scale", "rq3_motion_lora", "rq4_design", "rq5_prompt_motion", "samples_grid",
                 "probe_spectrum", "probe_summary", "probe_loss_over_training"):
         assert {f"{fig}.png", f"{fig}.pdf"} <= names
     from PIL import Image

@@ -7,6 +7,7 @@ a one-line :class:`ParamsError` that names the offending key.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -312,6 +313,30 @@ class TrainMotionLoraParams(Strict):
         return self
 
 
+class TrainDirectionLoraParams(Strict):
+    """RQ5: one MotionLoRA per motion direction, on the first ``videos`` clips of ``dataset`` whose
+    caption contains that direction's phrase; sampled as run ``dir_{name}`` with prompts asking
+    for ``name``. The domain adapter is merged at scale 1 when the motion run was trained with it."""
+
+    out_dir: str = "models/direction_lora"
+    dataset: str = "train"  # folder under encode.out_dir
+    checkpoint_dir: str = "models/checkpoints/direction_lora"
+    motion_run: str = "with_adapter_s0"
+    directions: dict[str, str] = {"left": "moving left", "right": "moving right", "up": "moving up", "down": "moving down"}
+    videos: int = Field(default=50, gt=0)
+    lora: LoraParams = LoraParams(rank=8)
+    loop: LoopParams = LoopParams(steps=200, batch_size=4, lr=1e-4)
+    noise: NoiseScheduleParams = NoiseScheduleParams()
+    threads: int = Field(default=2, gt=0)
+
+    @model_validator(mode="after")
+    def _names(self) -> "TrainDirectionLoraParams":
+        for name, phrase in self.directions.items():
+            if not re.fullmatch(r"[A-Za-z0-9_]+", name) or not phrase.strip():
+                raise ValueError(f"directions.{name}: names are [A-Za-z0-9_]+ and phrases non-empty")
+        return self
+
+
 # --------------------------------------------------------------------------- sample
 class SampleParams(Strict):
     """AnimateDiffPipeline samples of one run at each domain-adapter scale.
@@ -451,7 +476,9 @@ class FiguresParams(Strict):
     rq2_metrics: tuple[str, str] = ("fvd_synth", "clip_synth_text")  # visual quality, text alignment
     rq3_metrics: list[str] = ["gt_direction_acc", "fvd_synth"]
     rq4_runs: list[str] = ["with_adapter_s0", "conv1d_s0", "random_proj_out_s0", "per_frame_norm_s0"]
-    rq5_runs: list[str] = ["with_adapter_s0", "text_xattn_s0"]
+    rq4_metrics: list[str] = ["watermark_leakage", "fvd_synth", "gt_moving_frac", "gt_speed_w1"]
+    rq5_runs: list[str] = ["with_adapter_s0", "text_xattn_s0", "dir_left", "dir_right", "dir_up", "dir_down"]
+    rq5_metrics: list[str] = ["gt_direction_acc", "watermark_leakage", "gt_moving_frac"]
     table_metrics: list[str] = [
         "fvd_synth", "clip_synth_text", "watermark_leakage", "gt_moving_frac", "gt_direction_acc", "gt_appearance_acc",
     ]
@@ -472,6 +499,7 @@ class Params(Strict):
     train_adapter: TrainAdapterParams = TrainAdapterParams()
     train_motion: TrainMotionParams
     train_motion_lora: TrainMotionLoraParams = TrainMotionLoraParams()
+    train_direction_lora: TrainDirectionLoraParams = TrainDirectionLoraParams()
     sample: SampleParams = SampleParams()
     train_eval_models: TrainEvalModelsParams = TrainEvalModelsParams()
     evaluate: EvaluateParams = EvaluateParams()
@@ -537,7 +565,7 @@ def required_paths(params: Params, stage: str) -> dict[str, str]:
         for i, ds in enumerate(params.prepare.datasets):
             paths[f"prepare.datasets.{i}.csv"] = ds.csv
             paths[f"prepare.datasets.{i}.video_dir"] = ds.video_dir
-    if stage in {"encode", "train_adapter", "train_motion", "train_motion_lora", "sample", "probe"}:
+    if stage in {"encode", "train_adapter", "train_motion", "train_motion_lora", "train_direction_lora", "sample", "probe"}:
         paths["base.path"] = params.base.path
     if stage == "evaluate":
         ev = params.evaluate

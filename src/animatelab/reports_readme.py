@@ -115,7 +115,10 @@ def write_readme(p: FiguresParams, manifest: dict) -> Path:
     rq1 = _rq1(store, p)
     lines += rq1 + _rq2(store, p) + _rq3(store, p)
     lines += _table_section("RQ4: motion-module design", tables / "rq4_design.md")
+    lines += ["![RQ4](figures/rq4_design.png)", ""]
     lines += _table_section("RQ5: can the motion follow the prompt?", tables / "rq5_prompt_motion.md")
+    lines += ["`dir_*` runs: one MotionLoRA per direction, each sampled with prompts asking for its direction; "
+              "the other runs use the held-out prompts (all seven motions).", "", "![RQ5](figures/rq5_prompt_motion.png)", ""]
     lines += _probes(p)
     missing = sorted(set(manifest.get("missing", [])) | set(store.missing))
     lines += ["## Missing inputs", ""] + ([f"- {m}" for m in missing] or ["- none"]) + [""]

@@ -20,27 +20,36 @@ if TYPE_CHECKING:
     from animatelab.config import Params
 
 LORA_RUN = re.compile(r"^lora_n(\d+)$")
+DIRECTION_RUN = re.compile(r"^dir_([A-Za-z0-9_]+)$")
 
 
 @dataclass(frozen=True)
 class SampleRun:
-    """What ``sample --run`` names: a motion run, optionally with the MotionLoRA of N videos."""
+    """What ``sample --run`` names: a motion run, optionally with a MotionLoRA whose motion the
+    prompts then ask for (``lora_motion``)."""
 
     name: str
     motion_run: str
-    lora_n: int | None = None
+    lora_dir: Path | None = None
+    lora_motion: str | None = None
 
 
 def resolve_run(params: "Params", run: str) -> SampleRun:
-    """``{train_motion run}`` or ``lora_n{N}`` (MotionLoRA on ``train_motion_lora.motion_run``)."""
-    m = LORA_RUN.match(run)
-    if m:
-        n = int(m.group(1))
-        if n not in params.train_motion_lora.n_videos:
-            raise KeyError(f"{run}: {n} is not in train_motion_lora.n_videos {params.train_motion_lora.n_videos}")
-        return SampleRun(run, params.train_motion_lora.motion_run, n)
+    """``{train_motion run}``, ``lora_n{N}`` (RQ3: MotionLoRA of N camera-motion videos) or
+    ``dir_{name}`` (RQ5: MotionLoRA of direction ``name``)."""
+    if m := LORA_RUN.match(run):
+        p, n = params.train_motion_lora, int(m.group(1))
+        if n not in p.n_videos:
+            raise KeyError(f"{run}: {n} is not in train_motion_lora.n_videos {p.n_videos}")
+        return SampleRun(run, p.motion_run, Path(p.out_dir) / f"n{n}", params.sample.lora_motion)
+    if m := DIRECTION_RUN.match(run):
+        p, name = params.train_direction_lora, m.group(1)
+        if name not in p.directions:
+            raise KeyError(f"{run}: {name} is not in train_direction_lora.directions {list(p.directions)}")
+        return SampleRun(run, p.motion_run, Path(p.out_dir) / name, name)
     if run not in params.train_motion.runs:
-        raise KeyError(f"{run!r} is neither a train_motion run ({', '.join(params.train_motion.runs)}) nor lora_n<N>")
+        raise KeyError(f"{run!r} is neither a train_motion run ({', '.join(params.train_motion.runs)}), "
+                       "lora_n<N> nor dir_<direction>")
     return SampleRun(run, run)
 
 
@@ -105,9 +114,8 @@ def build_pipeline(params: "Params", run: SampleRun, adapter_scale: float):
     unet = load_motion_unet(unet2d, Path(params.train_motion.out_dir) / run.motion_run)
     pipe = AnimateDiffPipeline(vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer, unet=unet,
                                motion_adapter=None, scheduler=inference_scheduler(params))
-    if run.lora_n is not None:
-        folder = Path(params.train_motion_lora.out_dir) / f"n{run.lora_n}"
-        pipe.load_lora_weights(str(folder), weight_name=WEIGHT_NAME, adapter_name=ADAPTER_NAME)
+    if run.lora_dir is not None:
+        pipe.load_lora_weights(str(run.lora_dir), weight_name=WEIGHT_NAME, adapter_name=ADAPTER_NAME)
         pipe.set_adapters([ADAPTER_NAME], [params.sample.lora_scale])
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -159,7 +167,7 @@ def sample_run(params: "Params", run: str) -> dict[str, Any]:
     s = params.sample
     torch.set_num_threads(s.threads)
     spec = resolve_run(params, run)
-    prompts = heldout_prompts(params, s.lora_motion if spec.lora_n is not None else None)
+    prompts = heldout_prompts(params, spec.lora_motion)
     results: dict[str, Any] = {}
     for scale in s.scales_for(run):
         t0 = time.perf_counter()

@@ -97,3 +97,29 @@ def rq3_lora_curve(store: MetricsStore, metrics: list[str], width: float, scale:
         ax.set_title(label(metric))
     fig.tight_layout()
     return fig
+
+
+def runs_bars(store: MetricsStore, runs: list[str], metrics: list[str], scale: float | None, width: float,
+              reference: str | None = None):
+    """One panel per metric, a bar per run (mean, 95 % bootstrap interval): RQ4 designs, RQ5 options.
+
+    ``reference`` (a run name) is drawn first and as a dashed line, so every bar reads against it.
+    """
+    fig, axes = figure(width, 0.6, ncols=len(metrics), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        shown, missing = [], []
+        for run in runs:
+            m = store.get(run, metric, scale)
+            (missing if m is None else shown).append((run, m))
+        for i, (run, m) in enumerate(shown):
+            ax.bar(i, m.mean, 0.7, yerr=_err(m), color=CYCLE[i % len(CYCLE)], alpha=0.6, ecolor="k")
+            if run == reference:
+                ax.axhline(m.mean, color="0.3", ls="--", lw=0.7)
+        real = store.reference([r for r, _ in shown], metric)
+        if real is not None and np.isfinite(real.mean):
+            ax.axhline(real.mean, color="0.5", ls=":", lw=0.7)
+        ax.set_xticks(range(len(shown)), [r.removesuffix("_s0") for r, _ in shown], rotation=60, ha="right")
+        ax.set_title(label(metric))
+        note_missing(ax, [r for r, _ in missing])
+    fig.tight_layout(w_pad=0.4)
+    return fig

@@ -35,6 +35,11 @@ def build_all(p: FiguresParams) -> dict:
             keep(ablations.rq3_lora_curve(store, p.rq3_metrics, w), "rq3_motion_lora")
         else:
             missing.append("runs lora_n* (RQ3)")
+        for runs, metrics, name in ((p.rq4_runs, p.rq4_metrics, "rq4_design"), (p.rq5_runs, p.rq5_metrics, "rq5_prompt_motion")):
+            if any(r in store.runs for r in runs):
+                keep(ablations.runs_bars(store, runs, metrics, p.rq1_scale, 2 * w, reference=runs[0]), name)
+            else:
+                missing.append(f"runs {', '.join(runs)} ({name})")
         fig, absent = grids.frame_grid(p.samples_dir, p.grid_runs, p.rq1_scale, p.grid_videos, p.grid_frames, 2 * w)
         keep(fig, "samples_grid")
         missing.extend(f"samples of {r}" for r in absent)

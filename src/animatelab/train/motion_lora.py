@@ -1,5 +1,6 @@
 """MotionLoRA training: the trained motion module frozen, a LoRA on its temporal attention learns a
-new camera motion from the first N clips of the camera-motion set."""
+motion from a few clips: the first N clips of the camera-motion set (RQ3), or the clips of one
+direction (RQ5, one LoRA per direction)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,26 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 if TYPE_CHECKING:
-    from animatelab.config import Params
+    from animatelab.config import Params, TrainDirectionLoraParams, TrainMotionLoraParams
 
 
 def lora_dir(params: "Params", n: int) -> Path:
     return Path(params.train_motion_lora.out_dir) / f"n{n}"
 
 
-def train_motion_lora(params: "Params", n: int) -> dict[str, Any]:
-    """Train the MotionLoRA on the first ``n`` clips and write ``{out_dir}/n{n}`` (CONTRACTS.md)."""
+def direction_lora_dir(params: "Params", name: str) -> Path:
+    return Path(params.train_direction_lora.out_dir) / name
+
+
+def clips_with_phrase(meta: list[dict[str, Any]], phrase: str, limit: int) -> list[int]:
+    """Indices of the first ``limit`` clips whose caption contains ``phrase`` (case-insensitive)."""
+    phrase = phrase.lower()
+    return [i for i, m in enumerate(meta) if phrase in str(m.get("caption", "")).lower()][:limit]
+
+
+def _train_lora(params: "Params", p: "TrainMotionLoraParams | TrainDirectionLoraParams", indices: list[int],
+                out: Path, name: str, stage: str) -> dict[str, Any]:
+    """Train a LoRA on the temporal attention of ``p.motion_run`` over ``indices`` of ``p.dataset``."""
     from animatelab.data.latents import EncodedClips
     from animatelab.models.motion import load_motion_unet
     from animatelab.models.motion_lora import add_motion_lora, save_motion_lora
@@ -26,31 +38,52 @@ def train_motion_lora(params: "Params", n: int) -> dict[str, Any]:
     from animatelab.train.motion import load_frozen_unet2d, motion_fingerprint, video_loss_fn
     from animatelab.utils import write_json
 
-    p, tm = params.train_motion_lora, params.train_motion
+    tm = params.train_motion
     if p.motion_run not in tm.runs:
-        raise KeyError(f"train_motion_lora.motion_run {p.motion_run!r} is not a train_motion run")
+        raise KeyError(f"{stage}.motion_run {p.motion_run!r} is not a train_motion run")
     torch.set_num_threads(p.threads)
-    motion_cfg = tm.runs[p.motion_run]
     folder = Path(params.encode.out_dir) / p.dataset
-    full = EncodedClips(folder, frames=tm.frames)
-    if n > len(full):
-        raise ValueError(f"train_motion_lora: {n} videos requested, {folder} holds {len(full)}")
-    dataset = EncodedClips(folder, frames=tm.frames, indices=list(range(n)))
-    unet2d = load_frozen_unet2d(params, motion_cfg.with_adapter)
+    dataset = EncodedClips(folder, frames=tm.frames, indices=indices)
+    unet2d = load_frozen_unet2d(params, tm.runs[p.motion_run].with_adapter)
     unet = load_motion_unet(unet2d, Path(tm.out_dir) / p.motion_run)
     add_motion_lora(unet, p.lora)
     stray = [k for k, v in unet.named_parameters() if v.requires_grad and ("lora_" not in k or "motion_modules." not in k)]
     if stray:
         raise AssertionError(f"MotionLoRA would train non-LoRA or spatial parameters: {stray[:5]}")
-    out = lora_dir(params, n)
-    fingerprint = params_fingerprint(p.lora, p.loop, p.noise, p.dataset, n, motion_fingerprint(params, p.motion_run))
+    fingerprint = params_fingerprint(p.lora, p.loop, p.noise, p.dataset, indices, motion_fingerprint(params, p.motion_run))
     result = fit(trainable=unet, compute_loss=video_loss_fn(unet, p.noise, dataset.empty_text, p.loop.cfg_dropout),
-                 dataset=dataset, loop=p.loop, checkpoint_dir=Path(p.checkpoint_dir) / f"n{n}",
-                 fingerprint=fingerprint, run_name=f"train_motion_lora@{n}", loss_csv=out / "loss.csv")
+                 dataset=dataset, loop=p.loop, checkpoint_dir=Path(p.checkpoint_dir) / name,
+                 fingerprint=fingerprint, run_name=f"{stage}@{name}", loss_csv=out / "loss.csv")
     save_motion_lora(unet, out)
-    summary = {"n_videos": n, "motion_run": p.motion_run, "rank": p.lora.rank, "steps": result.steps,
-               "seconds": round(result.seconds, 2),
-               "final_loss": sum(result.losses[-20:]) / max(1, len(result.losses[-20:])) if result.losses else None,
+    tail = result.losses[-20:]
+    summary = {"n_videos": len(indices), "motion_run": p.motion_run, "rank": p.lora.rank, "steps": result.steps,
+               "seconds": round(result.seconds, 2), "final_loss": sum(tail) / len(tail) if tail else None,
                "videoids": [m.get("videoid") for m in dataset.meta]}
     write_json(out / "train_summary.json", summary)
     return summary
+
+
+def train_motion_lora(params: "Params", n: int) -> dict[str, Any]:
+    """RQ3: the MotionLoRA of the first ``n`` camera-motion clips, written to ``{out_dir}/n{n}``."""
+    from animatelab.data.latents import load_encoded
+
+    p = params.train_motion_lora
+    folder = Path(params.encode.out_dir) / p.dataset
+    available = len(load_encoded(folder)[3])
+    if n > available:
+        raise ValueError(f"train_motion_lora: {n} videos requested, {folder} holds {available}")
+    return _train_lora(params, p, list(range(n)), lora_dir(params, n), f"n{n}", "train_motion_lora")
+
+
+def train_direction_lora(params: "Params", name: str) -> dict[str, Any]:
+    """RQ5: a MotionLoRA on the clips whose caption names direction ``name``, written to ``{out_dir}/{name}``."""
+    from animatelab.data.latents import load_encoded
+
+    p = params.train_direction_lora
+    folder = Path(params.encode.out_dir) / p.dataset
+    phrase = p.directions[name]
+    indices = clips_with_phrase(load_encoded(folder)[3], phrase, p.videos)
+    if not indices:
+        raise ValueError(f"train_direction_lora.directions.{name}: no caption in {folder} contains {phrase!r}")
+    summary = _train_lora(params, p, indices, direction_lora_dir(params, name), name, "train_direction_lora")
+    return {**summary, "direction": name, "phrase": phrase}

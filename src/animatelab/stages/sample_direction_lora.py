@@ -1,0 +1,13 @@
+"""Stage ``sample_direction_lora@{name}`` (RQ5): ``sample`` of run ``dir_{name}``, prompts asking for ``name``."""
+
+from __future__ import annotations
+
+from argparse import Namespace
+
+from animatelab.config import Params
+
+
+def run(params: Params, args) -> None:
+    from animatelab.stages import sample
+
+    sample.run(params, Namespace(**{**vars(args), "run": f"dir_{str(args.run).removeprefix('dir_')}"}))

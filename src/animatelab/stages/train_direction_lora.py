@@ -1,0 +1,21 @@
+"""Stage ``train_direction_lora@{name}`` (RQ5): a MotionLoRA on the clips of one motion direction."""
+
+from __future__ import annotations
+
+from animatelab.config import Params, ParamsError, check_paths
+from animatelab.tracking import stage_run
+
+
+def run(params: Params, args) -> None:
+    import mlflow
+
+    from animatelab.train.motion_lora import train_direction_lora
+
+    p = params.train_direction_lora
+    name = str(args.run).removeprefix("dir_")
+    if name not in p.directions:
+        raise ParamsError(f"--run must be one of train_direction_lora.directions {list(p.directions)}, got {args.run!r}")
+    check_paths(params, "train_direction_lora")
+    with stage_run("train_direction_lora", {"train_direction_lora": p.model_dump(mode="json")}, name):
+        summary = train_direction_lora(params, name)
+        mlflow.log_metrics({k: float(summary[k]) for k in ("seconds", "final_loss", "n_videos") if summary[k] is not None})
