@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from animatelab.config import MotionModuleParams, NoiseScheduleParams, PretrainBaseParams
+from animatelab.train.loop import StepRandom
 from animatelab.train.motion import video_loss_fn
 
 
@@ -133,8 +134,7 @@ def main() -> None:
     opt = torch.optim.AdamW(params, lr=1e-4)
 
     def update(batch: dict, i: int) -> None:
-        gen = torch.Generator(device=device).manual_seed(i)
-        loss = loss_fn(batch, gen)
+        loss = loss_fn(batch, StepRandom(i, args.batch, device))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()

@@ -36,10 +36,10 @@ def main(out: str, batch: int, jobs: str) -> None:
         name, steps, loss_kind, *ckpt = job.split(":")
         model = toy_model()
 
-        def compute_loss(b: dict, gen: torch.Generator, model: nn.Module = model, kind: str = loss_kind) -> torch.Tensor:
+        def compute_loss(b: dict, rng, model: nn.Module = model, kind: str = loss_kind) -> torch.Tensor:
             x = b["x"]
-            if kind == "noisy":  # diffusion-like: noise drawn from the loop's generator
-                x = x + 0.5 * torch.randn(x.shape, generator=gen, device=x.device)
+            if kind == "noisy":  # diffusion-like: noise drawn from the loop's StepRandom
+                x = x + 0.5 * rng.randn(x.shape).to(x.device)
             return nn.functional.mse_loss(model(x), b["y"])
 
         loop = LoopParams(steps=int(steps), batch_size=batch, lr=1e-2, checkpoint_every=2, log_every=1, seed=3)

@@ -10,7 +10,7 @@ from torch import nn
 
 from animatelab.config import LoopParams
 from animatelab.train.checkpoint import load_checkpoint
-from animatelab.train.loop import NonFiniteLossError, fit
+from animatelab.train.loop import NonFiniteLossError, StepRandom, fit
 from animatelab.train.pretrain_base import TensorDict
 
 DATA = TensorDict(x=torch.randn(32, 6, generator=torch.Generator().manual_seed(1)),
@@ -25,11 +25,11 @@ class Toy(nn.Module):
         self.head = nn.Linear(6, 1)
         self.drop = nn.Dropout(0.2)  # uses the global RNG: its state must be restored too
 
-    def loss(self, batch: dict, gen: torch.Generator, nan_at: int | None = None, stop_at: int | None = None) -> torch.Tensor:
+    def loss(self, batch: dict, rng: "StepRandom", nan_at: int | None = None, stop_at: int | None = None) -> torch.Tensor:
         self.calls = getattr(self, "calls", 0) + 1
         if stop_at is not None and self.calls == stop_at:
             raise KeyboardInterrupt  # a kill at this step
-        noise = torch.randn(batch["x"].shape, generator=gen)
+        noise = rng.randn(batch["x"].shape)
         out = self.head(self.drop(self.frozen(batch["x"] + 0.1 * noise)))
         loss = ((out - batch["y"]) ** 2).mean()
         return loss * float("nan") if nan_at is not None and self.calls == nan_at else loss
@@ -103,17 +103,35 @@ def test_interrupted_checkpoint_swap_falls_back_to_previous(tmp_path):
 def test_diffusion_noise_one_timestep_per_video_and_caption_dropout():
     from animatelab.config import NoiseScheduleParams
     from animatelab.train.diffusion import add_noise_one_timestep_per_video, drop_captions, make_noise_scheduler
+    from animatelab.train.loop import StepRandom
 
     sched = make_noise_scheduler(NoiseScheduleParams())
     assert sched.config.beta_schedule == "linear" and sched.config.prediction_type == "epsilon"
     video = torch.randn(3, 5, 4, 2, 2)
-    noisy, noise, t = add_noise_one_timestep_per_video(sched, video, torch.Generator().manual_seed(0))
+    noisy, noise, t = add_noise_one_timestep_per_video(sched, video, StepRandom(0, 3))
     assert t.shape == (3,)
     a = sched.alphas_cumprod[t].view(3, 1, 1, 1, 1)
     torch.testing.assert_close(noisy, a.sqrt() * video + (1 - a).sqrt() * noise)  # same t on every frame
-    again = add_noise_one_timestep_per_video(sched, video, torch.Generator().manual_seed(0))
+    again = add_noise_one_timestep_per_video(sched, video, StepRandom(0, 3))
     assert torch.equal(again[0], noisy)
     text, empty = torch.ones(200, 3, 2), torch.zeros(3, 2)
-    dropped = drop_captions(text, empty, 0.25, torch.Generator().manual_seed(0))
+    dropped = drop_captions(text, empty, 0.25, StepRandom(0, 200))
     frac = (dropped.flatten(1).sum(1) == 0).float().mean().item()
-    assert 0.1 < frac < 0.4 and torch.equal(drop_captions(text, empty, 0.0, torch.Generator()), text)
+    assert 0.1 < frac < 0.4 and torch.equal(drop_captions(text, empty, 0.0, StepRandom(0, 200)), text)
+
+
+def test_step_random_is_plain_torch_on_one_process_and_sliced_on_many():
+    """One process draws exactly what torch.randn/rand/randint(generator=g) draw (so runs made
+    before StepRandom existed are unchanged); each rank of N gets its rows of the global draw."""
+    from animatelab.train.loop import StepRandom
+
+    one = StepRandom(5, 6)
+    g = torch.Generator().manual_seed(5)
+    assert torch.equal(one.rand(6), torch.rand(6, generator=g))
+    assert torch.equal(one.randn((6, 2, 3)), torch.randn((6, 2, 3), generator=g))
+    assert torch.equal(one.randint(1000, 6), torch.randint(0, 1000, (6,), generator=g))
+    full = StepRandom(5, 6).randn((6, 4))
+    parts = [StepRandom(5, 6, rank=r, world=2).randn((3, 4)) for r in range(2)]
+    assert torch.equal(torch.cat(parts), full)
+    with pytest.raises(ValueError, match="this rank's batch has 3"):
+        StepRandom(5, 6, rank=0, world=2).randn((6, 4))

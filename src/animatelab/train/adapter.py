@@ -15,6 +15,7 @@ from torch import nn
 
 if TYPE_CHECKING:
     from animatelab.config import LoraParams, TrainAdapterParams
+    from animatelab.train.loop import StepRandom
 
 ADAPTER_NAME = "domain_adapter"
 WEIGHT_NAME = "pytorch_lora_weights.safetensors"
@@ -103,9 +104,9 @@ def train_domain_adapter(base_path: str | Path, encoded_dir: str | Path, p: "Tra
     scheduler = make_noise_scheduler(p.noise)
     empty = data.empty_text.to(device)
 
-    def loss_fn(batch: dict, gen: torch.Generator) -> torch.Tensor:
-        text = drop_captions(batch["text"], empty, p.loop.cfg_dropout, gen)
-        noisy, noise, t = add_noise_one_timestep_per_video(scheduler, batch["latents"], gen)
+    def loss_fn(batch: dict, rng: "StepRandom") -> torch.Tensor:
+        text = drop_captions(batch["text"], empty, p.loop.cfg_dropout, rng)
+        noisy, noise, t = add_noise_one_timestep_per_video(scheduler, batch["latents"], rng)
         pred = unet(noisy, t, text).sample
         return diffusion_loss(pred, diffusion_target(scheduler, batch["latents"], noise, t))
 

@@ -2,7 +2,8 @@
 
 Linear betas 0.00085 -> 0.012 over 1000 steps, epsilon prediction, one timestep per video,
 captions replaced by "" with probability ``cfg_dropout`` (classifier-free guidance).
-All randomness comes from an explicit ``torch.Generator`` so a resumed run is bit-exact.
+All randomness comes from the loop's :class:`~animatelab.train.loop.StepRandom`, so a resumed run
+is bit-exact and the noise of a clip does not depend on the number of processes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from diffusers import DDPMScheduler
 
     from animatelab.config import NoiseScheduleParams
+    from animatelab.train.loop import StepRandom
 
 
 def make_noise_scheduler(noise: "NoiseScheduleParams") -> "DDPMScheduler":
@@ -27,27 +29,25 @@ def make_noise_scheduler(noise: "NoiseScheduleParams") -> "DDPMScheduler":
     )
 
 
-def drop_captions(text: torch.Tensor, empty_text: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+def drop_captions(text: torch.Tensor, empty_text: torch.Tensor, p: float, rng: "StepRandom") -> torch.Tensor:
     """Replace each sample's text embedding (B, L, D) by the "" embedding (L, D) with probability p."""
     if p <= 0:
         return text
-    drop = torch.rand(text.shape[0], generator=generator, device=generator.device) < p
+    drop = rng.rand(text.shape[0]) < p
     drop = drop.to(text.device).view(-1, *([1] * (text.dim() - 1)))
     return torch.where(drop, empty_text.to(text).expand_as(text), text)
 
 
 def add_noise_one_timestep_per_video(
-    scheduler: "DDPMScheduler", latents: torch.Tensor, generator: torch.Generator
+    scheduler: "DDPMScheduler", latents: torch.Tensor, rng: "StepRandom"
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Noise image latents (B, C, h, w) or video latents (B, F, C, h, w) at one timestep per sample.
 
     Returns ``(noisy, noise, timesteps)``; timesteps has shape (B,) (repeat per frame for a 2-D UNet).
     """
     b = latents.shape[0]
-    noise = torch.randn(latents.shape, generator=generator, device=generator.device, dtype=torch.float32)
-    noise = noise.to(latents)
-    t = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator, device=generator.device)
-    t = t.to(latents.device)
+    noise = rng.randn(latents.shape).to(latents)
+    t = rng.randint(scheduler.config.num_train_timesteps, b).to(latents.device)
     if latents.dim() == 5:  # (B, F, C, h, w): same t for every frame of a video
         flat = lambda x: x.flatten(0, 1)  # noqa: E731
         noisy = scheduler.add_noise(flat(latents), flat(noise), t.repeat_interleave(latents.shape[1]))

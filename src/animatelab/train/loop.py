@@ -6,9 +6,11 @@ closure; ``fit`` owns everything else: accelerate (mixed precision, multi-GPU/mu
 sampling, atomic checkpoints, bit-exact resume, a NaN guard, tqdm and MLflow/DVC loss logs.
 
 Determinism: a data generator seeded by ``loop.seed`` draws each global batch (its state is
-checkpointed); the noise/timestep generator handed to ``compute_loss`` is re-seeded from
-``(seed, step, rank)`` every step, so it needs no state. A run killed at any step and resumed
-ends with the same weights as an uninterrupted one.
+checkpointed); the :class:`StepRandom` handed to ``compute_loss`` is re-seeded from
+``(seed, step)`` every step, so it needs no state, and draws the noise of the *global* batch on
+every rank before slicing out this rank's rows. A run killed at any step and resumed ends with
+the same weights as an uninterrupted one, and N processes x batch b train exactly as one
+process x batch N*b (up to float reduction order), noise included.
 """
 
 from __future__ import annotations
@@ -89,8 +91,40 @@ def _lr_factor(step: int, warmup: int) -> float:
     return 1.0 if warmup <= 0 else min(1.0, (step + 1) / warmup)
 
 
-def _noise_seed(seed: int, step: int, rank: int) -> int:
+def _noise_seed(seed: int, step: int, rank: int = 0) -> int:
     return (seed * 1_000_003 + step * 7_919 + rank * 104_729) % (2**63 - 1)
+
+
+class StepRandom:
+    """The randomness of one optimisation step (noise, timesteps, caption dropout).
+
+    Every rank seeds the same generator and draws each tensor for the whole global batch, then
+    keeps its own rows (``rank_slice``), so a clip's noise does not depend on the process count.
+    With one process the draws are exactly ``torch.randn(shape, generator=g)`` and friends.
+    The first dimension of every request must be this rank's batch size.
+    """
+
+    def __init__(self, seed: int, global_batch: int, device: torch.device | str = "cpu", rank: int = 0,
+                 world: int = 1) -> None:
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+        self.device = self.generator.device
+        rows = rank_slice(range(global_batch), rank, world)
+        self.global_batch, self.start, self.rows = global_batch, (rows[0] if len(rows) else 0), len(rows)
+
+    def _mine(self, full: torch.Tensor, n: int) -> torch.Tensor:
+        if n != self.rows:
+            raise ValueError(f"StepRandom: asked for {n} rows, but this rank's batch has {self.rows}")
+        return full[self.start : self.start + n]
+
+    def randn(self, shape: tuple[int, ...] | torch.Size, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        full = torch.randn((self.global_batch, *shape[1:]), generator=self.generator, device=self.device, dtype=dtype)
+        return self._mine(full, shape[0])
+
+    def rand(self, n: int) -> torch.Tensor:
+        return self._mine(torch.rand(self.global_batch, generator=self.generator, device=self.device), n)
+
+    def randint(self, high: int, n: int) -> torch.Tensor:
+        return self._mine(torch.randint(0, high, (self.global_batch,), generator=self.generator, device=self.device), n)
 
 
 def write_loss_csv(path: str | Path, losses: list[float]) -> Path:
@@ -117,7 +151,7 @@ def _log_mlflow(key: str, value: float, step: int) -> None:
 def fit(
     *,
     trainable: nn.Module,
-    compute_loss: Callable[[dict, torch.Generator], torch.Tensor],
+    compute_loss: Callable[[dict, StepRandom], torch.Tensor],
     dataset: Dataset,
     loop: "LoopParams",
     checkpoint_dir: str | Path,
@@ -129,8 +163,8 @@ def fit(
 ) -> FitResult:
     """Train the ``requires_grad`` parameters of ``trainable`` for ``loop.steps`` steps.
 
-    ``compute_loss(batch, generator)`` gets a collated batch already on the accelerator's
-    device and a generator for noise/timesteps/caption dropout. Resumes from
+    ``compute_loss(batch, rng)`` gets a collated batch already on the accelerator's device and a
+    :class:`StepRandom` for noise/timesteps/caption dropout. Resumes from
     ``checkpoint_dir`` when its fingerprint matches. ``batch_size`` is per process.
     """
     from tqdm.auto import tqdm
@@ -192,11 +226,11 @@ def fit(
     for step in range(start, loop.steps):
         index = torch.randint(n, (loop.batch_size * world,), generator=data_gen).tolist()
         batch = _to_device(collate([dataset[i] for i in rank_slice(index, rank, world)]), device)
-        gen = torch.Generator(device=device).manual_seed(_noise_seed(loop.seed, step, rank))
+        rng = StepRandom(_noise_seed(loop.seed, step), loop.batch_size * world, device, rank, world)
         for group in optimizer.param_groups:
             group["lr"] = loop.lr * _lr_factor(step, loop.warmup_steps)
         with acc.autocast():
-            loss = compute_loss(batch, gen)
+            loss = compute_loss(batch, rng)
         value = float(loss.detach())
         if not math.isfinite(value):
             bar.close()

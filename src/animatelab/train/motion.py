@@ -22,17 +22,18 @@ from animatelab.train.diffusion import (
 
 if TYPE_CHECKING:
     from animatelab.config import NoiseScheduleParams, Params
+    from animatelab.train.loop import StepRandom
 
 
 def video_loss_fn(unet: torch.nn.Module, noise: "NoiseScheduleParams", empty_text: torch.Tensor,
-                  cfg_dropout: float) -> Callable[[dict, torch.Generator], torch.Tensor]:
-    """``compute_loss(batch, generator)`` for ``fit``: batch latents (B, F, C, h, w), text (B, L, D)."""
+                  cfg_dropout: float) -> Callable[[dict, "StepRandom"], torch.Tensor]:
+    """``compute_loss(batch, rng)`` for ``fit``: batch latents (B, F, C, h, w), text (B, L, D)."""
     scheduler = make_noise_scheduler(noise)
 
-    def compute_loss(batch: dict, generator: torch.Generator) -> torch.Tensor:
+    def compute_loss(batch: dict, rng: "StepRandom") -> torch.Tensor:
         latents, text = batch["latents"], batch["text"]
-        text = drop_captions(text, empty_text, cfg_dropout, generator)
-        noisy, eps, t = add_noise_one_timestep_per_video(scheduler, latents, generator)
+        text = drop_captions(text, empty_text, cfg_dropout, rng)
+        noisy, eps, t = add_noise_one_timestep_per_video(scheduler, latents, rng)
         frames = latents.shape[1]
         pred = unet(noisy.transpose(1, 2), t, encoder_hidden_states=text.repeat_interleave(frames, 0)).sample
         target = diffusion_target(scheduler, latents, eps, t)

@@ -22,7 +22,7 @@ from animatelab.train.checkpoint import params_fingerprint
 from animatelab.train.diffusion import (
     add_noise_one_timestep_per_video, diffusion_loss, diffusion_target, drop_captions, make_noise_scheduler,
 )
-from animatelab.train.loop import FitResult, fit
+from animatelab.train.loop import FitResult, StepRandom, fit
 
 if TYPE_CHECKING:
     from animatelab.config import PretrainBaseParams
@@ -60,9 +60,10 @@ def train_vae(comps: BaseComponents, pixels: torch.Tensor, p: "PretrainBaseParam
     vae = comps.vae
     vae.requires_grad_(True)
 
-    def loss_fn(batch: dict, gen: torch.Generator) -> torch.Tensor:
+    def loss_fn(batch: dict, rng: StepRandom) -> torch.Tensor:
         dist = vae.encode(batch["pixels"]).latent_dist
-        rec = vae.decode(dist.sample(gen)).sample
+        # dist.sample(generator) drawn through the loop's StepRandom (same numbers on one process)
+        rec = vae.decode(dist.mean + dist.std * rng.randn(dist.mean.shape, dtype=dist.mean.dtype)).sample
         return F.mse_loss(rec, batch["pixels"]) + p.vae_kl_weight * dist.kl().mean()
 
     result = fit(trainable=vae, compute_loss=loss_fn, dataset=TensorDict(pixels=pixels), loop=p.vae,
@@ -87,11 +88,11 @@ def train_unet_and_text(comps: BaseComponents, latents: torch.Tensor, captions: 
     empty_ids = tokenize(comps.tokenizer, [""])
     scheduler = make_noise_scheduler(p.noise)
 
-    def loss_fn(batch: dict, gen: torch.Generator) -> torch.Tensor:
+    def loss_fn(batch: dict, rng: StepRandom) -> torch.Tensor:
         text = te(batch["ids"])[0]
         empty = te(empty_ids.to(text.device))[0][0]
-        text = drop_captions(text, empty, p.unet.cfg_dropout, gen)
-        noisy, noise, t = add_noise_one_timestep_per_video(scheduler, batch["latents"], gen)
+        text = drop_captions(text, empty, p.unet.cfg_dropout, rng)
+        noisy, noise, t = add_noise_one_timestep_per_video(scheduler, batch["latents"], rng)
         pred = unet(noisy, t, text).sample
         return diffusion_loss(pred, diffusion_target(scheduler, batch["latents"], noise, t))
 
