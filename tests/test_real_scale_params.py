@@ -21,7 +21,8 @@ from tests.conftest import REPO
 EXP = REPO / "experiments" / "webvid-sd15"
 DVC = [sys.executable, "-m", "dvc"]
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-STAGES = ["prepare", "encode", "train_adapter", "train_motion", "train_motion_lora", "sample", "evaluate", "figures"]
+STAGES = ["prepare", "encode", "train_adapter", "train_motion", "train_motion_lora", "sample", "sample_lora", "evaluate",
+          "evaluate_lora", "figures"]
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +116,7 @@ def _expected_stage_names(params) -> list[str]:
     for stage in STAGES:
         if stage in {"train_motion", "sample", "evaluate"}:
             names += [f"{stage}@{run}" for run in params.train_motion.runs]
-        elif stage == "train_motion_lora":
+        elif stage in {"train_motion_lora", "sample_lora", "evaluate_lora"}:
             names += [f"{stage}@{n}" for n in params.train_motion_lora.n_videos]
         else:
             names.append(stage)
