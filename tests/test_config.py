@@ -68,3 +68,32 @@ def test_sample_scales_per_run_and_rejects_negative_scales():
     assert params.sample.scales_for("r") == [0.0, 0.5, 1.0] and params.sample.scales_for("other") == [0.0]
     with pytest.raises(ParamsError, match="adapter_scales_by_run"):
         load_params("params.yaml", ["sample.adapter_scales_by_run={r: [-1]}"])
+
+
+def _dotted(data: dict, key: str) -> bool:
+    node = data
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def test_every_dvc_params_key_is_in_params_yaml():
+    """DVC refuses a stage whose declared param is only a schema default: each must be in the file."""
+    import re
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        body = stage.get("do", stage)
+        keys = [k for k in body.get("params", []) if isinstance(k, str)]
+        if "foreach" in stage:
+            source = re.fullmatch(r"\$\{(.+)\}", stage["foreach"])[1]
+            node = params
+            for part in source.split("."):
+                node = node[part]
+            values = list(node) if isinstance(node, dict) else node
+            keys = [k.replace("${key}", str(v)).replace("${item}", str(v)) for k in keys for v in values]
+        for key in keys:
+            assert _dotted(params, key), f"{name}: param {key} is not in params.yaml"
