@@ -289,7 +289,17 @@ class TrainMotionParams(Strict):
 
 
 # --------------------------------------------------------------------------- train_motion_lora
-class TrainMotionLoraParams(Strict):
+class MotionLoraTraining(Strict):
+    """What every MotionLoRA trainer shares: the frozen motion run, the LoRA and its loop."""
+
+    motion_run: str = "with_adapter_s0"
+    lora: LoraParams = LoraParams(rank=8)
+    loop: LoopParams = LoopParams(steps=200, batch_size=4, lr=1e-4)
+    noise: NoiseScheduleParams = NoiseScheduleParams()
+    threads: int = Field(default=2, gt=0)
+
+
+class TrainMotionLoraParams(MotionLoraTraining):
     """MotionLoRA on the temporal attention of ``motion_run``, on the first N camera-motion clips.
 
     One run per N (``--run N``), written to ``{out_dir}/n{N}``; sampled as run ``lora_n{N}``.
@@ -299,12 +309,7 @@ class TrainMotionLoraParams(Strict):
     out_dir: str = "models/motion_lora"
     dataset: str = "motion_lora"  # folder under encode.out_dir
     checkpoint_dir: str = "models/checkpoints/motion_lora"
-    motion_run: str = "with_adapter_s0"
     n_videos: list[int] = [5, 10, 20, 50]
-    lora: LoraParams = LoraParams(rank=8)
-    loop: LoopParams = LoopParams(steps=200, batch_size=4, lr=1e-4)
-    noise: NoiseScheduleParams = NoiseScheduleParams()
-    threads: int = Field(default=2, gt=0)
 
     @model_validator(mode="after")
     def _unique(self) -> "TrainMotionLoraParams":
@@ -313,7 +318,7 @@ class TrainMotionLoraParams(Strict):
         return self
 
 
-class TrainDirectionLoraParams(Strict):
+class TrainDirectionLoraParams(MotionLoraTraining):
     """RQ5: one MotionLoRA per motion direction, on the first ``videos`` clips of ``dataset`` whose
     caption contains that direction's phrase; sampled as run ``dir_{name}`` with prompts asking
     for ``name``. The domain adapter is merged at scale 1 when the motion run was trained with it."""
@@ -321,13 +326,8 @@ class TrainDirectionLoraParams(Strict):
     out_dir: str = "models/direction_lora"
     dataset: str = "train"  # folder under encode.out_dir
     checkpoint_dir: str = "models/checkpoints/direction_lora"
-    motion_run: str = "with_adapter_s0"
-    directions: dict[str, str] = {"left": "moving left", "right": "moving right", "up": "moving up", "down": "moving down"}
+    directions: dict[str, str] = {"left": "moving left", "right": "moving right"}
     videos: int = Field(default=50, gt=0)
-    lora: LoraParams = LoraParams(rank=8)
-    loop: LoopParams = LoopParams(steps=200, batch_size=4, lr=1e-4)
-    noise: NoiseScheduleParams = NoiseScheduleParams()
-    threads: int = Field(default=2, gt=0)
 
     @model_validator(mode="after")
     def _names(self) -> "TrainDirectionLoraParams":
@@ -477,7 +477,7 @@ class FiguresParams(Strict):
     rq3_metrics: list[str] = ["gt_direction_acc", "fvd_synth"]
     rq4_runs: list[str] = ["with_adapter_s0", "conv1d_s0", "random_proj_out_s0", "per_frame_norm_s0"]
     rq4_metrics: list[str] = ["watermark_leakage", "fvd_synth", "gt_moving_frac", "gt_speed_w1"]
-    rq5_runs: list[str] = ["with_adapter_s0", "text_xattn_s0", "dir_left", "dir_right", "dir_up", "dir_down"]
+    rq5_runs: list[str] = ["with_adapter_s0", "text_xattn_s0", "dir_left", "dir_right"]
     rq5_metrics: list[str] = ["gt_direction_acc", "watermark_leakage", "gt_moving_frac"]
     table_metrics: list[str] = [
         "fvd_synth", "clip_synth_text", "watermark_leakage", "gt_moving_frac", "gt_direction_acc", "gt_appearance_acc",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 if TYPE_CHECKING:
-    from animatelab.config import Params, TrainDirectionLoraParams, TrainMotionLoraParams
+    from animatelab.config import MotionLoraTraining, Params
 
 
 def lora_dir(params: "Params", n: int) -> Path:
@@ -27,7 +27,7 @@ def clips_with_phrase(meta: list[dict[str, Any]], phrase: str, limit: int) -> li
     return [i for i, m in enumerate(meta) if phrase in str(m.get("caption", "")).lower()][:limit]
 
 
-def _train_lora(params: "Params", p: "TrainMotionLoraParams | TrainDirectionLoraParams", indices: list[int],
+def _train_lora(params: "Params", p: "MotionLoraTraining", indices: list[int],
                 out: Path, name: str, stage: str) -> dict[str, Any]:
     """Train a LoRA on the temporal attention of ``p.motion_run`` over ``indices`` of ``p.dataset``."""
     from animatelab.data.latents import EncodedClips
