@@ -97,3 +97,11 @@ def test_every_dvc_params_key_is_in_params_yaml():
             keys = [k.replace("${key}", str(v)).replace("${item}", str(v)) for k in keys for v in values]
         for key in keys:
             assert _dotted(params, key), f"{name}: param {key} is not in params.yaml"
+
+
+def test_yaml_1_2_no_is_read_as_no_mixed_precision():
+    """DVC writes `mixed_precision: no` unquoted after `exp run -S`; PyYAML reads it as False."""
+    params = load_params("params.yaml", ["train_adapter.loop.mixed_precision=no"])
+    assert params.train_adapter.loop.mixed_precision == "no"
+    with pytest.raises(ParamsError, match="mixed_precision"):
+        load_params("params.yaml", ["train_adapter.loop.mixed_precision=yes"])

@@ -8,6 +8,9 @@ reading an output no stage declares, a foreach key that does not resolve).
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 
 import pytest
 import yaml
@@ -23,9 +26,15 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(repo_copy):  # noqa: F811
 
     # every key a stage declares must be in the file: write the micro params with schema defaults filled in
     full = parse_params(yaml.safe_load(MICRO.read_text())).model_dump(mode="json")
+    # one item per foreach keeps it to ~17 stages (the stage-level tests cover the variants)
+    full["train_motion"]["runs"] = {"with_adapter_s0": full["train_motion"]["runs"]["with_adapter_s0"]}
+    full["train_motion_lora"]["n_videos"] = full["train_motion_lora"]["n_videos"][:1]
+    full["train_direction_lora"]["directions"] = {"left": "moving left"}
     (repo_copy / "params.yaml").write_text(yaml.safe_dump(full, sort_keys=False))
     (repo_copy / "dvc.lock").unlink(missing_ok=True)
-    assert _dvc(repo_copy, "config", "core.no_scm", "true").returncode == 0
+    _git(repo_copy, "init", "-q")
+    _git(repo_copy, "add", "-A")
+    _git(repo_copy, "commit", "-qm", "micro baseline")
     run = _dvc(repo_copy, "repro", timeout=900)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
 
@@ -45,3 +54,18 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(repo_copy):  # noqa: F811
 
     again = _dvc(repo_copy, "repro")
     assert again.returncode == 0 and "Running stage" not in again.stdout, again.stdout[-2000:]
+
+    # a one-off variant as a DVC experiment: only the stage whose params changed runs again
+    _git(repo_copy, "add", "-A")
+    _git(repo_copy, "commit", "-qm", "micro results")
+    exp = _dvc(repo_copy, "exp", "run", "figures", "-S", "figures.dpi=72", "-n", "low-dpi")
+    assert exp.returncode == 0, exp.stdout[-2000:] + exp.stderr[-2000:]
+    assert exp.stdout.count("Running stage") == 1 and "'figures'" in exp.stdout
+    shown = _dvc(repo_copy, "exp", "show", "--json")
+    assert shown.returncode == 0 and "low-dpi" in shown.stdout and re.search(r'"dpi":\s*72\b', shown.stdout)
+
+
+def _git(repo, *args: str) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PositiveInt = Field(gt=0)
 
@@ -44,6 +44,12 @@ class LoopParams(Strict):
     gradient_checkpointing: bool = False
     num_workers: int = Field(default=0, ge=0)
     seed: int = 0
+
+    @field_validator("mixed_precision", mode="before")
+    @classmethod
+    def _yaml_no(cls, value: Any) -> Any:
+        # `dvc exp run -S` rewrites params.yaml as YAML 1.2 (`no` unquoted), which PyYAML reads as False
+        return "no" if value is False else value
 
 
 class NoiseScheduleParams(Strict):
