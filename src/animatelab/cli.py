@@ -34,6 +34,16 @@ STAGES: dict[str, str] = {
 }
 
 
+# Stages that are another stage on a derived run name: DVC's foreach hands them the bare item
+# (``5``, ``left``), the target stage gets ``lora_n5`` / ``dir_left``.
+RUN_ALIASES: dict[str, tuple[str, str]] = {
+    "sample_lora": ("sample", "lora_n"),
+    "evaluate_lora": ("evaluate", "lora_n"),
+    "sample_direction_lora": ("sample", "dir_"),
+    "evaluate_direction_lora": ("evaluate", "dir_"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="animatelab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="stage", metavar="<stage>", required=True)
@@ -57,7 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     except ParamsError as err:
         print(f"animatelab {args.stage}: invalid params: {err}", file=sys.stderr)
         return 2
-    module = importlib.import_module(f"animatelab.stages.{args.stage}")
+    target = args.stage
+    if target in RUN_ALIASES:
+        target, prefix = RUN_ALIASES[target]
+        args.run = prefix + str(args.run).removeprefix(prefix)
+    module = importlib.import_module(f"animatelab.stages.{target}")
     try:
         module.run(params, args)
     except ParamsError as err:
