@@ -105,3 +105,10 @@ def test_yaml_1_2_no_is_read_as_no_mixed_precision():
     assert params.train_adapter.loop.mixed_precision == "no"
     with pytest.raises(ParamsError, match="mixed_precision"):
         load_params("params.yaml", ["train_adapter.loop.mixed_precision=yes"])
+
+
+def test_probe_runs_must_name_train_motion_runs():
+    params = load_params("params.yaml")
+    assert set(params.probe.runs) <= set(params.train_motion.runs)
+    with pytest.raises(ParamsError, match=r"probe\.runs: \['with_adaptr_s0'\]"):
+        load_params("params.yaml", ["probe.runs=[with_adaptr_s0]"])

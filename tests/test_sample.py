@@ -58,3 +58,26 @@ def test_sample_with_motion_lora(world):
 
 def test_unknown_run_is_a_params_error(world):
     assert run_stage(world, "sample", "--run", "lora_n7") == 2
+
+
+def test_written_mp4_and_gif_decode_to_the_sampled_frames(tmp_path):
+    from PIL import Image, ImageSequence
+
+    from animatelab.data.video_io import open_reader, read_frames
+    from animatelab.sampling import write_videos
+
+    # a yellow square moving 4 px/frame over a smooth gradient: a frame out of order costs ~10 grey levels
+    y, x = np.mgrid[0:32, 0:32]
+    videos = np.zeros((2, 6, 32, 32, 3), np.uint8)
+    for v in range(2):
+        for f in range(6):
+            videos[v, f] = np.stack([x * 4, y * 4, np.full_like(x, 60 + 60 * v)], -1)
+            videos[v, f, 8:16, 4 * f : 4 * f + 8] = (250, 250, 40)
+    write_videos(tmp_path, videos, [{"prompt": "p"}] * 2, fps=8)
+    assert np.array_equal(np.load(tmp_path / "videos.npy"), videos)
+    for i, video in enumerate(videos):
+        mp4 = read_frames(open_reader(tmp_path / "mp4" / f"{i:03d}.mp4"), list(range(6)))
+        assert mp4.shape == video.shape
+        assert np.abs(mp4.astype(int) - video).mean() < 4  # crf 12: ~2.3, mostly chroma subsampling
+        gif = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(Image.open(tmp_path / "gif" / f"{i:03d}.gif"))]
+        assert len(gif) == 6 and np.abs(np.stack(gif).astype(int) - video).mean() < 4  # palette: ~1.2

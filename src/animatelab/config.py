@@ -512,6 +512,14 @@ class Params(Strict):
     probe: ProbeParams = ProbeParams()
     figures: FiguresParams = FiguresParams()
 
+    @model_validator(mode="after")
+    def _check_run_names(self) -> "Params":
+        # a misspelt probe run would only show up as "missing" after the probes ran
+        unknown = [r for r in self.probe.runs or [] if r not in self.train_motion.runs]
+        if unknown:
+            raise ValueError(f"probe.runs: {unknown} are not train_motion runs ({', '.join(self.train_motion.runs)})")
+        return self
+
 
 def _format_error(source: str, err: ValidationError) -> str:
     first = err.errors()[0]
