@@ -46,13 +46,28 @@ def bootstrap_indices(
     num_resamples: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    recentre: bool = True,
 ) -> dict[str, float | int]:
-    """Bootstrap a set statistic (FVD, Wasserstein distance) that takes an index array of videos."""
+    """Bootstrap a set statistic (FVD, Wasserstein distance) that takes an index array of videos.
+
+    A resample drawn with replacement holds only ~63 % distinct videos, which inflates a distance
+    between distributions: the plain percentile interval of a Fréchet distance can lie wholly above
+    its own estimate. ``recentre`` subtracts that bootstrap bias (mean of the resamples minus the
+    estimate) from both ends, so the interval keeps the spread of the resamples around the estimate;
+    distances are clipped at 0. It does not correct skewness (no BCa: a jackknife of FVD at N=32
+    is unstable when N is close to the feature dimension).
+    """
     rng = np.random.default_rng(seed)
     stats = np.array([statistic(rng.integers(0, n, size=n)) for _ in range(num_resamples)])
     stats = stats[np.isfinite(stats)]
-    lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2]) if stats.size else (np.nan, np.nan)
-    return summary(statistic(np.arange(n)), lo, hi, n)
+    estimate = statistic(np.arange(n))
+    if not stats.size:
+        return summary(estimate, np.nan, np.nan, n)
+    lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
+    if recentre:
+        bias = stats.mean() - estimate
+        lo, hi = max(lo - bias, 0.0), max(hi - bias, 0.0)
+    return summary(estimate, lo, hi, n)
 
 
 def is_metric(node: object) -> bool:
