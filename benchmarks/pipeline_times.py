@@ -1,50 +1,106 @@
-"""Wall time of each DVC stage of the last ``dvc repro``, read from the MLflow runs the stages log.
+"""Time of the default pipeline, read from the MLflow runs its DVC stages log.
 
 Every stage opens one MLflow run (``animatelab.tracking.stage_run``), so start/end times are
-already recorded; this prints the latest finished run of each stage and the total, and saves
-them to ``reports/bench/pipeline_times.json``. Stages that ran no MLflow run (none today) are
-not listed. Run after ``make repro``:
+already recorded. This takes the latest finished run of each stage, sums them, and measures what
+the runs do not see: the start-up of each stage's process (Python, torch, MLflow) and DVC's
+bookkeeping, as the gap between one stage's end and the next one's start within a ``dvc repro``
+(gaps over ``--max-gap`` seconds are pauses between two repros, not overhead). The estimate of a
+whole ``make repro`` is ``sum of stages + stages x median gap``. Run after ``make repro``:
 
     python benchmarks/pipeline_times.py [--tracking-uri sqlite:///mlflow.db]
+
+Writes ``reports/bench/pipeline_times.json`` (per stage) and ``pipeline_times.png`` (per stage
+family: bars a reader can compare against the budget).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections import defaultdict
 from pathlib import Path
+from statistics import median
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def stage_times(tracking_uri: str) -> dict[str, float]:
+def stage_spans(tracking_uri: str) -> dict[str, tuple[float, float]]:
+    """``{stage: (start, end)}`` in seconds since the epoch, latest finished run of each stage."""
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
     runs = mlflow.search_runs(experiment_names=["animatelab"], filter_string="attributes.status = 'FINISHED'",
                               order_by=["attributes.start_time DESC"])
-    times: dict[str, float] = {}
+    spans: dict[str, tuple[float, float]] = {}
     for _, row in runs.iterrows():
         name = row.get("tags.dvc_stage") or row.get("tags.mlflow.runName")
-        if name and name not in times and row["end_time"] is not None:
-            times[name] = (row["end_time"] - row["start_time"]).total_seconds()
-    return dict(sorted(times.items(), key=lambda kv: kv[0]))
+        if name and name not in spans and row["end_time"] is not None:
+            spans[name] = (row["start_time"].timestamp(), row["end_time"].timestamp())
+    return spans
+
+
+def startup_gaps(spans: dict[str, tuple[float, float]], max_gap: float) -> list[float]:
+    """Seconds between consecutive stages (by start time) that ran in one repro."""
+    ordered = sorted(spans.values())
+    gaps = [b[0] - a[1] for a, b in zip(ordered, ordered[1:])]
+    return [g for g in gaps if 0 <= g <= max_gap]
+
+
+def by_family(seconds: dict[str, float]) -> dict[str, tuple[int, float]]:
+    """``{stage family: (count, seconds)}``: ``sample@x`` and ``sample@y`` are one family."""
+    out: dict[str, list] = defaultdict(lambda: [0, 0.0])
+    for name, s in seconds.items():
+        fam = out[name.split("@")[0]]
+        fam[0] += 1
+        fam[1] += s
+    return {k: (int(c), float(s)) for k, (c, s) in sorted(out.items(), key=lambda kv: -kv[1][1])}
+
+
+def plot(families: dict[str, tuple[int, float]], overhead: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [f"{k} (x{c})" if c > 1 else k for k, (c, _) in families.items()] + ["process start-up (all)"]
+    minutes = [s / 60 for _, s in families.values()] + [overhead / 60]
+    fig, ax = plt.subplots(figsize=(5.0, 0.22 * len(names) + 0.8))
+    ax.barh(names[::-1], minutes[::-1], color="#4c72b0")
+    ax.set_xlabel("minutes (2-core CPU)")
+    ax.set_title(f"make repro: {sum(minutes):.1f} min", fontsize=9)
+    ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tracking-uri", default=f"sqlite:///{REPO / 'mlflow.db'}")
     ap.add_argument("--out", default=str(REPO / "reports/bench/pipeline_times.json"))
+    ap.add_argument("--max-gap", type=float, default=60.0)
     args = ap.parse_args()
-    times = stage_times(args.tracking_uri)
-    total = sum(times.values())
-    width = max((len(k) for k in times), default=5)
-    for name, seconds in times.items():
-        print(f"{name:<{width}}  {seconds / 60:6.2f} min")
-    print(f"{'total':<{width}}  {total / 60:6.2f} min")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"seconds": times, "total_seconds": round(total, 1)}, indent=1))
-    print(json.dumps({"status": "ok", "stages": len(times), "total_min": round(total / 60, 1)}))
+    spans = stage_spans(args.tracking_uri)
+    seconds = {k: round(e - s, 3) for k, (s, e) in sorted(spans.items())}
+    gaps = startup_gaps(spans, args.max_gap)
+    gap = median(gaps) if gaps else 0.0
+    total = sum(seconds.values())
+    families = by_family(seconds)
+    for name, (count, s) in families.items():
+        print(f"{name:<24} x{count:<3} {s / 60:6.2f} min")
+    estimate = total + gap * len(seconds)
+    print(f"stages {total / 60:.1f} min + start-up {len(seconds)} x {gap:.1f} s = {estimate / 60:.1f} min")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "seconds": seconds, "total_seconds": round(total, 1),
+        "families": {k: {"stages": c, "seconds": round(s, 1)} for k, (c, s) in families.items()},
+        "startup_gap_median_seconds": round(gap, 2), "startup_gaps_measured": len(gaps),
+        "estimated_make_repro_seconds": round(estimate, 1),
+    }, indent=1))
+    plot(families, gap * len(seconds), out.with_suffix(".png"))
+    print(json.dumps({"status": "ok", "stages": len(seconds), "total_min": round(total / 60, 1),
+                      "estimated_make_repro_min": round(estimate / 60, 1)}))
 
 
 if __name__ == "__main__":

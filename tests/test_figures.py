@@ -101,3 +101,13 @@ def test_project_readme_headline_is_spliced_between_markers(tmp_path, monkeypatc
     (tmp_path / "README.md").write_text("hand-written\n")
     write_readme(p, build_all(p))
     assert (tmp_path / "README.md").read_text() == "hand-written\n"
+
+
+def test_seed_test_states_order_and_exact_permutation_p():
+    from animatelab.reports_readme import seed_test
+
+    apart = seed_test("with", [-0.03, -0.01, -0.02], "without", [0.03, 0.07, 0.03])
+    assert "every without seed above every with seed" in apart and "p = 0.1." in apart  # 2 of 20 splits
+    mixed = seed_test("with", [0.0, 0.2, 0.4], "without", [0.1, 0.3, 0.5])
+    assert "seeds interleave" in mixed and "p = 0.1" not in mixed
+    assert seed_test("with", [0.1], "without", [0.2, 0.3]) == ""

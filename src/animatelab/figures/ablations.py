@@ -32,9 +32,14 @@ def _err(m: Metric) -> list[list[float]]:
 
 
 def rq1_bars(store: MetricsStore, variants: list[str], metrics: list[str], scale: float | None, width: float):
-    """One panel per metric: a bar per variant (mean over seeds, t interval) and each seed's mean."""
-    fig, axes = figure(width, 0.55, ncols=len(metrics), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    """One panel per metric, at most four to a row: a bar per variant (mean over seeds, t interval)
+    and each seed's mean."""
+    ncols = min(4, len(metrics))
+    nrows = -(-len(metrics) // ncols)
+    fig, axes = figure(width, 0.5 * nrows * 4 / max(ncols, 2) / 2 + 0.05, nrows=nrows, ncols=ncols, squeeze=False)
+    for ax in axes.flat[len(metrics):]:
+        ax.set_visible(False)
+    for ax, metric in zip(axes.flat, metrics):
         missing = []
         for i, variant in enumerate(variants):
             agg, seeds = store.over_seeds(variant, metric, scale)
