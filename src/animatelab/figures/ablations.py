@@ -36,7 +36,8 @@ def rq1_bars(store: MetricsStore, variants: list[str], metrics: list[str], scale
     and each seed's mean."""
     ncols = min(4, len(metrics))
     nrows = -(-len(metrics) // ncols)
-    fig, axes = figure(width, 0.5 * nrows * 4 / max(ncols, 2) / 2 + 0.05, nrows=nrows, ncols=ncols, squeeze=False)
+    # panels a little taller than wide: height / width = rows / columns (+ room for the labels)
+    fig, axes = figure(width, nrows / max(ncols, 2) + 0.05, nrows=nrows, ncols=ncols, squeeze=False)
     for ax in axes.flat[len(metrics):]:
         ax.set_visible(False)
     for ax, metric in zip(axes.flat, metrics):
