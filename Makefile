@@ -9,7 +9,7 @@ export DVC_NO_ANALYTICS := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: env repro test bench clean-env lock
+.PHONY: env repro test bench clean-env lock check-repro
 
 env: $(STAMP)
 
@@ -25,6 +25,12 @@ repro: env
 
 test: env
 	$(BIN)/python -m pytest
+
+# After `make repro`: the fresh metrics/*.json and dvc.lock hashes (data/synth, data/prepared) vs the
+# committed ones, each difference printed; e.g. `make check-repro CHECK_REPRO="--rel-tol 0.02 --within-ci"`.
+CHECK_REPRO ?= --rel-tol 0 --abs-tol 0
+check-repro: env
+	$(BIN)/python -m animatelab.repro_check $(CHECK_REPRO)
 
 bench: env
 	$(BIN)/python benchmarks/run_all.py

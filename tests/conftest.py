@@ -14,6 +14,7 @@ MICRO = Path(__file__).with_name("micro_params.yaml")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ["ANIMATELAB_STRICT_TRACKING"] = "1"  # a failed MLflow call fails the test instead of warning
 
 
 @pytest.fixture(autouse=True)

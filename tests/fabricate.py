@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-METRICS = ["watermark_leakage", "fvd_synth", "fvd_synth_floor", "clip_synth_text", "gt_moving_frac",
+METRICS = ["watermark_leakage", "watermark_leakage_vae_ceiling", "fvd_synth", "fvd_synth_floor", "clip_synth_text", "gt_moving_frac",
            "gt_direction_acc", "gt_appearance_acc"]
 
 
@@ -60,7 +60,9 @@ def write_probes(folder: Path, runs: tuple[str, ...] = ("with_adapter_s0", "no_a
         (folder / f"{probe}.json").write_text(json.dumps(data))
     curves = {r: {"spectrum": {"frequency": [0.125, 0.375, 0.625, 0.875], "residual_power": [0.4, 0.3, 0.2, 0.1],
                                "input_power": [0.25, 0.25, 0.25, 0.25]},
-                  "loss_over_training": {"step": [2, 4], "appearance_gain": [0.01, 0.02], "temporal_gain": [0.0, 0.01]}}
+                  "loss_over_training": {"step": [2, 4], "appearance_gain": [0.01, 0.02], "temporal_gain": [0.0, 0.01]},
+                  "leakage_over_training": {"step": [0, 2, 4], "leakage_proxy": [0.1, 0.1, 0.1] if r.startswith("with")
+                                            else [0.1, 0.4, 0.6], "leakage_proxy_sd": [0.05, 0.05, 0.05]}}
               for r in runs}
     (folder / "curves.json").write_text(json.dumps(curves))
     return folder

@@ -36,21 +36,23 @@ def tiny_adapter(seed: int, zero_out: bool = False):
 
 
 def write_world(root: Path, runs: dict[str, int], frames: int = 8, clips: int = 6, checkpoints: bool = True) -> None:
-    """``models/base/unet``, ``models/motion/{run}`` (+ checkpoints), ``data/encoded/heldout``."""
+    """``models/base`` (a whole tiny SD folder), ``models/motion/{run}`` (+ weights-only snapshots at
+    steps 2 and 4 in ``{run}/snapshots``, as ``train_motion`` writes them), ``data/encoded/heldout``."""
     from safetensors.torch import save_file
 
+    from tests.tiny_fixtures import save_tiny_base
+
     torch.manual_seed(0)
-    tiny_unet().save_pretrained(root / "models/base/unet")
-    (root / "models/base/model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
+    save_tiny_base(root / "models/base", unet_block_out_channels=[32, 64], unet_attention_heads=2, text_hidden_size=16)
     for run, seed in runs.items():
         tiny_adapter(seed).save_pretrained(root / "models/motion" / run)
-        if checkpoints:  # both layouts: a MotionAdapter folder, and animatelab.train.checkpoint's
-            ckpt = root / f"models/checkpoints/motion/{run}"
-            tiny_adapter(seed + 2).save_pretrained(ckpt / "snapshot-2")
-            (ckpt / "last").mkdir(parents=True)
-            weights = {k: v for k, v in tiny_adapter(seed + 4).state_dict().items() if "motion_modules." in k}
-            save_file(weights, str(ckpt / "last/trainable.safetensors"))
-            (ckpt / "last/state.json").write_text(json.dumps({"step": 4, "run_name": run}))
+        if checkpoints:
+            for step in (2, 4):
+                snap = root / f"models/motion/{run}/snapshots/step_{step:06d}"
+                snap.mkdir(parents=True)
+                weights = {k: v for k, v in tiny_adapter(seed + step).state_dict().items() if "motion_modules." in k}
+                save_file(weights, str(snap / "trainable.safetensors"))
+                (snap / "state.json").write_text(json.dumps({"step": step, "fingerprint": run}))
     g = torch.Generator().manual_seed(1)
     enc = root / "data/encoded/heldout"
     enc.mkdir(parents=True, exist_ok=True)

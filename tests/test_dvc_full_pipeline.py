@@ -30,6 +30,8 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(repo_copy):  # noqa: F811
     full["train_motion"]["runs"] = {"with_adapter_s0": full["train_motion"]["runs"]["with_adapter_s0"]}
     full["train_motion_lora"]["n_videos"] = full["train_motion_lora"]["n_videos"][:1]
     full["train_direction_lora"]["directions"] = {"left": "moving left"}
+    full["probe"]["runs"] = ["with_adapter_s0"]
+    full["train_sparsectrl"]["variants"] = {"rgb": full["train_sparsectrl"]["variants"]["rgb"]}
     (repo_copy / "params.yaml").write_text(yaml.safe_dump(full, sort_keys=False))
     (repo_copy / "dvc.lock").unlink(missing_ok=True)
     _git(repo_copy, "init", "-q")
@@ -40,10 +42,12 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(repo_copy):  # noqa: F811
 
     stages = set(yaml.safe_load((repo_copy / "dvc.lock").read_text())["stages"])
     runs, loras, dirs = full["train_motion"]["runs"], full["train_motion_lora"]["n_videos"], full["train_direction_lora"]["directions"]
+    ctrl = full["train_sparsectrl"]["variants"]
     expected = {"synth_data", "prepare", "pretrain_base", "encode", "train_adapter", "train_eval_models", "probe", "figures",
                 *(f"{s}@{r}" for s in ("train_motion", "sample", "evaluate") for r in runs),
                 *(f"{s}@{n}" for s in ("train_motion_lora", "sample_lora", "evaluate_lora") for n in loras),
-                *(f"{s}@{d}" for s in ("train_direction_lora", "sample_direction_lora", "evaluate_direction_lora") for d in dirs)}
+                *(f"{s}@{d}" for s in ("train_direction_lora", "sample_direction_lora", "evaluate_direction_lora") for d in dirs),
+                *(f"{s}@{v}" for s in ("train_sparsectrl", "sample_sparsectrl", "evaluate_sparsectrl") for v in ctrl)}
     assert stages == expected
     metrics = json.loads((repo_copy / "metrics/with_adapter_s0.json").read_text())
     assert {"watermark_leakage", "fvd_synth", "gt_direction_acc"} <= set(metrics["scale_0.0"])

@@ -16,6 +16,7 @@ def micro_world(tmp_path_factory):
     import os
 
     from tests.conftest import MICRO
+    from tests.tiny_fixtures import save_tiny_base
 
     root = tmp_path_factory.mktemp("evalworld")
     (root / "params.yaml").write_text(MICRO.read_text())
@@ -24,6 +25,8 @@ def micro_world(tmp_path_factory):
     try:
         assert main(["synth_data"]) == 0
         assert main(["prepare"]) == 0
+        save_tiny_base(root / "models/base")  # an untrained base: its VAE's numbers are not meaningful
+        assert main(["encode"]) == 0
         assert main(["train_eval_models"]) == 0
     finally:
         os.chdir(old)
@@ -47,11 +50,20 @@ def test_train_eval_models_outputs(micro_world):
     import clip
 
     models = micro_world / "models/eval"
-    for name in ("video_net.safetensors", "video_net.json", "clip.pt", "report.json"):
+    for name in ("video_net.safetensors", "video_net.json", "clip.pt", "report.json", "domain_net.safetensors",
+                 "domain_net.json", "watermark_latent.npz", "vae_reconstructions.npz"):
         assert (models / name).is_file()
     report = json.loads((models / "report.json").read_text())
     assert set(report["video_net_heldout_accuracy"]) == {"motion", "shape", "colour", "background"}
     assert 0 <= report["clip_heldout_top1"] <= 1
+    for key in ("domain_heldout", "domain_heldout_vae_reconstructions"):
+        assert set(report[key]) == {"accuracy", "images_called_image", "frames_called_video"}
+    # micro: 100 steps, 51 images + their reconstructions vs 128 h264 frames + 32 reconstructed; measured 1.0 (a trained net, not the tiny VAE)
+    assert report["domain_heldout"]["accuracy"] >= 0.9
+    ceiling = report["watermark_leakage_vae_ceiling"]
+    assert ceiling["n"] == 4 and ceiling["ci_low"] <= ceiling["mean"] <= ceiling["ci_high"]
+    with np.load(models / "vae_reconstructions.npz") as z:
+        assert z["videos"].shape == (4, 8, 32, 32, 3) and z["videos"].dtype == np.uint8
     model, _ = clip.load(str(models / "clip.pt"), device="cpu", jit=False)
     assert model.visual.input_resolution == 32
 
@@ -70,8 +82,40 @@ def test_evaluate_writes_metrics_with_intervals(micro_world, monkeypatch):
         assert {"mean", "ci_low", "ci_high", "n"} <= scale[key].keys(), key
     assert scale["num_videos"]["mean"] == 4
     assert metrics["real_heldout"]["gt_direction_acc"]["mean"] >= 0.85
+    for group in ("scale_0.0", "real_heldout"):  # the ceiling beside every pixel leakage number
+        assert metrics[group]["watermark_leakage_vae_ceiling"] == metrics["scale_0.0"]["watermark_leakage_vae_ceiling"]
+    # the fake samples are real held-out clips: the classifier calls them video
+    assert scale["domain_video_frac"]["mean"] >= 0.9 and {"ci_low", "ci_high"} <= scale["domain_video_frac"].keys()
+    assert "watermark_leakage_latent" not in scale  # no latents.npy saved: skipped
+    assert "watermark_leakage_latent" in metrics["real_heldout"]
     meta = json.loads((micro_world / "metrics/with_adapter_s0.meta.json").read_text())
     assert "not comparable" in meta["fvd_note"] and "clean synthetic images" in meta["clip_domain_reference"]
+
+
+def test_evaluate_scores_saved_latents(micro_world, monkeypatch, capsys):
+    """Latents of the real clips as the 'generated' latents: the latent leakage equals the real row's."""
+    from animatelab.data.latents import load_encoded
+
+    monkeypatch.chdir(micro_world)
+    _fake_samples(micro_world, "no_adapter_s0", 4)
+    latents = load_encoded(micro_world / "data/encoded/heldout")[0][:4].numpy()
+    scale_dir = micro_world / "samples/no_adapter_s0/scale_0.0"
+    np.save(scale_dir / "latents.npy", latents.astype(np.float16))
+    assert main(["evaluate", "--run", "no_adapter_s0"]) == 0
+    metrics = json.loads((micro_world / "metrics/no_adapter_s0.json").read_text())
+    latent = metrics["scale_0.0"]["watermark_leakage_latent"]
+    assert latent["n"] == 4 and latent["ci_low"] <= latent["mean"] <= latent["ci_high"]
+    from animatelab.config import load_params
+    from animatelab.eval.watermark import LatentSignature, latent_scores
+
+    p = load_params("params.yaml").evaluate
+    sig = LatentSignature.load(p.latent_signature)
+    norm = latent_scores(load_encoded(p.real_latents)[0][: p.gt_reference_videos].numpy(), sig).mean()
+    expected = latent_scores(latents.astype(np.float16).astype(np.float32), sig).mean() / norm
+    assert latent["mean"] == pytest.approx(expected, rel=1e-4)
+    (scale_dir / "latents.npy").unlink()
+    assert main(["evaluate", "--run", "no_adapter_s0"]) == 0
+    assert "watermark_leakage_latent not scored" in capsys.readouterr().out
 
 
 def test_evaluate_refuses_too_few_videos(micro_world, monkeypatch):

@@ -51,7 +51,7 @@ def test_build_all_and_readme(tmp_path, monkeypatch):
     manifest = build_all(p)
     names = {f.rsplit("/", 1)[-1] for f in manifest["figures"]}
     for fig in ("rq1_adapter_ablation", "rq2_adapter_scale", "rq3_motion_lora", "rq4_design", "rq5_prompt_motion", "samples_grid",
-                "probe_spectrum", "probe_summary", "probe_loss_over_training"):
+                "probe_spectrum", "probe_summary", "probe_loss_over_training", "rq1_dose_response"):
         assert {f"{fig}.png", f"{fig}.pdf"} <= names
     from PIL import Image
 
@@ -64,10 +64,13 @@ def test_build_all_and_readme(tmp_path, monkeypatch):
     readme = write_readme(p, manifest).read_text()
     # fabricated leakage: with-adapter seeds 0.10/0.12/0.14, without 0.70/0.67/0.64
     assert "with_adapter 0.12 [" in readme and "no_adapter 0.67 [" in readme
-    assert "intervals do not overlap; higher for no_adapter" in readme
+    assert "difference with_adapter − no_adapter -0.55 [" in readme
+    assert "(Welch 95 % over seed means; excludes 0: higher for no_adapter)" in readme
     assert "every no_adapter seed above every with_adapter seed; exact permutation p = 0.1." in readme
     assert "run random_proj_out_s0" in readme
+    assert "no_adapter 0.10 (step 0) → 0.40 (step 2) → 0.60 (step 4)" in readme  # the dose-response sentence
     assert "Real clips: " in readme and "no_adapter_s0.meta" not in readme
+    assert "VAE-reconstruction ceiling (real clips through this VAE): " in readme
 
 
 def test_figures_stage_with_nothing_but_rq1(workdir):
@@ -112,3 +115,16 @@ def test_seed_test_states_order_and_exact_permutation_p():
     mixed = seed_test("with", [0.0, 0.2, 0.4], "without", [0.1, 0.3, 0.5])
     assert "seeds interleave" in mixed and "p = 0.1" not in mixed
     assert seed_test("with", [0.1], "without", [0.2, 0.3]) == ""
+
+
+def test_welch_difference_matches_scipy():
+    from scipy import stats
+
+    from animatelab.figures.metrics import welch_difference
+
+    a, b = [0.10, 0.12, 0.14, 0.09], [0.70, 0.67, 0.64]
+    d = welch_difference(a, b)
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert abs(d.mean - (sum(a) / 4 - sum(b) / 3)) < 1e-12
+    assert abs(d.ci_low - ci.low) < 1e-9 and abs(d.ci_high - ci.high) < 1e-9
+    assert welch_difference([0.1], b) is None

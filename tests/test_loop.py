@@ -135,3 +135,24 @@ def test_step_random_is_plain_torch_on_one_process_and_sliced_on_many():
     assert torch.equal(torch.cat(parts), full)
     with pytest.raises(ValueError, match="this rank's batch has 3"):
         StepRandom(5, 6, rank=0, world=2).randn((6, 4))
+
+
+def test_snapshot_steps_spread_evenly_and_end_at_the_last_step():
+    from animatelab.train.checkpoint import snapshot_steps
+
+    assert snapshot_steps(300, 5) == [60, 120, 180, 240, 300]
+    assert snapshot_steps(4, 2) == [2, 4]
+    assert snapshot_steps(3, 5) == [1, 2, 3]
+    assert snapshot_steps(300, 0) == []
+
+
+def test_lr_schedule_warms_up_then_decays_to_the_floor():
+    from animatelab.config import LoopParams
+    from animatelab.train.loop import lr_factor
+
+    const = LoopParams(steps=10, batch_size=1, lr=1.0, warmup_steps=2)
+    assert [lr_factor(s, const) for s in (0, 1, 5, 9)] == [0.5, 1.0, 1.0, 1.0]
+    cos = LoopParams(steps=10, batch_size=1, lr=1.0, warmup_steps=2, lr_schedule="cosine", min_lr_ratio=0.1)
+    f = [lr_factor(s, cos) for s in range(10)]
+    assert f[:3] == [0.5, 1.0, 1.0] and abs(f[-1] - 0.1) < 1e-12
+    assert all(a >= b for a, b in zip(f[2:], f[3:]))  # monotone after warm-up

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from animatelab.config import LoopParams
-from animatelab.eval.bootstrap import aggregate_runs, bootstrap_ci
+from animatelab.eval.bootstrap import bootstrap_ci
 from animatelab.eval.clip_scores import ClipScorer, load_clip
 from animatelab.eval.eval_models import TinyClipConfig, clip_retrieval_accuracy, save_clip, train_clip
 from animatelab.eval.toyworld import make_set
@@ -63,16 +63,3 @@ def test_bootstrap_ci_is_seeded_and_covers_the_mean():
     assert a == b and a["n"] == 64
     assert a["ci_low"] < a["mean"] < a["ci_high"] and a["ci_high"] - a["ci_low"] < 1.0
     assert bootstrap_ci([np.nan, 1.0, 1.0], 10)["n"] == 2
-
-
-def test_aggregate_runs_over_seeds(tmp_path):
-    for seed, value in enumerate([1.0, 2.0, 3.0]):
-        metric = {"mean": value, "ci_low": value - 0.1, "ci_high": value + 0.1, "n": 32}
-        (tmp_path / f"with_adapter_s{seed}.json").write_text(json.dumps({"scale_0.0": {"fvd_synth": metric}}))
-    (tmp_path / "with_adapter_big_s0.json").write_text(json.dumps({"scale_0.0": {"fvd_synth": metric}}))
-    agg = aggregate_runs(tmp_path, "with_adapter")["scale_0.0"]["fvd_synth"]
-    assert agg["num_seeds"] == 3 and agg["mean"] == pytest.approx(2.0) and agg["n"] == 96
-    half = 4.302652729911275 * 1.0 / np.sqrt(3)  # t(0.975, 2) * sd / sqrt(k)
-    assert agg["ci_high"] == pytest.approx(2.0 + half)
-    with pytest.raises(FileNotFoundError):
-        aggregate_runs(tmp_path, "no_adapter")

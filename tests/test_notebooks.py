@@ -73,5 +73,6 @@ def test_notebook_executes(name: str, executed):
     assert "Traceback" not in text
     if name == "rq1_domain_adapter":
         assert "with_adapter_s0" in text and "image/png" in text  # the MLflow run table and the figures
+        assert "Welch 95 % over seed means; excludes 0: higher for no_adapter" in text  # the stated answer
     if name == "rq5_prompt_motion":
         assert "text_xattn_s0" in text

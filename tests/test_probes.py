@@ -120,4 +120,31 @@ def test_probe_stage_on_micro_params(workdir, micro_params_dict):
     over = curves["loss_over_training"]
     assert over["step"] == [2, 4] and over["loss_real"][0] != over["loss_real"][1]  # each checkpoint's own weights
     assert len(curves["spectrum"]["residual_power"]) == 4
+    dose = curves["leakage_over_training"]  # step 0 = the image base alone (motion bypassed), then each snapshot
+    assert dose["step"] == [0, 2, 4] and all(np.isfinite(dose["leakage_proxy"]))
+    assert dose["leakage_proxy"][1] != dose["leakage_proxy"][2]
     assert "no_adapter_s0" in json.loads((out / "missing.json").read_text())
+
+
+def test_one_step_x0_is_exact_when_the_noise_is_predicted_exactly():
+    """Known answer of the dose-response proxy: a UNet that predicts the true noise returns the clean clip."""
+    from types import SimpleNamespace
+
+    from diffusers import DDPMScheduler
+
+    from animatelab.probes.leakage_proxy import CleanClips, one_step_x0
+
+    sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", beta_start=0.00085, beta_end=0.012)
+    clean = torch.randn(3, 4, 5, 8, 8, generator=torch.Generator().manual_seed(0))
+    a = sched.alphas_cumprod[700]
+
+    class Oracle(torch.nn.Module):
+        def forward(self, x, t, encoder_hidden_states):
+            return SimpleNamespace(sample=(x - a.sqrt() * clean[: len(x)]) / (1 - a).sqrt())
+
+    clips = CleanClips(clean, torch.zeros(3, 2, 16), real_score=1.0)
+    x0 = one_step_x0(Oracle(), clips, sched, 700, batch_size=3, seed=0)
+    assert torch.allclose(x0, clean, atol=1e-4)
+    wrong = one_step_x0(lambda x, t, encoder_hidden_states: SimpleNamespace(sample=torch.zeros_like(x)),
+                        clips, sched, 700, batch_size=3, seed=0)
+    assert not torch.allclose(wrong, clean, atol=0.1)

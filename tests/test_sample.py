@@ -81,3 +81,70 @@ def test_written_mp4_and_gif_decode_to_the_sampled_frames(tmp_path):
         assert np.abs(mp4.astype(int) - video).mean() < 4  # crf 12: ~2.3, mostly chroma subsampling
         gif = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(Image.open(tmp_path / "gif" / f"{i:03d}.gif"))]
         assert len(gif) == 6 and np.abs(np.stack(gif).astype(int) - video).mean() < 4  # palette: ~1.2
+
+
+def _pipeline_setup(world, monkeypatch, scales: list[float] | None = None):
+    from animatelab.config import load_params
+    from animatelab.sampling import heldout_prompts, resolve_run
+
+    monkeypatch.chdir(world)
+    params = load_params("params.yaml")
+    prompts = [p["prompt"] for p in heldout_prompts(params)]
+    return params, resolve_run(params, "with_adapter_s0"), prompts
+
+
+def test_latents_are_saved_and_decode_to_the_written_videos(world, monkeypatch):
+    import torch
+
+    from animatelab.sampling import build_pipeline, decode
+
+    params, spec, _ = _pipeline_setup(world, monkeypatch)
+    for scale in (0.0, 1.0):
+        out = world / "samples/with_adapter_s0" / f"scale_{scale}"
+        latents = np.load(out / "latents.npy")
+        assert latents.dtype == np.float16 and latents.shape == (3, 8, 4, 8, 8)  # (N, F, C, h, w)
+        videos = np.load(out / "videos.npy")
+        pipe = build_pipeline(params, spec, scale)
+        again = decode(pipe, torch.from_numpy(latents).float().permute(0, 2, 1, 3, 4))
+        diff = np.abs(again.astype(int) - videos.astype(int))
+        # float16 latents: rounding only
+        assert diff.max() <= 2 and diff.mean() < 0.1, (diff.max(), diff.mean())
+
+
+def test_latent_output_then_decode_equals_the_np_output(world, monkeypatch):
+    """The stage's path (latents, then the pipeline's own decode) gives today's pixels."""
+    import torch
+
+    from animatelab.sampling import build_pipeline, generate
+
+    params, spec, prompts = _pipeline_setup(world, monkeypatch)
+    s = params.sample
+    pipe = build_pipeline(params, spec, 1.0)
+    videos, latents = generate(pipe, prompts, params, s.seed)
+    expected = []
+    for i in range(0, len(prompts), s.batch_size):
+        batch = prompts[i : i + s.batch_size]
+        gens = [torch.Generator().manual_seed(s.seed + i + j) for j in range(len(batch))]
+        frames = pipe(prompt=batch, num_frames=s.frames, height=32, width=32, guidance_scale=s.guidance_scale,
+                      num_inference_steps=s.num_inference_steps, generator=gens, output_type="np").frames
+        expected.append(np.clip(np.rint(np.asarray(frames) * 255), 0, 255).astype(np.uint8))
+    expected = np.concatenate(expected)
+    assert videos.shape == expected.shape == (3, 8, 32, 32, 3) and latents.shape == (3, 8, 4, 8, 8)
+    assert np.abs(videos.astype(int) - expected.astype(int)).max() <= 1
+    assert (videos == expected).mean() > 0.999
+    stage = np.load(world / "samples/with_adapter_s0/scale_1.0/videos.npy")
+    assert np.array_equal(stage, videos)  # the stage's one-base path, same seeds: the same videos
+
+
+def test_one_loaded_base_serves_every_scale(world, monkeypatch):
+    """Re-merging the adapter on the one loaded base gives, scale by scale, the UNet of a fresh load."""
+    import torch
+
+    from animatelab.sampling import build_pipeline, pipelines
+
+    params, spec, _ = _pipeline_setup(world, monkeypatch)
+    for scale, pipe in pipelines(params, spec, [1.0, 0.0, 0.5]):
+        fresh = build_pipeline(params, spec, scale).unet.state_dict()
+        shared = pipe.unet.state_dict()
+        assert shared.keys() == fresh.keys()
+        assert all(torch.equal(shared[k], fresh[k]) for k in fresh), scale

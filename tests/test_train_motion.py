@@ -55,9 +55,25 @@ def test_outputs_follow_the_contract(world):
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["steps"] == 4 and summary["with_adapter"] is True
     assert (out / "motion_module_official.safetensors").is_file()
+    # the .ckpt beside it (for the official code's torch.load) holds the same tensors, readable without code
+    from safetensors.torch import load_file
+
+    ckpt = torch.load(out / "motion_module_official.ckpt", map_location="cpu", weights_only=True)
+    st = load_file(str(out / "motion_module_official.safetensors"))
+    assert ckpt.keys() == st.keys() and all(torch.equal(ckpt[k], st[k]) for k in st)
     adapter = MotionAdapter.from_pretrained(out)
     assert adapter.config.block_out_channels == [32, 64] or tuple(adapter.config.block_out_channels) == (32, 64)
     assert (world / "models/checkpoints/motion/with_adapter_s0/last/state.json").is_file()
+    # micro: 4 steps, 2 snapshots -> weights-only copies at steps 2 and 4, published in the run folder
+    snaps = sorted(p.name for p in (out / "snapshots").iterdir())
+    assert snaps == ["step_000002", "step_000004"]
+    from safetensors.torch import load_file
+
+    last = load_file(str(out / "snapshots/step_000004/trainable.safetensors"))
+    mid = load_file(str(out / "snapshots/step_000002/trainable.safetensors"))
+    final = load_file(str(world / "models/checkpoints/motion/with_adapter_s0/last/trainable.safetensors"))
+    assert all(torch.equal(last[k], final[k]) for k in final)
+    assert any(not torch.equal(mid[k], final[k]) for k in final)
 
 
 def test_official_export_matches_through_from_single_file(world):

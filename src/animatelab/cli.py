@@ -7,7 +7,10 @@ Every stage validates the whole params file before any compute.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import importlib
+import os
 import sys
 
 from animatelab.config import ParamsError, load_params
@@ -31,17 +34,42 @@ STAGES: dict[str, str] = {
     "evaluate_direction_lora": "score the samples of the direction MotionLoRA NAME (--run NAME)",
     "probe": "probes of where the appearance signal goes (RQ1 'why')",
     "figures": "draw the paper figures and tables from the metrics files",
+    "train_sparsectrl": "RQ6: train a SparseCtrl sparse-condition encoder (--run VARIANT)",
+    "sample_sparsectrl": "RQ6: keyframe-conditioned videos with AnimateDiffSparseControlNetPipeline (--run VARIANT)",
+    "evaluate_sparsectrl": "RQ6: score control at keyframes and propagation vs the no-control baseline (--run VARIANT)",
+    "train_moonshot_image": "MoonShot stage 1: decoupled image cross-attention on the clean images",
+    "train_moonshot_video": "MoonShot stage 2: temporal attention + first-frame input on clips (image condition)",
 }
 
 
 # Stages that are another stage on a derived run name: DVC's foreach hands them the bare item
-# (``5``, ``left``), the target stage gets ``lora_n5`` / ``dir_left``.
+# (``5``, ``left``), the target stage gets the run's name (``lora_n5`` / ``dir_left``, animatelab.runs).
 RUN_ALIASES: dict[str, tuple[str, str]] = {
-    "sample_lora": ("sample", "lora_n"),
-    "evaluate_lora": ("evaluate", "lora_n"),
-    "sample_direction_lora": ("sample", "dir_"),
-    "evaluate_direction_lora": ("evaluate", "dir_"),
+    "sample_lora": ("sample", "motion_lora"),
+    "evaluate_lora": ("evaluate", "motion_lora"),
+    "sample_direction_lora": ("sample", "direction_lora"),
+    "evaluate_direction_lora": ("evaluate", "direction_lora"),
 }
+
+
+# glibc mallopt parameters: keep freed blocks up to 32 MiB (glibc's ceiling) in the heap, never trim it
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+
+
+def tune_allocator() -> bool:
+    """Make glibc reuse freed activation buffers instead of returning them to the kernel.
+
+    With default settings a UNet forward of the default's sampling batch page-faults ~200 MiB of
+    fresh zeroed pages (55k minor faults per call, measured); with these, none after the first
+    call. Numerics are untouched. ``ANIMATELAB_MALLOPT=0`` turns it off; a no-op off glibc.
+    """
+    if os.environ.get("ANIMATELAB_MALLOPT", "1") == "0" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,15 +97,36 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     target = args.stage
     if target in RUN_ALIASES:
-        target, prefix = RUN_ALIASES[target]
-        args.run = prefix + str(args.run).removeprefix(prefix)
+        from animatelab.runs import RunId
+
+        target, kind = RUN_ALIASES[target]
+        try:
+            args.run = RunId.from_stage_item(kind, args.run).name  # type: ignore[arg-type]
+        except ValueError as err:
+            print(f"animatelab {args.stage}: {err}", file=sys.stderr)
+            return 2
+    tune_allocator()
     module = importlib.import_module(f"animatelab.stages.{target}")
     try:
         module.run(params, args)
     except ParamsError as err:
         print(f"animatelab {args.stage}: invalid params: {err}", file=sys.stderr)
         return 2
+    finally:
+        if argv is None:  # a stage process (not a caller such as the tests) about to exit
+            fast_exit()
     return 0
+
+
+def fast_exit() -> None:
+    """Freeze every live object out of the garbage collector before the interpreter shuts down.
+
+    With torch, diffusers and mlflow loaded, finalisation's full collections walk millions of
+    objects: 2.2-2.8 s of a stage process's exit, 0.35 s when frozen (measured, loaded 2-core machine),
+    and that time sits between two DVC stages. Shutdown is otherwise the normal one (atexit
+    handlers, finalizers, flushed files); the frozen objects are simply never collected.
+    """
+    gc.freeze()
 
 
 if __name__ == "__main__":

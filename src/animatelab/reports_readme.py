@@ -1,7 +1,8 @@
 """Generate ``reports/README.md``: the findings, with numbers and intervals read from metrics files.
 
 Nothing here is typed by hand: every number comes from ``metrics/*.json`` or ``metrics/probes``,
-and each comparison only states whether the 95 % intervals separate, whichever way they fall.
+and each comparison only states whether the 95 % intervals separate, whichever way they fall (RQ1: the
+Welch interval of the difference between arms over seed means, and an exact permutation p over seeds).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from animatelab.config import FiguresParams
 from animatelab.figures import ablations, probes
-from animatelab.figures.metrics import Metric, MetricsStore
+from animatelab.figures.metrics import Metric, MetricsStore, welch_difference
 
 
 def compare(name: str, a: tuple[str, Metric | None], b: tuple[str, Metric | None]) -> str:
@@ -27,10 +28,27 @@ def compare(name: str, a: tuple[str, Metric | None], b: tuple[str, Metric | None
     return f"- `{name}`: {na} {ma.text()} vs {nb} {mb.text()}; difference {ma.mean - mb.mean:+.3g} ({verdict})."
 
 
+def compare_difference(name: str, a: tuple[str, Metric | None, list[float]],
+                       b: tuple[str, Metric | None, list[float]]) -> str:
+    """RQ1's sentence: both arms, then the Welch interval of their difference over seed means."""
+    (na, ma, sa), (nb, mb, sb) = a, b
+    if ma is None or mb is None:
+        return f"- `{name}`: not comparable (missing: {', '.join(n for n, m, _ in (a, b) if m is None)})."
+    diff = welch_difference(sa, sb)
+    if diff is None:
+        return compare(name, (na, ma), (nb, mb))
+    if diff.ci_low > 0 or diff.ci_high < 0:
+        verdict = f"excludes 0: higher for {na if diff.mean > 0 else nb}"
+    else:
+        verdict = "includes 0: no separation at this number of seeds"
+    return (f"- `{name}`: {na} {ma.text()} vs {nb} {mb.text()}; difference {na} − {nb} "
+            f"{diff.text()} (Welch 95 % over seed means; {verdict}).")
+
+
 def seed_test(na: str, a: list[float], nb: str, b: list[float]) -> str:
     """How the per-seed means order, with scipy's exact two-sided permutation p of the mean difference.
 
-    With 3 vs 3 seeds a t interval is wide (t = 4.3) and the smallest possible p is 0.1: both are
+    With 3 vs 3 seeds the smallest possible p is 0.1, with 4 vs 4 it is 1/35 = 0.029: both are
     stated, so "no separation" is read as "too few seeds", not "no effect", when every seed agrees.
     """
     if len(a) < 2 or len(b) < 2:
@@ -54,10 +72,41 @@ def _rq1(store: MetricsStore, p: FiguresParams) -> list[str]:
     seeds = store.seeds(va) + store.seeds(vb)
     for metric in dict.fromkeys(p.rq1_metrics + p.table_metrics):
         (ma, sa), (mb, sb) = store.over_seeds(va, metric, p.rq1_scale), store.over_seeds(vb, metric, p.rq1_scale)
-        line = compare(metric, (va, ma), (vb, mb)) + seed_test(va, sa, vb, sb)
+        line = compare_difference(metric, (va, ma, sa), (vb, mb, sb)) + seed_test(va, sa, vb, sb)
         real = store.reference(seeds, metric)
-        lines.append(line + (f" Real clips: {real.text()}." if real is not None else ""))
-    return lines + ["", "![RQ1](figures/rq1_adapter_ablation.png)", ""]
+        ceiling = _ceiling(store, seeds, metric, p.rq1_scale)
+        lines.append(line + (f" Real clips: {real.text()}." if real is not None else "")
+                     + (f" VAE-reconstruction ceiling (real clips through this VAE): {ceiling.text()}." if ceiling else ""))
+    lines += ["", *_dose_response(p, va, vb)]
+    return lines + ["", "![RQ1](figures/rq1_adapter_ablation.png)", "", "![RQ1 dose-response](figures/rq1_dose_response.png)", ""]
+
+
+def _ceiling(store: MetricsStore, runs: list[str], metric: str, scale: float | None) -> Metric | None:
+    """``{metric}_vae_ceiling``: what a latent model can show at most through the base's decoder."""
+    for r in runs:
+        groups = store.runs.get(r, {})
+        for key in (scale, None):
+            if f"{metric}_vae_ceiling" in groups.get(key, {}):
+                return groups[key][f"{metric}_vae_ceiling"]
+    return None
+
+
+def _dose_response(p: FiguresParams, va: str, vb: str) -> list[str]:
+    """The dose-response in one sentence per arm: the leakage proxy at step 0, midway and at the end."""
+    _, curves = probes.load(p.probes_dir)
+    arms = probes.by_arm(curves, "leakage_over_training", "leakage_proxy")
+    parts = []
+    for v in (va, vb):
+        if v not in arms:
+            continue
+        steps, rows = arms[v]
+        means = [sum(col) / len(col) for col in zip(*rows)]
+        picks = sorted({0, len(steps) // 2, len(steps) - 1})
+        parts.append(f"{v} " + " → ".join(f"{means[i]:.2f} (step {steps[i]})" for i in picks))
+    if not parts:
+        return []
+    return ["Dose-response (watermark leakage of one-step x0 predictions on clean held-out clips, mean over seeds; "
+            "a cheap proxy of sampled leakage along training): " + "; ".join(parts) + "."]
 
 
 def _rq2(store: MetricsStore, p: FiguresParams) -> list[str]:

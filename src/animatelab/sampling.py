@@ -1,17 +1,22 @@
 """Sampling with ``AnimateDiffPipeline``: base + motion module (+ MotionLoRA), domain adapter at a scale.
 
 DDIM with the official inference settings (linear betas of the training schedule, "leading"
-spacing, steps_offset 1), prompts batched per pipeline call, ``output_type="np"``. Video ``i``
-always uses seed ``seed + i``, so a video does not depend on the batch size.
+spacing, steps_offset 1), prompts batched per pipeline call (both guidance branches in one UNet
+batch, as diffusers does). Video ``i`` always uses seed ``seed + i``, so a video does not depend
+on the batch size. The pipeline returns latents (``output_type="latent"``), kept as
+``latents.npy`` for latent-space metrics, then decoded with the pipeline's own VAE decode and
+video post-processing, so the pixels are those of ``output_type="np"``. One process loads the
+base once for all adapter scales of a run; the UNet, decode and write times are reported apart.
 """
 
 from __future__ import annotations
 
 import json
-import re
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 import torch
@@ -19,8 +24,6 @@ import torch
 if TYPE_CHECKING:
     from animatelab.config import Params
 
-LORA_RUN = re.compile(r"^lora_n(\d+)$")
-DIRECTION_RUN = re.compile(r"^dir_([A-Za-z0-9_]+)$")
 
 
 @dataclass(frozen=True)
@@ -37,16 +40,19 @@ class SampleRun:
 def resolve_run(params: "Params", run: str) -> SampleRun:
     """``{train_motion run}``, ``lora_n{N}`` (RQ3: MotionLoRA of N camera-motion videos) or
     ``dir_{name}`` (RQ5: MotionLoRA of direction ``name``)."""
-    if m := LORA_RUN.match(run):
-        p, n = params.train_motion_lora, int(m.group(1))
+    from animatelab.runs import RunId
+
+    rid = RunId.parse(run)
+    if rid.kind == "motion_lora":
+        p, n = params.train_motion_lora, rid.n_videos
         if n not in p.n_videos:
             raise KeyError(f"{run}: {n} is not in train_motion_lora.n_videos {p.n_videos}")
-        return SampleRun(run, p.motion_run, Path(p.out_dir) / f"n{n}", params.sample.lora_motion)
-    if m := DIRECTION_RUN.match(run):
-        p, name = params.train_direction_lora, m.group(1)
+        return SampleRun(run, p.motion_run, Path(p.out_dir) / rid.train_folder, params.sample.lora_motion)
+    if rid.kind == "direction_lora":
+        p, name = params.train_direction_lora, rid.key
         if name not in p.directions:
             raise KeyError(f"{run}: {name} is not in train_direction_lora.directions {list(p.directions)}")
-        return SampleRun(run, p.motion_run, Path(p.out_dir) / name, name)
+        return SampleRun(run, p.motion_run, Path(p.out_dir) / rid.train_folder, name)
     if run not in params.train_motion.runs:
         raise KeyError(f"{run!r} is neither a train_motion run ({', '.join(params.train_motion.runs)}), "
                        "lora_n<N> nor dir_<direction>")
@@ -98,8 +104,9 @@ def inference_scheduler(params: "Params"):
                          set_alpha_to_one=False, timestep_spacing=params.sample.timestep_spacing)
 
 
-def build_pipeline(params: "Params", run: SampleRun, adapter_scale: float):
-    """An ``AnimateDiffPipeline`` for ``run`` with the domain adapter merged at ``adapter_scale``."""
+def build_pipeline(params: "Params", run: SampleRun, adapter_scale: float, base: Any = None):
+    """An ``AnimateDiffPipeline`` for ``run`` with the domain adapter merged at ``adapter_scale``
+    into ``base`` (loaded from ``base.path`` when not given; the merge changes ``base.unet``)."""
     from diffusers import AnimateDiffPipeline
 
     from animatelab.models.base import load_base
@@ -107,7 +114,7 @@ def build_pipeline(params: "Params", run: SampleRun, adapter_scale: float):
     from animatelab.models.motion_lora import ADAPTER_NAME, WEIGHT_NAME
     from animatelab.train.adapter import apply_domain_adapter
 
-    base = load_base(params.base.path)
+    base = base if base is not None else load_base(params.base.path)
     unet2d = base.unet
     if adapter_scale:
         apply_domain_adapter(unet2d, params.train_adapter.out_dir, adapter_scale)
@@ -121,25 +128,78 @@ def build_pipeline(params: "Params", run: SampleRun, adapter_scale: float):
     return pipe
 
 
-def generate(pipe, prompts: list[str], params: "Params", first_seed: int) -> np.ndarray:
-    """uint8 videos (N, F, H, W, 3), ``batch_size`` prompts per call, seed ``first_seed + i`` per video."""
+def pipelines(params: "Params", run: SampleRun, scales: list[float]) -> Iterator[tuple[float, Any]]:
+    """``(scale, pipeline)`` for each scale from one loaded base: the spatial-attention weights the
+    adapter merge changes are snapshotted once and restored exactly before each merge."""
+    from animatelab.models.base import load_base
+    from animatelab.train.adapter import spatial_attention_targets
+
+    base = load_base(params.base.path)
+    keys = [f"{n}.weight" for n in spatial_attention_targets(base.unet)] if any(scales) else []
+    pristine = {k: v.clone() for k, v in base.unet.state_dict().items() if k in set(keys)}
+    for scale in scales:
+        if pristine:  # in place: the merge may have replaced tensors, so address them afresh
+            base.unet.load_state_dict(pristine, strict=False)
+        yield scale, build_pipeline(params, run, scale, base)
+
+
+def denoise(pipe, prompts: list[str], params: "Params", first_seed: int) -> list[torch.Tensor]:
+    """Final latents per pipeline call, each (B, C, F, h, w): ``batch_size`` prompts per call,
+    seed ``first_seed + i`` per video."""
     from tqdm.auto import tqdm
 
     s = params.sample
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
-    videos = []
+    out = []
     for i in tqdm(range(0, len(prompts), s.batch_size), desc="sample batches"):
         batch = prompts[i : i + s.batch_size]
         gens = [torch.Generator().manual_seed(first_seed + i + j) for j in range(len(batch))]
-        out = pipe(prompt=batch, num_frames=s.frames, height=size, width=size,
-                   num_inference_steps=s.num_inference_steps, guidance_scale=s.guidance_scale,
-                   generator=gens, output_type="np").frames
-        videos.append(np.clip(np.rint(np.asarray(out) * 255), 0, 255).astype(np.uint8))
-    return np.concatenate(videos)
+        with torch.inference_mode():
+            out.append(pipe(prompt=batch, num_frames=s.frames, height=size, width=size,
+                            num_inference_steps=s.num_inference_steps, guidance_scale=s.guidance_scale,
+                            generator=gens, output_type="latent").frames)
+    return out
 
 
-def write_videos(out_dir: Path, videos: np.ndarray, prompts: list[dict], fps: int) -> None:
-    """``videos.npy`` + ``prompts.json`` + ``mp4/`` and ``gif/`` per video (CONTRACTS.md).
+def decode(pipe, latents: torch.Tensor, decode_chunk_size: int = 16) -> np.ndarray:
+    """uint8 videos (B, F, H, W, 3) of latents (B, C, F, h, w): what ``output_type="np"`` returns,
+    rounded to 8 bits."""
+    with torch.inference_mode():
+        video = pipe.decode_latents(latents, decode_chunk_size)
+        frames = pipe.video_processor.postprocess_video(video=video, output_type="np")
+    return np.clip(np.rint(np.asarray(frames) * 255), 0, 255).astype(np.uint8)
+
+
+def latents_array(latents: list[torch.Tensor]) -> np.ndarray:
+    """float16 (N, F, C, h, w): frames first, like the videos."""
+    return torch.cat(latents).permute(0, 2, 1, 3, 4).to(torch.float16).numpy()
+
+
+@contextmanager
+def clock(times: dict[str, float], key: str) -> Iterator[None]:
+    """Add the block's wall seconds to ``times[key]``."""
+    t0 = time.perf_counter()
+    yield
+    times[key] = times.get(key, 0.0) + time.perf_counter() - t0
+
+
+def generate(pipe, prompts: list[str], params: "Params", first_seed: int,
+             times: dict[str, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 videos (N, F, H, W, 3), float16 latents (N, F, C, h, w)); each call's latents are
+    decoded as that call would have. ``times`` gets ``unet`` (text encoder + denoising) and
+    ``decode`` seconds."""
+    times = {} if times is None else times
+    with clock(times, "unet"):
+        latents = denoise(pipe, prompts, params, first_seed)
+    with clock(times, "decode"):
+        videos = np.concatenate([decode(pipe, lat) for lat in latents])
+    return videos, latents_array(latents)
+
+
+def write_videos(out_dir: Path, videos: np.ndarray, prompts: list[dict], fps: int,
+                 latents: np.ndarray | None = None) -> None:
+    """``videos.npy`` + ``prompts.json`` + ``mp4/`` and ``gif/`` per video (CONTRACTS.md), and
+    ``latents.npy`` (float16 (N, F, C, h, w), before the VAE decode) when given.
 
     mp4s are encoded in-process (PyAV/libx264, near-lossless crf 12): diffusers' ``export_to_video``
     spawns an ffmpeg process per video, which cost ~8 s of every 32-video sampling pass here.
@@ -148,6 +208,8 @@ def write_videos(out_dir: Path, videos: np.ndarray, prompts: list[dict], fps: in
 
     out_dir.mkdir(parents=True, exist_ok=True)
     np.save(out_dir / "videos.npy", videos)
+    if latents is not None:
+        np.save(out_dir / "latents.npy", latents)
     (out_dir / "prompts.json").write_text(json.dumps(prompts, indent=1))
     (out_dir / "mp4").mkdir(exist_ok=True)
     (out_dir / "gif").mkdir(exist_ok=True)
@@ -174,20 +236,24 @@ def frame_grid(videos: np.ndarray, rows: int = 8, cols: int = 8) -> np.ndarray:
 
 
 def sample_run(params: "Params", run: str) -> dict[str, Any]:
-    """Sample ``run`` at every scale of ``sample.scales_for(run)``; returns ``{scale: {dir, seconds, ...}}``."""
-    import time
-
+    """Sample ``run`` at every scale of ``sample.scales_for(run)``; returns ``{scale: {dir, seconds,
+    videos, load/unet/decode/write seconds}}`` (``seconds``: load + UNet + decode, as before)."""
     s = params.sample
     torch.set_num_threads(s.threads)
     spec = resolve_run(params, run)
     prompts = heldout_prompts(params, spec.lora_motion)
     results: dict[str, Any] = {}
-    for scale in s.scales_for(run):
-        t0 = time.perf_counter()
-        pipe = build_pipeline(params, spec, scale)
-        videos = generate(pipe, [p["prompt"] for p in prompts], params, s.seed)
-        seconds = time.perf_counter() - t0
+    scales = s.scales_for(run)
+    built = pipelines(params, spec, scales)
+    for _ in scales:
+        times: dict[str, float] = {}
+        with clock(times, "load"):
+            scale, pipe = next(built)
+        videos, latents = generate(pipe, [p["prompt"] for p in prompts], params, s.seed, times)
         out = Path(s.out_dir) / run / f"scale_{float(scale)}"
-        write_videos(out, videos, prompts, s.fps)
-        results[f"scale_{float(scale)}"] = {"dir": str(out), "seconds": round(seconds, 2), "videos": len(videos)}
+        with clock(times, "write"):
+            write_videos(out, videos, prompts, s.fps, latents)
+        results[f"scale_{float(scale)}"] = {
+            "dir": str(out), "videos": len(videos), **{f"{k}_seconds": round(v, 2) for k, v in times.items()},
+            "seconds": round(times["load"] + times["unet"] + times["decode"], 2)}
     return results

@@ -2,7 +2,9 @@
 the VAE or text encoder (the official trainer encodes every step).
 
 Latents are the VAE posterior **mean** by default (``latent: sample`` draws one seeded
-sample per clip instead), times ``vae.config.scaling_factor``.
+sample per clip instead), times ``vae.config.scaling_factor``. They and the text states are
+stored in ``cache_dtype`` (float32, or half precision to halve the cache at real scale);
+``animatelab.data.latents`` casts them back to float32 for training.
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ def encode_captions(components: BaseComponents, captions: list[str], batch_size:
                       for i in range(0, len(captions), batch_size)])
 
 
+def cache_dtype(p: "EncodeParams") -> torch.dtype:
+    """The torch dtype the cache is stored in (``encode.cache_dtype``)."""
+    return getattr(torch, p.cache_dtype)
+
+
 def encode_dataset(components: BaseComponents, in_dir: str | Path, out_dir: str | Path, p: "EncodeParams",
                    shard_index: int | None = None, num_shards: int | None = None) -> dict[str, int]:
     """Encode every ``shard-*`` of a prepared dataset (or this process's share: shard i goes to
@@ -63,7 +70,8 @@ def encode_dataset(components: BaseComponents, in_dir: str | Path, out_dir: str 
     shards = list_shards(in_dir)
     if num_shards:
         shards = [s for i, s in enumerate(shards) if i % num_shards == (shard_index or 0)]
-    empty = encode_prompts(components, [""])[0].float().cpu().contiguous()
+    dtype = cache_dtype(p)
+    empty = encode_prompts(components, [""])[0].cpu().to(dtype).contiguous()
     save_file({"text": empty}, str(out_dir / "empty_text.safetensors"))
     clips = 0
     for shard in tqdm(shards, desc=f"encode {in_dir.name}"):
@@ -71,11 +79,12 @@ def encode_dataset(components: BaseComponents, in_dir: str | Path, out_dir: str 
         gen = torch.Generator().manual_seed(p.seed * 100_003 + sum(map(ord, shard.stem)))
         latents = encode_frames(components, frames, p.batch_size, p.latent, gen)
         text = encode_captions(components, [m.get("caption", "") for m in meta], p.batch_size)
-        save_file({"latents": latents.contiguous(), "text": text.contiguous()}, str(out_dir / f"{shard.stem}.safetensors"))
+        save_file({"latents": latents.to(dtype).contiguous(), "text": text.to(dtype).contiguous()},
+                  str(out_dir / f"{shard.stem}.safetensors"))
         shutil.copyfile(shard.with_suffix(".jsonl"), out_dir / f"{shard.stem}.jsonl")
         clips += len(meta)
     info = {"clips": clips, "shards": len(shards), "scaling_factor": float(components.vae.config.scaling_factor),
-            "latent": p.latent}
+            "latent": p.latent, "cache_dtype": p.cache_dtype}
     suffix = "" if not num_shards else f"-h{shard_index or 0:03d}"
     (out_dir / f"encode_info{suffix}.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return info

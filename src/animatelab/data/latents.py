@@ -3,7 +3,9 @@
 ``data/encoded/{dataset}/shard-*.safetensors`` holds ``latents`` (N, F, C, h, w), already
 scaled by the VAE's ``scaling_factor``, and ``text`` (N, L, D); ``empty_text.safetensors`` the
 "" caption for classifier-free-guidance dropout. The cache is small (tens of MB for the
-default), so it is held in memory as one tensor for O(1) random access.
+default), so it is held in memory as one tensor for O(1) random access, in its stored dtype
+(``encode.cache_dtype``: a half-precision cache stays half the RAM); every item a dataset hands
+out is float32, so training never computes in the storage precision.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import torch
 from torch.utils.data import Dataset
 
 
-def load_encoded(folder: str | Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[dict[str, Any]]]:
-    """``(latents, text, empty_text, meta)`` of every shard in ``folder``, in shard order."""
+def load_encoded(folder: str | Path, dtype: torch.dtype | None = torch.float32
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[dict[str, Any]]]:
+    """``(latents, text, empty_text, meta)`` of every shard in ``folder``, in shard order, cast to
+    ``dtype`` (None: as stored)."""
     from safetensors.torch import load_file
 
     folder = Path(folder)
@@ -35,7 +39,9 @@ def load_encoded(folder: str | Path) -> tuple[torch.Tensor, torch.Tensor, torch.
     latents, text = torch.cat(lat), torch.cat(txt)
     if len(meta) != len(latents):
         raise ValueError(f"{folder}: {len(latents)} clips but {len(meta)} metadata lines")
-    return latents.float(), text.float(), empty.float(), meta
+    if dtype is not None:
+        latents, text = latents.to(dtype), text.to(dtype)
+    return latents, text, empty.float(), meta
 
 
 class EncodedClips(Dataset):
@@ -45,7 +51,7 @@ class EncodedClips(Dataset):
     """
 
     def __init__(self, folder: str | Path, frames: int | None = None, indices: list[int] | None = None) -> None:
-        latents, self.text, self.empty_text, meta = load_encoded(folder)
+        latents, self.text, self.empty_text, meta = load_encoded(folder, dtype=None)
         if frames is not None:
             if frames > latents.shape[1]:
                 raise ValueError(f"{folder}: clips have {latents.shape[1]} frames, {frames} requested")
@@ -60,14 +66,14 @@ class EncodedClips(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         j = self.indices[i]
-        return {"latents": self.latents[j], "text": self.text[j], "index": j}
+        return {"latents": self.latents[j].float(), "text": self.text[j].float(), "index": j}
 
 
 class EncodedFrames(Dataset):
     """Single frames of the encoded clips (domain-adapter training): ``{"latents": (C, h, w), "text": (L, D)}``."""
 
     def __init__(self, folder: str | Path) -> None:
-        latents, self.text, self.empty_text, self.meta = load_encoded(folder)
+        latents, self.text, self.empty_text, self.meta = load_encoded(folder, dtype=None)
         self.num_clips, self.num_frames = latents.shape[:2]
         self.latents = latents.flatten(0, 1)
 
@@ -75,4 +81,4 @@ class EncodedFrames(Dataset):
         return len(self.latents)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"latents": self.latents[i], "text": self.text[i // self.num_frames]}
+        return {"latents": self.latents[i].float(), "text": self.text[i // self.num_frames].float()}

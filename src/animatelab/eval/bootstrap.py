@@ -1,4 +1,5 @@
-"""Seeded bootstrap confidence intervals and aggregation of metrics files over seeds.
+"""Seeded bootstrap confidence intervals and the leaves of metrics files (aggregation over seeds:
+``animatelab.figures.metrics.MetricsStore.over_seeds``).
 
 Every metric in ``metrics/{run}.json`` is a dict ``{mean, ci_low, ci_high, n}``: ``mean`` is the
 statistic on all videos, the interval is the 95 % percentile bootstrap over videos.
@@ -6,10 +7,7 @@ statistic on all videos, the interval is the 95 % percentile bootstrap over vide
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -85,47 +83,3 @@ def leaves(node: dict, prefix: str = "") -> dict[str, dict]:
         elif isinstance(value, dict):
             out.update(leaves(value, f"{path}/"))
     return out
-
-
-def _nest(flat: dict[str, dict]) -> dict:
-    root: dict = {}
-    for path, value in flat.items():
-        node = root
-        *parents, last = path.split("/")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return root
-
-
-def aggregate_runs(metrics_dir: str | Path, variant: str, level: float = 0.95) -> dict:
-    """Aggregate ``metrics/{variant}_s{k}.json`` over seeds: mean over seeds and a t interval.
-
-    ``variant`` is the run name without its seed suffix (``with_adapter`` gathers
-    ``with_adapter_s0``, ``with_adapter_s1``, ...). With one seed the per-run bootstrap interval is
-    kept. Each aggregated metric also lists ``seeds`` (per-seed means) and ``num_seeds``.
-    """
-    from scipy import stats as sps
-
-    pattern = re.compile(rf"^{re.escape(variant)}_s(\d+)\.json$")
-    files = sorted(p for p in Path(metrics_dir).glob(f"{variant}_s*.json") if pattern.match(p.name))
-    if not files:
-        raise FileNotFoundError(f"no metrics files {variant}_s*.json in {metrics_dir}")
-    runs = [leaves(json.loads(p.read_text())) for p in files]
-    out: dict[str, dict] = {}
-    for key in sorted(set().union(*runs)):
-        per_seed = [r[key] for r in runs if key in r]
-        means = np.array([m["mean"] for m in per_seed], dtype=np.float64)
-        means = means[np.isfinite(means)]
-        k = means.size
-        if k == 0:
-            agg = summary(np.nan, np.nan, np.nan, 0)
-        elif k == 1:
-            agg = summary(means[0], per_seed[0]["ci_low"], per_seed[0]["ci_high"], per_seed[0]["n"])
-        else:
-            half = sps.t.ppf((1 + level) / 2, k - 1) * means.std(ddof=1) / np.sqrt(k)
-            agg = summary(means.mean(), means.mean() - half, means.mean() + half, sum(m["n"] for m in per_seed))
-        agg["num_seeds"] = k
-        agg["seeds"] = [float(m) for m in means]
-        out[key] = agg
-    return _nest(out)

@@ -26,7 +26,9 @@ ATTRIBUTES = ("motion", "shape", "colour", "background")
 
 def appearance_caption(shape: str, colour: str, background: str) -> str:
     """The clean-image caption format of the synthetic world (no motion phrase)."""
-    return f"a {colour} {shape} on a {background} background"
+    from animatelab.world import caption_for
+
+    return caption_for(shape, colour, background)
 
 
 @dataclass

@@ -5,6 +5,9 @@
 - :class:`I3DFeatures`: the standard protocol (224x224, [-1, 1], 16 frames, 400-d logits)
   around a local StyleGAN-V TorchScript I3D (``torch.jit.load``) or any module of that
   interface. Nothing is downloaded: the weight file is a local path in params.
+- :class:`VideoMAEFeatures`: mean-pooled tokens of a transformers ``VideoMAEModel`` from a local
+  ``save_pretrained`` folder (VideoMAE-v2-style backbone, as in content-debiased FVD): a video
+  transformer, reported to weigh motion more than I3D does (RQ1 is appearance vs. motion).
 """
 
 from __future__ import annotations
@@ -12,10 +15,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+if TYPE_CHECKING:
+    from animatelab.config import EvaluateParams
 
 
 def to_unit_range(videos: torch.Tensor) -> torch.Tensor:
@@ -166,10 +173,60 @@ def load_i3d(path: str | Path, num_frames: int = 16) -> I3DFeatures:
     return I3DFeatures(torch.jit.load(str(path), map_location="cpu"), num_frames=num_frames)
 
 
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # VideoMAE's normalisation
+
+
+class VideoMAEFeatures(VideoFeatures):
+    """(N, d) mean-pooled last-layer tokens of a ``VideoMAEModel`` (d = hidden size).
+
+    Frames: the first ``config.num_frames``, resized to ``config.image_size`` and normalised with
+    ImageNet mean/std, the input the model was trained on (its position embeddings fix both).
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model.eval()
+        cfg = model.config
+        self.num_frames, self.resolution, self.num_features = cfg.num_frames, cfg.image_size, cfg.hidden_size
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 1, 3, 1, 1), persistent=False)
+        self.name = "videomae"
+
+    @torch.no_grad()
+    def forward(self, videos: torch.Tensor) -> torch.Tensor:
+        if videos.shape[1] < self.num_frames:
+            raise ValueError(f"VideoMAE FVD needs {self.num_frames} frames (its config), "
+                             f"got {videos.shape[1]}")
+        x = resize_frames(to_unit_range(videos[:, : self.num_frames]), self.resolution)  # (N, 3, F, H, W)
+        x = ((x.permute(0, 2, 1, 3, 4) + 1) / 2 - self.mean) / self.std  # (N, F, 3, H, W) for VideoMAE
+        return self.model(pixel_values=x).last_hidden_state.mean(1)
+
+
+def load_videomae(path: str | Path) -> VideoMAEFeatures:
+    """A local ``VideoMAEModel.save_pretrained`` folder (config.json + weights); never downloads."""
+    from transformers import VideoMAEModel
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"VideoMAE folder not found or without config.json: {path} "
+                                "(nothing is fetched)")
+    return VideoMAEFeatures(VideoMAEModel.from_pretrained(str(path), local_files_only=True))
+
+
+FVD_METRIC = {"synthetic": "fvd_synth", "i3d": "fvd_i3d", "videomae": "fvd_videomae"}  # backbone -> key
+
+
+def feature_net_path(p: "EvaluateParams") -> str:
+    """The weights path param of ``p.fvd_backbone``."""
+    return {"i3d": p.i3d_path, "videomae": p.videomae_path}.get(p.fvd_backbone, p.video_net)
+
+
 def load_feature_net(backbone: str, path: str | Path, num_frames: int = 16) -> VideoFeatures:
-    """The FVD feature network named in params: ``synthetic`` (SynthVideoNet) or ``i3d``."""
+    """The FVD feature network named in params: ``synthetic`` (SynthVideoNet), ``i3d`` or ``videomae``."""
     if backbone == "synthetic":
         return SynthFeatures(SynthVideoNet.load(path))
     if backbone == "i3d":
         return load_i3d(path, num_frames)
+    if backbone == "videomae":
+        return load_videomae(path)
     raise ValueError(f"unknown FVD backbone {backbone!r}")

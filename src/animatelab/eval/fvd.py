@@ -2,7 +2,8 @@
 
 Features are extracted batch by batch (only (N, d) features are kept, never all frames at the
 network's resolution), then fed to ``FrechetInceptionDistance(feature=<identity of width d>)``.
-The same path serves I3D (``fvd_i3d``) and the synthetic network (``fvd_synth``).
+The same path serves I3D (``fvd_i3d``), VideoMAE (``fvd_videomae``) and the synthetic network
+(``fvd_synth``).
 """
 
 from __future__ import annotations

@@ -3,6 +3,11 @@
 :func:`build_reference` reads the real clips, the FVD feature net, the CLIP and the synthetic
 ground truth once; :func:`score_videos` scores one ``videos.npy`` + ``prompts.json`` and returns
 ``{metric: {mean, ci_low, ci_high, n}}`` (95 % seeded bootstrap over videos).
+
+In the synthetic world, watermark leakage is read three ways: in pixels (``watermark_leakage``,
+beside ``watermark_leakage_vae_ceiling``: the same score of VAE reconstructions of real clips,
+all a latent model can show), in latents (``watermark_leakage_latent``, when the samples folder
+holds ``latents.npy``), and template-free (``domain_video_frac``: frames a classifier calls video).
 """
 
 from __future__ import annotations
@@ -18,10 +23,10 @@ from tqdm.auto import tqdm
 from animatelab.config import EvaluateParams
 from animatelab.eval import temporal
 from animatelab.eval.bootstrap import bootstrap_ci, bootstrap_indices
-from animatelab.eval.features import VideoFeatures, load_feature_net
+from animatelab.eval.features import FVD_METRIC, VideoFeatures, feature_net_path, load_feature_net
 from animatelab.eval.fvd import FrechetDistance, check_enough, extract_features
 from animatelab.eval.tracking_gt import AppearanceReader, VideoReport, analyse, normalise_motion
-from animatelab.eval.watermark import Watermark, watermark_scores
+from animatelab.eval.watermark import LatentSignature, Watermark, latent_scores, watermark_scores
 
 ATTRS = ("shape", "colour", "background")
 DOMAIN_REFERENCE = "clean synthetic images (images.npz) with the prompt's shape, colour and background"
@@ -52,6 +57,10 @@ class GroundTruthReference:
     labels: list[dict[str, str]]
     wm_mean: float
     still: float
+    max_shift: int = 1
+    ceiling: dict | None = None  # watermark_leakage of VAE reconstructions of real clips
+    latent: LatentSignature | None = None
+    latent_mean: float = float("nan")  # real clips' mean latent score (the normaliser)
 
     @property
     def speeds(self) -> np.ndarray:
@@ -67,6 +76,8 @@ class Reference:
     clip: object | None = None  # ClipScorer
     clip_refs: dict = field(default_factory=dict)
     gt: GroundTruthReference | None = None
+    domain: object | None = None  # DomainNet
+    domain_ceiling: dict | None = None  # domain_video_frac of VAE reconstructions of real clips
     meta: dict = field(default_factory=dict)
 
 
@@ -82,13 +93,13 @@ def _first_per_group(keys: list[tuple], k: int) -> list[int]:
 
 def build_reference(p: EvaluateParams, frames: int) -> Reference:
     """Everything that does not depend on the generated videos, computed once per run."""
-    backbone = "i3d" if p.fvd_backbone == "i3d" else "synthetic"
-    net = load_feature_net(backbone, p.i3d_path if backbone == "i3d" else p.video_net, p.fvd_frames)
+    backbone = p.fvd_backbone
+    net = load_feature_net(backbone, feature_net_path(p), p.fvd_frames)
     real, real_meta = load_clips(p.real_dir, p.max_real_videos)
     heldout, _ = load_clips(p.heldout_dir)
     real_feats = extract_features(net, real[:, :frames], p.batch_size, "real features")
     heldout_feats = extract_features(net, heldout[:, :frames], p.batch_size, "heldout features")
-    ref = Reference(net, "fvd_" + ("i3d" if backbone == "i3d" else "synth"), real_feats, heldout_feats)
+    ref = Reference(net, FVD_METRIC[backbone], real_feats, heldout_feats)
     ref.meta = {"fvd_backbone": backbone, "fvd_feature_dim": int(net.num_features),
                 "fvd_real_reference": f"{p.real_dir} ({len(real)} clips)",
                 "fvd_floor": f"{p.heldout_dir} clips vs the same reference, same N as generated"}
@@ -117,10 +128,47 @@ def build_reference(p: EvaluateParams, frames: int) -> Reference:
         clips = real[: p.gt_reference_videos, :frames]
         reports = [analyse(v, wm, p.still_threshold) for v in tqdm(clips, desc="track real", leave=False)]
         reader = AppearanceReader().fit([r.features for r in reports], labels)
-        wm_mean = float(watermark_scores(clips, wm).mean())
-        ref.gt = GroundTruthReference(wm, reader, reports, labels, wm_mean, p.still_threshold)
+        wm_mean = float(watermark_scores(clips, wm, p.watermark_max_shift).mean())
+        ref.gt = GroundTruthReference(wm, reader, reports, labels, wm_mean, p.still_threshold, p.watermark_max_shift)
         ref.meta["ground_truth_reference"] = f"{p.real_dir} (first {len(clips)} clips, tracked with the same tracker)"
+        _vae_domain_reference(ref, p)
     return ref
+
+
+def _eval_model_file(p: EvaluateParams, key: str) -> Path | None:
+    """A ``train_eval_models`` output named by ``evaluate.{key}``; None when set to ""."""
+    value = getattr(p, key)
+    if not value:
+        return None
+    if not Path(value).is_file():
+        raise FileNotFoundError(f"evaluate.{key}: {value} not found (run train_eval_models, or set it to '' to skip)")
+    return Path(value)
+
+
+def _vae_domain_reference(ref: Reference, p: EvaluateParams) -> None:
+    """The VAE ceiling, latent signature (normalised by real clips' latents) and domain classifier."""
+    from animatelab.eval import domain_classifier as dc
+
+    gt = ref.gt
+    recon_path, sig_path, net_path = (_eval_model_file(p, k) for k in ("vae_reconstructions", "latent_signature", "domain_classifier"))
+    recon = None
+    if recon_path is not None:
+        with np.load(recon_path) as z:
+            recon = z["videos"]
+        gt.ceiling = bootstrap_ci(watermark_scores(recon, gt.watermark, gt.max_shift) / gt.wm_mean, p.bootstrap, p.seed)
+        ref.meta["watermark_vae_ceiling"] = f"VAE reconstructions of the first {len(recon)} {p.real_dir} clips ({recon_path})"
+    if sig_path is not None:
+        from animatelab.data.latents import load_encoded
+
+        gt.latent = LatentSignature.load(sig_path)
+        real = load_encoded(p.real_latents)[0][: p.gt_reference_videos].numpy()
+        gt.latent_mean = float(latent_scores(real, gt.latent).mean())
+        ref.meta["watermark_latent_reference"] = f"{p.real_latents} (first {len(real)} clips' latents score 1)"
+    if net_path is not None:
+        ref.domain = dc.DomainNet.load(net_path)
+        ref.meta["domain_classifier"] = f"{net_path}: clean images (0) vs real video frames (1); P > 0.5 counts as video"
+        if recon is not None:
+            ref.domain_ceiling = bootstrap_ci(dc.domain_video_frac(ref.domain, recon), p.bootstrap, p.seed)
 
 
 def _fvd_metrics(ref: Reference, videos: np.ndarray, p: EvaluateParams) -> dict[str, dict]:
@@ -158,8 +206,10 @@ def _gt_metrics(gt: GroundTruthReference, videos: np.ndarray, prompts: list[dict
         "gt_single_object": ci([r.single_object for r in reports]),
         "gt_persistent_object": ci([r.persistent for r in reports]),
         "gt_direction_acc": ci([r.motion.direction == normalise_motion(q["motion"]) for r, q in zip(reports, prompts)]),
-        "watermark_leakage": ci(watermark_scores(videos, gt.watermark) / gt.wm_mean),
+        "watermark_leakage": ci(watermark_scores(videos, gt.watermark, gt.max_shift) / gt.wm_mean),
     }
+    if gt.ceiling is not None:
+        out["watermark_leakage_vae_ceiling"] = dict(gt.ceiling)
     for a in ATTRS:
         out[f"gt_{a}_acc"] = ci([pr[a] == q[a] for pr, q in zip(preds, prompts)])
     out["gt_appearance_acc"] = ci([all(pr[a] == q[a] for a in ATTRS) for pr, q in zip(preds, prompts)])
@@ -174,8 +224,26 @@ def clip_text(prompt: dict, p: EvaluateParams) -> str:
     return prompt["prompt"]
 
 
-def score_videos(ref: Reference, videos: np.ndarray, prompts: list[dict], p: EvaluateParams, timings: dict | None = None) -> dict[str, dict]:
-    """Every metric of (N, F, H, W, 3) uint8 ``videos`` generated from ``prompts``."""
+def _domain_latent_metrics(ref: Reference, videos: np.ndarray, latents: np.ndarray | None, p: EvaluateParams) -> dict[str, dict]:
+    from animatelab.eval.domain_classifier import domain_video_frac
+
+    out = {}
+    if ref.domain is not None:
+        out["domain_video_frac"] = bootstrap_ci(domain_video_frac(ref.domain, videos), p.bootstrap, p.seed)
+        if ref.domain_ceiling is not None:
+            out["domain_video_frac_vae_ceiling"] = dict(ref.domain_ceiling)
+    if latents is not None and ref.gt is not None and ref.gt.latent is not None:
+        if len(latents) != len(videos):
+            raise ValueError(f"{len(latents)} latents but {len(videos)} videos")
+        scores = latent_scores(latents, ref.gt.latent) / ref.gt.latent_mean
+        out["watermark_leakage_latent"] = bootstrap_ci(scores, p.bootstrap, p.seed)
+    return out
+
+
+def score_videos(ref: Reference, videos: np.ndarray, prompts: list[dict], p: EvaluateParams, timings: dict | None = None,
+                 latents: np.ndarray | None = None) -> dict[str, dict]:
+    """Every metric of (N, F, H, W, 3) uint8 ``videos`` generated from ``prompts`` (and their
+    (N, F, C, h, w) ``latents``, when the sampler saved them)."""
     import time
 
     timings = {} if timings is None else timings
@@ -201,6 +269,9 @@ def score_videos(ref: Reference, videos: np.ndarray, prompts: list[dict], p: Eva
         t = time.perf_counter()
         out.update(_gt_metrics(ref.gt, videos, prompts, p))
         timings["ground_truth"] = time.perf_counter() - t
+    t = time.perf_counter()
+    out.update(_domain_latent_metrics(ref, videos, latents, p))
+    timings["domain_latent"] = time.perf_counter() - t
     return out
 
 

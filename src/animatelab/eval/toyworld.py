@@ -1,7 +1,7 @@
 """Moving-shape clips with known ground truth, for testing metrics and benchmarking them.
 
-Independent of the synthetic-data stage on purpose: metric tests must not depend on it. Same
-vocabulary (shapes, colours, backgrounds, motions) and the same watermark compositing rule
+Independent of the synthetic-data stage on purpose: metric tests must not depend on it. The same
+vocabulary (``animatelab.world``: shapes, colours, backgrounds, motions, captions) and the same watermark compositing rule
 (``(1 - alpha*T) * frame + alpha*T*colour``) as DESIGN.md describes.
 """
 
@@ -11,10 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-COLOURS = {"red": (220, 40, 40), "green": (40, 190, 60), "blue": (50, 80, 230), "yellow": (235, 215, 40), "white": (240, 240, 240)}
-BACKGROUNDS = {"black": ((12, 12, 12),), "gray": ((120, 120, 120),), "checker": ((70, 70, 90), (110, 110, 130))}
-SHAPES = ("circle", "square", "triangle")
-MOTIONS = ("left", "right", "up", "down", "grow", "shrink", "static")
+from animatelab.world import CHECKER, COLOURS, MOTIONS, PLAIN_BACKGROUNDS, SHAPES, caption_for  # noqa: F401
+
+BACKGROUNDS = {**{k: (v,) for k, v in PLAIN_BACKGROUNDS.items()}, "checker": CHECKER}
 
 
 @dataclass
@@ -30,8 +29,7 @@ class ToyClip:
 
     @property
     def prompt(self) -> str:
-        verb = "" if self.motion == "static" else f" moving {self.motion}" if self.motion in ("left", "right", "up", "down") else f" {self.motion}ing"
-        return f"a {self.colour} {self.shape}{verb} on a {self.background} background"
+        return caption_for(self.shape, self.colour, self.background, self.motion)
 
     def meta(self) -> dict:
         return {"prompt": self.prompt, "shape": self.shape, "colour": self.colour, "background": self.background, "motion": self.motion}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 
 import numpy as np
 
+from animatelab.runs import RunId
 from animatelab.figures.metrics import Metric, MetricsStore
 from animatelab.figures.style import CYCLE, PALETTE, figure, note_missing
 
@@ -81,7 +81,8 @@ def rq2_scale_curve(store: MetricsStore, run: str, metrics: tuple[str, str], wid
 
 
 def lora_runs(store: MetricsStore) -> list[tuple[int, str]]:
-    return sorted((int(m[1]), r) for r in store.runs if (m := re.match(r"^lora_n(\d+)$", r)))
+    runs = [RunId.parse(r) for r in store.runs]
+    return sorted((r.n_videos, r.name) for r in runs if r.kind == "motion_lora")
 
 
 def rq3_lora_curve(store: MetricsStore, metrics: list[str], width: float, scale: float | None = None):

@@ -48,6 +48,7 @@ def build_all(p: FiguresParams) -> dict:
             ("probe_spectrum", probes.spectrum_figure(curves, w)),
             ("probe_summary", probes.summary_figure(results, 2 * w)),
             ("probe_loss_over_training", probes.loss_training_figure(curves, w)),
+            ("rq1_dose_response", probes.dose_response_figure(curves, 2 * w, p.rq1_variants)),
         ):
             keep(fig, name) if fig is not None else missing.append(f"{name} (no probe results)")
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from animatelab.eval.bootstrap import is_metric, leaves  # noqa: F401  (re-exported)
+from animatelab.runs import seed_variant
 
 SCALE = re.compile(r"^scale_?([0-9]*\.?[0-9]+)$")
-SEED = re.compile(r"^(?P<variant>.+)_s(?P<seed>\d+)$")
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class MetricsStore:
 
     def seeds(self, variant: str) -> list[str]:
         """Run names ``{variant}_s{k}`` present, by seed."""
-        found = [(int(m["seed"]), r) for r in self.runs if (m := SEED.match(r)) and m["variant"] == variant]
+        found = [(vs[1], r) for r in self.runs if (vs := seed_variant(r)) and vs[0] == variant]
         return [r for _, r in sorted(found)]
 
     def over_seeds(self, variant: str, metric: str, scale: float | None = None, level: float = 0.95) -> tuple[Metric | None, list[float]]:
@@ -132,3 +132,20 @@ class MetricsStore:
     def _miss(self, what: str) -> None:
         if what not in self.missing:
             self.missing.append(what)
+
+
+def welch_difference(a: list[float], b: list[float], level: float = 0.95) -> Metric | None:
+    """Mean of ``a`` minus mean of ``b`` (per-seed means) with a Welch t interval: the comparison RQ1
+    states, since two per-arm intervals can overlap while their difference clearly excludes 0."""
+    from scipy import stats
+
+    if len(a) < 2 or len(b) < 2:
+        return None
+    xa, xb = np.asarray(a, float), np.asarray(b, float)
+    va, vb = xa.var(ddof=1) / len(xa), xb.var(ddof=1) / len(xb)
+    d, se = xa.mean() - xb.mean(), np.sqrt(va + vb)
+    if se == 0:
+        return Metric(d, d, d, len(xa) + len(xb))
+    dof = (va + vb) ** 2 / (va**2 / (len(xa) - 1) + vb**2 / (len(xb) - 1))
+    half = stats.t.ppf((1 + level) / 2, dof) * se
+    return Metric(d, d - half, d + half, len(xa) + len(xb))

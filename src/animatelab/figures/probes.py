@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from animatelab.figures.style import CYCLE, PALETTE, figure
+from animatelab.runs import seed_variant
 
 SUMMARY = {  # probe -> metrics shown in the summary panel
     "spectrum": ["residual_hf_fraction"],
@@ -23,9 +23,13 @@ def load(folder: str | Path) -> tuple[dict, dict]:
     return results, curves
 
 
+def _variant(run: str) -> str:
+    vs = seed_variant(run)
+    return vs[0] if vs else run
+
+
 def _colour(run: str, i: int) -> str:
-    variant = re.sub(r"_s\d+$", "", run)
-    return PALETTE.get(variant, CYCLE[i % len(CYCLE)])
+    return PALETTE.get(_variant(run), CYCLE[i % len(CYCLE)])
 
 
 def spectrum_figure(curves: dict, width: float):
@@ -92,3 +96,49 @@ def as_rows(results: dict) -> dict[str, dict[str, dict]]:
                 if metric in values:
                     rows.setdefault(run, {})[metric] = values[metric]
     return rows
+
+
+DOSE_PANELS = (("leakage_over_training", "leakage_proxy", "watermark leakage proxy"),
+               ("loss_over_training", "appearance_gain", "appearance gain"),
+               ("loss_over_training", "temporal_gain", "temporal gain"))
+
+
+def by_arm(curves: dict, curve: str, key: str) -> dict[str, tuple[list[int], list[list[float]]]]:
+    """``{variant: (steps, per-seed values)}`` for the runs whose curve has ``key`` at the same steps."""
+    arms: dict[str, tuple[list[int], list[list[float]]]] = {}
+    for run, c in curves.items():
+        data = c.get(curve, {})
+        if not data.get("step") or key not in data:
+            continue
+        variant = _variant(run)
+        steps, rows = arms.setdefault(variant, (list(data["step"]), []))
+        if list(data["step"]) == steps:
+            rows.append(list(data[key]))
+    return arms
+
+
+def dose_response_figure(curves: dict, width: float, variants: list[str]):
+    """RQ1's "why": leakage proxy and the loss split against training step, one line per arm (mean over
+    seeds) with the seeds' range as a band and each seed as a thin line."""
+    import numpy as np
+
+    panels = [p for p in DOSE_PANELS if any(by_arm(curves, p[0], p[1]).get(v) for v in variants)]
+    if not panels:
+        return None
+    fig, axes = figure(width, 0.4, ncols=len(panels), squeeze=False, sharex=True)
+    for ax, (curve, key, title) in zip(axes[0], panels):
+        arms = by_arm(curves, curve, key)
+        for i, variant in enumerate(v for v in variants if v in arms):
+            steps, rows = arms[variant]
+            y = np.asarray(rows, float)
+            colour = PALETTE.get(variant, CYCLE[i % len(CYCLE)])
+            for row in y:
+                ax.plot(steps, row, color=colour, lw=0.4, alpha=0.5)
+            ax.fill_between(steps, y.min(0), y.max(0), color=colour, alpha=0.15, lw=0)
+            ax.plot(steps, y.mean(0), "o-", color=colour, ms=2.5, label=f"{variant} ({len(y)} seeds)")
+        ax.axhline(0, color="0.6", lw=0.5)
+        ax.set_xlabel("training step")
+        ax.set_title(title, fontsize=7)
+    axes[0, 0].legend(frameon=False, fontsize=5)
+    fig.tight_layout(w_pad=0.4)
+    return fig

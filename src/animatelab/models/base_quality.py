@@ -38,10 +38,26 @@ def read_image(img: np.ndarray) -> dict[str, str | None]:
     return {"colour": colour, "shape": shape, "background": background}
 
 
+def wilson_interval(hits: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion ``hits / n``: unlike p ± z·se it stays inside
+    [0, 1] and keeps its coverage near 0 and 1, where a good base's accuracies sit."""
+    if n <= 0:
+        return 0.0, 1.0
+    p, z2 = hits / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
 def accuracy(images: np.ndarray, truth: list[dict[str, str]]) -> dict[str, float]:
-    """Fractions of images whose colour / shape / background / all three match ``truth``."""
+    """Fractions of images whose colour / shape / background / all three match ``truth``, each with
+    its 95 % Wilson interval as ``{key}_lo`` / ``{key}_hi`` (at worst ±16.8 points on 30 samples,
+    ±6.3 on 240)."""
     reads = [read_image(im) for im in images]
     keys = ("colour", "shape", "background")
-    out = {k: float(np.mean([r[k] == t[k] for r, t in zip(reads, truth)])) for k in keys}
-    out["all"] = float(np.mean([all(r[k] == t[k] for k in keys) for r, t in zip(reads, truth)]))
+    hits = {k: [r[k] == t[k] for r, t in zip(reads, truth)] for k in keys}
+    hits["all"] = [all(r[k] == t[k] for k in keys) for r, t in zip(reads, truth)]
+    out = {k: float(np.mean(v)) for k, v in hits.items()}
+    for k, v in hits.items():
+        out[f"{k}_lo"], out[f"{k}_hi"] = wilson_interval(int(sum(v)), len(v))
     return out

@@ -51,10 +51,18 @@ def to_official_state_dict(adapter: "MotionAdapter") -> dict[str, torch.Tensor]:
 
 
 def save_official(adapter: "MotionAdapter", path: str | Path) -> Path:
+    """The official key layout as safetensors, and as a ``.ckpt`` beside it: the official repository
+    reads motion modules with ``torch.load``, which under its pinned torch cannot read safetensors.
+    The ``.ckpt`` holds plain tensors only (no code), so ``torch.load(..., weights_only=True)`` reads it."""
     from safetensors.torch import save_file
 
+    from animatelab.train.checkpoint import canonical_safetensors
+
     path = Path(path)
-    save_file(to_official_state_dict(adapter), str(path), metadata={"format": "pt", "layout": "animatediff"})
+    state = to_official_state_dict(adapter)
+    save_file(state, str(path), metadata={"format": "pt", "layout": "animatediff"})
+    canonical_safetensors(path)
+    torch.save(state, path.with_suffix(".ckpt"))
     return path
 
 

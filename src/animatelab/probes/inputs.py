@@ -62,8 +62,9 @@ def load_motion_unet(
     adapter_scale: float = 0.0,
     checkpoint: str | Path | None = None,
 ):
-    """Frozen base UNet + a saved run of any design (``animatelab.models.motion``), optionally
-    with the domain-adapter LoRA and with a training checkpoint's weights in place of the final ones.
+    """Frozen base UNet (+ the domain adapter *merged* at ``adapter_scale``, exactly as training and
+    sampling assemble it) + a saved run of any design, optionally with a snapshot's weights in place
+    of the final ones.
 
     ``adapter_scale`` 0 is the inference setting (adapter dropped); 1 the training setting of a
     with-adapter run.
@@ -71,14 +72,14 @@ def load_motion_unet(
     from diffusers import UNet2DConditionModel
 
     from animatelab.models.motion import load_motion_unet as load_run
+    from animatelab.train.adapter import apply_domain_adapter
 
     unet2d = UNet2DConditionModel.from_pretrained(Path(base_path) / "unet", local_files_only=True)
+    if adapter_scale and domain_adapter and Path(domain_adapter).is_file():
+        apply_domain_adapter(unet2d, domain_adapter, adapter_scale)
     unet = load_run(unet2d, motion_dir)
     if checkpoint is not None:
         _load_checkpoint_weights(unet, Path(checkpoint))
-    if adapter_scale and domain_adapter and Path(domain_adapter).is_file():
-        unet.load_lora_adapter(str(domain_adapter), prefix="unet", adapter_name="domain")
-        unet.set_adapters(["domain"], [adapter_scale])
     return unet.eval().requires_grad_(False)
 
 

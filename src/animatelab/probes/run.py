@@ -8,6 +8,7 @@ naming runs that could not be probed and why. Figures are drawn from these files
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -15,6 +16,7 @@ from tqdm import tqdm
 
 from animatelab.config import Params
 from animatelab.eval.bootstrap import bootstrap_ci
+from animatelab.probes import leakage_proxy
 from animatelab.probes.inputs import find_checkpoints, load_clips, load_motion_unet, noise_scheduler
 from animatelab.utils import seed_everything, write_json
 
@@ -22,6 +24,26 @@ from animatelab.utils import seed_everything, write_json
 def probe_runs(params: Params) -> list[str]:
     p = params.probe
     return list(p.runs) if p.runs is not None else list(params.train_motion.runs)
+
+
+@dataclass
+class _ProxyInputs:
+    base: object
+    vae: object
+    watermark: object
+
+    @classmethod
+    def build(cls, params: Params) -> "_ProxyInputs":
+        import numpy as np
+
+        from animatelab.data.synth import watermark_template
+        from animatelab.eval.watermark import Watermark
+        from animatelab.models.base import load_base
+
+        base = load_base(params.base.path)
+        sp = params.synth_data
+        template, _ = watermark_template(sp.resolution)
+        return cls(base, base.vae, Watermark(template, sp.watermark_alpha, np.ones(3, np.float32)))
 
 
 def run_probes(params: Params) -> dict:
@@ -36,6 +58,8 @@ def run_probes(params: Params) -> dict:
     def load(folder: Path, checkpoint: Path | None = None):
         return load_motion_unet(params.base.path, folder, adapter_file, p.adapter_scale, checkpoint)
 
+    proxy = _ProxyInputs.build(params)
+    proxy_clips = leakage_proxy.clean_clips(params, proxy.base, p.proxy_clips, frames)
     results: dict[str, dict] = {name: {} for name in p.probes}
     curves: dict[str, dict] = {}
     missing: dict[str, str] = {}
@@ -55,13 +79,16 @@ def run_probes(params: Params) -> dict:
             }
             if out["curves"]:
                 curves[run][name] = out["curves"]
+        snapshots = find_checkpoints(folder / "snapshots")
         if "loss_split" in p.probes:
             from animatelab.probes.loss_split import over_training
 
-            ckpts = find_checkpoints(Path(p.checkpoints_dir) / run)
             curves[run]["loss_over_training"] = over_training(
-                lambda c: load(folder, c), ckpts, clips, scheduler, p.timesteps, p.batch_size, p.seed
+                lambda c: load(folder, c), snapshots, clips, scheduler, p.timesteps, p.batch_size, p.seed
             )
+        curves[run]["leakage_over_training"] = leakage_proxy.over_training(
+            lambda c: load(folder, c), snapshots, proxy.vae, proxy_clips, proxy.watermark, scheduler,
+            p.proxy_timestep, p.batch_size, p.seed)
     out_dir = Path(p.out_dir)
     for name, per_run in results.items():
         write_json(out_dir / f"{name}.json", per_run)

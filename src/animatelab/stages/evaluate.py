@@ -2,6 +2,8 @@
 
 Layout: ``{"scale_0.0": {metric: {mean, ci_low, ci_high, n}}, ..., "real_heldout": {...}}``;
 ``real_heldout`` scores the held-out real clips the same way (what 'real' reads on each metric).
+``watermark_leakage_latent`` is scored where ``scale_*/latents.npy`` (the sampler's final latents)
+exists, and on the encode cache's held-out latents for ``real_heldout``.
 Backbones, references and notes go to ``metrics/{run}.meta.json`` and MLflow tags.
 """
 
@@ -10,9 +12,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from animatelab.config import ParamsError, Params, check_paths
+from animatelab.config import EvaluateParams, ParamsError, Params, check_paths
 from animatelab.tracking import stage_run
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def scale_dirs(samples_dir: str | Path, run: str) -> list[Path]:
@@ -21,6 +27,28 @@ def scale_dirs(samples_dir: str | Path, run: str) -> list[Path]:
     if not dirs:
         raise ParamsError(f"evaluate: no samples/{run}/scale_*/videos.npy under {Path(samples_dir).resolve()}")
     return dirs
+
+
+def load_latents(folder: Path, p: EvaluateParams) -> np.ndarray | None:
+    """``latents.npy`` beside ``videos.npy``, or None (with a message) when it cannot be scored."""
+    import numpy as np
+
+    if not (p.synthetic_ground_truth and p.latent_signature):
+        return None
+    path = folder / "latents.npy"
+    if not path.is_file():
+        print(f"evaluate: no {path}: watermark_leakage_latent not scored for {folder.name} (the sampler did not save latents)")
+        return None
+    return np.load(path).astype(np.float32)
+
+
+def real_heldout_latents(p: EvaluateParams, count: int) -> np.ndarray | None:
+    """The encode cache's latents of the held-out clips (same order as their shards), if scored."""
+    if not (p.latent_signature and p.heldout_latents and Path(p.heldout_latents).is_dir()):
+        return None
+    from animatelab.data.latents import load_encoded
+
+    return load_encoded(p.heldout_latents)[0][:count].numpy()
 
 
 def run(params: Params, args) -> None:
@@ -49,10 +77,14 @@ def run(params: Params, args) -> None:
             if len(prompts) != len(videos):
                 raise ValueError(f"{d}: {len(videos)} videos but {len(prompts)} prompts")
             timings[d.name] = {}
-            results[d.name] = score_videos(ref, videos, prompts, p, timings[d.name])
+            results[d.name] = score_videos(ref, videos, prompts, p, timings[d.name], load_latents(d, p))
         if p.synthetic_ground_truth:
             clips, prompts = real_heldout_set(p, frames)
-            results["real_heldout"] = score_videos(ref, clips, prompts, p)
+            latents = real_heldout_latents(p, len(clips))
+            if latents is not None and len(latents) != len(clips):
+                print(f"evaluate: {p.heldout_latents} holds {len(latents)} clips, not {len(clips)}: real_heldout latent leakage not scored")
+                latents = None
+            results["real_heldout"] = score_videos(ref, clips, prompts, p, latents=latents)
         out = Path(p.out_dir)
         write_json(out / f"{args.run}.json", results)
         meta = {**ref.meta, "run": args.run, "scales": [d.name for d in dirs], "frames": frames,

@@ -16,7 +16,7 @@ def run(params: Params, args: Any) -> None:
     from animatelab.models.base_quality import accuracy
     from animatelab.models.tiny_base import build_tiny_base, save_base
     from animatelab.tracking import stage_run
-    from animatelab.train.pretrain_base import load_synth_images, pretrain, sample_quality
+    from animatelab.train.pretrain_base import load_synth_images, load_video_frames, pretrain, sample_quality
     from animatelab.utils import seed_everything, write_json
 
     p, out = params.pretrain_base, Path(params.base.path)
@@ -25,7 +25,9 @@ def run(params: Params, args: Any) -> None:
     with stage_run("pretrain_base", {"pretrain_base": p.model_dump(), "base": params.base.model_dump()}):
         images, rows = load_synth_images(p.synth_dir)
         comps = build_tiny_base(p)
-        summary = pretrain(comps, images, [r["caption"] for r in rows], p, p.checkpoint_dir, plots_dir=out)
+        frames = load_video_frames(p.vae_video_dir, p.vae_video_clips, p.seed)
+        summary = pretrain(comps, images, [r["caption"] for r in rows], p, p.checkpoint_dir, plots_dir=out,
+                           video_frames=frames)
         save_base(comps, out)
         quality, samples = sample_quality(comps, rows, p)
         reader = accuracy(images[:500], rows[:500])  # the reader's own error, on real images
@@ -35,4 +37,6 @@ def run(params: Params, args: Any) -> None:
         np.save(out / "quality_samples.npy", samples)
         mlflow.log_metrics({f"quality_{k}": v for k, v in quality.items()})
         mlflow.log_metrics({k: v for k, v in summary.items()})
-        print(f"pretrain_base: saved {out}; sample accuracy {quality} (reader on real images: {reader['all']:.3f})")
+        ci = f"[{quality['all_lo']:.3f}, {quality['all_hi']:.3f}]"
+        print(f"pretrain_base: saved {out}; all-three accuracy {quality['all']:.3f} {ci} on {len(samples)} "
+              f"samples (reader on real images: {reader['all']:.3f})")

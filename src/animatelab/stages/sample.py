@@ -25,7 +25,7 @@ def run(params: Params, args) -> None:
         results = sample_run(params, args.run)
         for key, res in results.items():
             out = Path(res["dir"])
-            mlflow.log_metric(f"{key}.seconds", res["seconds"])
+            mlflow.log_metrics({f"{key}.{k}": v for k, v in res.items() if k.endswith("seconds")})
             videos = np.load(out / "videos.npy")
             grid = out.parent / f"grid_{key}.png"
             Image.fromarray(frame_grid(videos)).save(grid)

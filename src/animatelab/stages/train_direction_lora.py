@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from animatelab.config import Params, ParamsError, check_paths
+from animatelab.runs import RunId
 from animatelab.tracking import stage_run
 
 
@@ -12,7 +13,7 @@ def run(params: Params, args) -> None:
     from animatelab.train.motion_lora import train_direction_lora
 
     p = params.train_direction_lora
-    name = str(args.run).removeprefix("dir_")
+    name = RunId.from_stage_item("direction_lora", args.run).key
     if name not in p.directions:
         raise ParamsError(f"--run must be one of train_direction_lora.directions {list(p.directions)}, got {args.run!r}")
     check_paths(params, "train_direction_lora")

@@ -1,5 +1,7 @@
-"""Stage ``train_eval_models`` (embedded default only): the feature net behind ``fvd_synth`` and a
-tiny CLIP, trained on the synthetic training split; held-out accuracies logged and saved."""
+"""Stage ``train_eval_models`` (embedded default only): the feature net behind ``fvd_synth``, a
+tiny CLIP and the domain classifier, trained on the synthetic world; plus, from the base's VAE,
+the watermark's latent signature and VAE reconstructions of real clips (the pixel leakage
+ceiling). Held-out accuracies and the ceiling go to ``report.json``."""
 
 from __future__ import annotations
 
@@ -8,25 +10,108 @@ import json
 import time
 from pathlib import Path
 
-from animatelab.config import Params
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from animatelab.config import Params, TrainEvalModelsParams
 from animatelab.tracking import stage_run
 
+if TYPE_CHECKING:
+    from animatelab.eval.eval_models import LabelledClips
+    from animatelab.eval.watermark import Watermark
 
-def run(params: Params, args) -> None:
+
+def _clip_model(p: TrainEvalModelsParams, em: ModuleType, synth: Path, train: LabelledClips, heldout: LabelledClips,
+                images: np.ndarray) -> dict:
+    """Tiny CLIP on clean images and one random frame per training clip; held-out top-1."""
+    with open(synth / "images.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    rng = np.random.default_rng(p.seed)
+    frame_idx = rng.integers(0, train.frames.shape[1], len(train.frames))
+    frames = train.frames[np.arange(len(train.frames)), frame_idx]
+    clip_images = np.concatenate([images, frames])
+    # appearance captions for frames too: a motion phrase would otherwise mark "video data"
+    # (watermarked) frames, and the text score would reward the watermark
+    clip_captions = [r["caption"] for r in rows] + [
+        em.appearance_caption(lab["shape"], lab["colour"], lab["background"]) for lab in train.labels]
+    clip_cfg = em.TinyClipConfig(embed_dim=p.clip_embed_dim, width=p.clip_width, layers=p.clip_layers,
+                                 patch_size=p.clip_patch_size, image_resolution=images.shape[1],
+                                 context_length=p.clip_context_length)
+    model = em.train_clip(clip_images, clip_captions, p.clip, clip_cfg, p.seed)
+    em.save_clip(model, Path(p.out_dir) / "clip.pt")
+    mid = heldout.frames[:, heldout.frames.shape[1] // 2]
+    truth_caps = [em.appearance_caption(lab["shape"], lab["colour"], lab["background"]) for lab in heldout.labels]
+    candidates = sorted({em.appearance_caption(r["shape"], r["colour"], r["background"]) for r in rows} | set(truth_caps))
+    return {"clip_heldout_top1": em.clip_retrieval_accuracy(model, mid, truth_caps, candidates),
+            "clip_num_candidates": len(candidates)}
+
+
+def _vae_reference(params: Params, vae: Any, train: LabelledClips, watermark: Watermark) -> tuple[np.ndarray, dict]:
+    """Latent signature + reconstructions of real train clips; returns them and their report."""
+    from animatelab.eval import vae_reference as vr
+    from animatelab.eval.bootstrap import bootstrap_ci
+    from animatelab.eval.watermark import latent_scores, watermark_scores
+
+    p = params.train_eval_models
+    out = Path(p.out_dir)
+    sig = vr.latent_signature(vae, params.synth_data, p.latent_signature_clips, train.frames.shape[2], p.latent_shrinkage)
+    sig.save(out / "watermark_latent.npz")
+    real = train.frames[: p.vae_ceiling_clips]
+    latents = vr.encode(vae, real)
+    recon = vr.decode(vae, latents)
+    vr.save_reconstructions(out / "vae_reconstructions.npz", recon)
+    own = watermark_scores(real, watermark).mean()
+    return recon, {
+        "watermark_leakage_vae_ceiling": bootstrap_ci(watermark_scores(recon, watermark) / own, 1000, p.seed),
+        "watermark_latent_real_score": bootstrap_ci(latent_scores(latents, sig), 1000, p.seed),
+        "vae_ceiling_clips": len(real),
+    }
+
+
+def _domain_net(p: TrainEvalModelsParams, vae: Any, images: np.ndarray, train: LabelledClips, heldout: LabelledClips,
+                recon: np.ndarray) -> dict:
+    """Clean images (the last ``domain_heldout_frac`` held out) vs frames of train / held-out clips."""
+    from animatelab.eval import domain_classifier as dc
+    from animatelab.eval.vae_reference import reconstruct
+
+    n_held = max(1, round(p.domain_heldout_frac * len(images)))
+    img_train, img_held = images[:-n_held], images[-n_held:]
+    frames_train = train.frames.reshape(-1, *train.frames.shape[2:])
+    frames_held = heldout.frames.reshape(-1, *heldout.frames.shape[2:])
+    recon_frames = recon.reshape(-1, *recon.shape[2:])
+    if p.domain_vae_mix:  # the decoder's rendering of each domain, labelled by its source
+        img_train = np.concatenate([img_train, reconstruct(vae, img_train[: len(recon_frames)])])
+        frames_train = np.concatenate([frames_train, recon_frames])
+    net = dc.train_domain_net(img_train, frames_train, p.domain_net, dc.DomainNetConfig(tuple(p.domain_net_channels)), p.seed)
+    net.save(Path(p.out_dir) / "domain_net.safetensors")
+    k = min(len(img_held), len(frames_held), 256)
+    decoded = dc.heldout_accuracy(net, reconstruct(vae, img_held[:k]), reconstruct(vae, frames_held[:k]))
+    return {"domain_heldout": dc.heldout_accuracy(net, img_held, frames_held),
+            "domain_heldout_vae_reconstructions": decoded,
+            "domain_num_heldout": {"images": len(img_held), "frames": len(frames_held)},
+            "domain_vae_mix": p.domain_vae_mix}
+
+
+def run(params: Params, args: Any) -> None:
     import mlflow
-    import numpy as np
     import torch
 
     from animatelab.eval import eval_models as em
     from animatelab.eval.features import SynthVideoNetConfig
+    from animatelab.eval.vae_reference import load_vae
+    from animatelab.eval.watermark import Watermark
     from animatelab.utils import seed_everything, write_json
 
     p = params.train_eval_models
     torch.set_num_threads(p.threads)
     seed_everything(p.seed)
     out = Path(p.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     synth = Path(p.synth_dir)
     truth = json.loads((synth / "ground_truth.json").read_text())
+    vae = load_vae(params.base.path)
     with stage_run("train_eval_models", p.model_dump(mode="json"), getattr(args, "run", None)):
         start = time.perf_counter()
         train = em.load_labelled_clips(p.train_dir, truth)
@@ -36,43 +121,30 @@ def run(params: Params, args) -> None:
                                      feature_dim=p.video_net_feature_dim)
         net, video_acc = em.train_video_net(train, heldout, p.video_net, config, p.seed)
         net.save(out / "video_net.safetensors")
-        video_seconds = time.perf_counter() - start
+        seconds = {"video_net": time.perf_counter() - start}
 
-        # CLIP pairs: clean images with their captions, and one random frame of each training clip
         with np.load(synth / "images.npz") as z:
             images = z["images"]
-        with open(synth / "images.csv", newline="") as fh:
-            rows = list(csv.DictReader(fh))
-        rng = np.random.default_rng(p.seed)
-        frame_idx = rng.integers(0, train.frames.shape[1], len(train.frames))
-        frames = train.frames[np.arange(len(train.frames)), frame_idx]
-        clip_images = np.concatenate([images, frames])
-        # appearance captions for frames too: a motion phrase would otherwise mark "video data"
-        # (watermarked) frames, and the text score would reward the watermark
-        clip_captions = [r["caption"] for r in rows] + [
-            em.appearance_caption(lab["shape"], lab["colour"], lab["background"]) for lab in train.labels]
-        clip_cfg = em.TinyClipConfig(embed_dim=p.clip_embed_dim, width=p.clip_width, layers=p.clip_layers,
-                                     patch_size=p.clip_patch_size, image_resolution=images.shape[1],
-                                     context_length=p.clip_context_length)
-        model = em.train_clip(clip_images, clip_captions, p.clip, clip_cfg, p.seed)
-        em.save_clip(model, out / "clip.pt")
-
-        mid = heldout.frames[:, heldout.frames.shape[1] // 2]
-        truth_caps = [em.appearance_caption(lab["shape"], lab["colour"], lab["background"]) for lab in heldout.labels]
-        candidates = sorted({em.appearance_caption(r["shape"], r["colour"], r["background"]) for r in rows} | set(truth_caps))
-        clip_acc = em.clip_retrieval_accuracy(model, mid, truth_caps, candidates)
-
-        report = {
-            "video_net_heldout_accuracy": video_acc,
-            "clip_heldout_top1": clip_acc,
-            "clip_num_candidates": len(candidates),
-            "num_train_clips": len(train.frames),
-            "num_heldout_clips": len(heldout.frames),
-            "seconds_video_net": round(video_seconds, 1),
-            "seconds_total": round(time.perf_counter() - start, 1),
-        }
+        t = time.perf_counter()
+        report = {"video_net_heldout_accuracy": video_acc, **_clip_model(p, em, synth, train, heldout, images)}
+        seconds["clip"] = time.perf_counter() - t
+        t = time.perf_counter()
+        watermark = Watermark.load(synth / "watermark.npz")
+        recon, vae_report = _vae_reference(params, vae, train, watermark)
+        seconds["vae_reference"] = time.perf_counter() - t
+        t = time.perf_counter()
+        report.update(vae_report)
+        report.update(_domain_net(p, vae, images, train, heldout, recon))
+        seconds["domain_net"] = time.perf_counter() - t
+        report.update({"num_train_clips": len(train.frames), "num_heldout_clips": len(heldout.frames),
+                       "seconds_video_net": round(seconds["video_net"], 1),
+                       "seconds": {k: round(v, 1) for k, v in seconds.items()},
+                       "seconds_total": round(time.perf_counter() - start, 1)})
         write_json(out / "report.json", report)
         mlflow.log_metrics({**{f"video_net_acc_{k}": v for k, v in video_acc.items()},
-                            "clip_heldout_top1": clip_acc, "seconds": report["seconds_total"]})
+                            "clip_heldout_top1": report["clip_heldout_top1"],
+                            "domain_heldout_accuracy": report["domain_heldout"]["accuracy"],
+                            "watermark_leakage_vae_ceiling": report["watermark_leakage_vae_ceiling"]["mean"],
+                            "seconds": report["seconds_total"]})
         mlflow.log_artifact(str(out / "report.json"))
     print(json.dumps(report, indent=2))

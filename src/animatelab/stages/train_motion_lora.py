@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from animatelab.config import Params, ParamsError, check_paths
+from animatelab.runs import RunId
 from animatelab.tracking import stage_run
 
 
@@ -13,12 +14,13 @@ def run(params: Params, args) -> None:
 
     p = params.train_motion_lora
     try:
-        n = int(str(args.run).removeprefix("n"))
+        n = RunId.from_stage_item("motion_lora", args.run).n_videos
     except ValueError:
         n = -1
     if n not in p.n_videos:
         raise ParamsError(f"--run must be one of train_motion_lora.n_videos {p.n_videos}, got {args.run!r}")
     check_paths(params, "train_motion_lora")
-    with stage_run("train_motion_lora", {"train_motion_lora": p.model_dump(mode="json")}, f"n{n}"):
+    with stage_run("train_motion_lora", {"train_motion_lora": p.model_dump(mode="json")},
+                   RunId("motion_lora", str(n)).train_folder):
         summary = train_motion_lora(params, n)
         mlflow.log_metrics({k: float(summary[k]) for k in ("seconds", "final_loss") if summary[k] is not None})

@@ -8,82 +8,38 @@ Target modules are resolved to full module names on the UNet, never by bare suff
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+from animatelab.models.lora import WEIGHT_NAME, add_lora, attention_targets, merge_lora, save_lora  # noqa: F401
 
 if TYPE_CHECKING:
     from animatelab.config import LoraParams, TrainAdapterParams
     from animatelab.train.loop import StepRandom
 
 ADAPTER_NAME = "domain_adapter"
-WEIGHT_NAME = "pytorch_lora_weights.safetensors"
-PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")
 
 
 def spatial_attention_targets(unet: nn.Module) -> list[str]:
     """Full names of q/k/v/out of every spatial ``attn1``/``attn2`` (skips motion modules)."""
-    from diffusers.models.attention_processor import Attention
-
-    names = []
-    for name, module in unet.named_modules():
-        leaf = name.rsplit(".", 1)[-1]
-        if isinstance(module, Attention) and leaf in ("attn1", "attn2") and "motion_modules" not in name \
-                and ".attentions." in f".{name}":
-            names.extend(f"{name}.{p}" for p in PROJECTIONS)
-    if not names:
-        raise ValueError("no spatial attention found in the UNet")
-    return names
+    return attention_targets(unet, "spatial")
 
 
-def lora_config(lora: "LoraParams", targets: list[str]):
-    from peft import LoraConfig
-
-    return LoraConfig(r=lora.rank, lora_alpha=lora.alpha or lora.rank, lora_dropout=lora.dropout,
-                      init_lora_weights="gaussian", target_modules=targets)
-
-
-def add_domain_adapter(unet: nn.Module, lora: "LoraParams") -> nn.Module:
-    """Freeze ``unet`` and inject a trainable LoRA on its spatial attention (in place)."""
-    unet.requires_grad_(False)
-    unet.add_adapter(lora_config(lora, spatial_attention_targets(unet)), adapter_name=ADAPTER_NAME)
-    return unet
+def add_domain_adapter(unet: nn.Module, lora: "LoraParams", seed: int = 0) -> nn.Module:
+    """Freeze ``unet`` and inject a trainable, seeded LoRA on its spatial attention (in place)."""
+    return add_lora(unet, lora, "spatial", ADAPTER_NAME, seed)
 
 
 def save_domain_adapter(unet: nn.Module, out_dir: str | Path) -> Path:
-    """Write ``pytorch_lora_weights.safetensors`` in diffusers' SD LoRA format (with its peft config)."""
-    from diffusers import StableDiffusionPipeline
-    from diffusers.utils import convert_state_dict_to_diffusers
-    from peft.utils import get_peft_model_state_dict
-
-    state = get_peft_model_state_dict(unet, adapter_name=ADAPTER_NAME)
-    config = unet.peft_config[ADAPTER_NAME].to_dict()
-    config["target_modules"] = sorted(config["target_modules"])
-    StableDiffusionPipeline.save_lora_weights(
-        out_dir, unet_lora_layers=convert_state_dict_to_diffusers(state), weight_name=WEIGHT_NAME,
-        unet_lora_adapter_metadata=config,
-    )
-    return Path(out_dir) / WEIGHT_NAME
+    return save_lora(unet, out_dir, ADAPTER_NAME)
 
 
 def apply_domain_adapter(unet: nn.Module, adapter_dir: str | Path, scale: float = 1.0) -> nn.Module:
-    """Merge the domain adapter into ``unet`` (UNet2DConditionModel or UNetMotionModel) as
-    W += scale * (alpha / r) * up @ down, then drop the LoRA layers, leaving a plain UNet.
-    Loading goes through diffusers' own LoRA loader (as ``load_lora_weights`` does).
-    ``scale == 0`` leaves the UNet untouched."""
-    from diffusers import StableDiffusionPipeline
-
-    if scale == 0:
-        return unet
-    path = Path(adapter_dir)
-    folder = path.parent if path.is_file() else path
-    state, alphas, meta = StableDiffusionPipeline.lora_state_dict(str(folder), weight_name=WEIGHT_NAME,
-                                                                  return_lora_metadata=True)
-    StableDiffusionPipeline.load_lora_into_unet(state, alphas, unet, adapter_name=ADAPTER_NAME, metadata=meta)
-    unet.fuse_lora(lora_scale=scale, adapter_names=[ADAPTER_NAME])
-    unet.unload_lora()
-    return unet
+    """Merge the domain adapter into ``unet`` (UNet2DConditionModel or UNetMotionModel) at ``scale``:
+    the one way training, sampling and the probes assemble base + adapter."""
+    return merge_lora(unet, adapter_dir, scale, ADAPTER_NAME)
 
 
 def train_domain_adapter(base_path: str | Path, encoded_dir: str | Path, p: "TrainAdapterParams"):
@@ -99,7 +55,7 @@ def train_domain_adapter(base_path: str | Path, encoded_dir: str | Path, p: "Tra
 
     device = get_accelerator(p.loop).device
     base = load_base(base_path, device=device)
-    unet = add_domain_adapter(base.unet, p.lora)
+    unet = add_domain_adapter(base.unet, p.lora, seed=p.loop.seed)
     data = EncodedFrames(encoded_dir)
     scheduler = make_noise_scheduler(p.noise)
     empty = data.empty_text.to(device)

@@ -18,8 +18,10 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import os
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +31,7 @@ from torch import nn
 from torch.utils.data import Dataset, default_collate
 
 from animatelab.parallel import rank_slice
-from animatelab.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from animatelab.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, save_snapshot
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -68,8 +70,26 @@ def get_accelerator(loop: "LoopParams") -> "Accelerator":
     from accelerate import Accelerator
 
     if loop.mixed_precision not in _ACCELERATORS:
-        _ACCELERATORS[loop.mixed_precision] = Accelerator(mixed_precision=loop.mixed_precision)
+        from accelerate import DistributedDataParallelKwargs
+
+        # find_unused_parameters: a trainer may leave some trainable tensors out of a step's graph
+        # (e.g. a text encoder's unused pooler); DDP would otherwise wait for their gradients forever
+        ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
+        _ACCELERATORS[loop.mixed_precision] = Accelerator(mixed_precision=loop.mixed_precision, kwargs_handlers=[ddp])
     return _ACCELERATORS[loop.mixed_precision]
+
+
+class _LossModule(nn.Module):
+    """``compute_loss`` as the forward of a module holding the trainable one, so that DDP (which
+    syncs gradients of what runs inside its wrapper's forward) can wrap it."""
+
+    def __init__(self, trainable: nn.Module, compute_loss: Callable[[dict, "StepRandom"], torch.Tensor]) -> None:
+        super().__init__()
+        self.trainable = trainable
+        self.compute_loss = compute_loss
+
+    def forward(self, batch: dict, rng: "StepRandom") -> torch.Tensor:
+        return self.compute_loss(batch, rng)
 
 
 def trainable_parameters(module: nn.Module) -> list[tuple[str, nn.Parameter]]:
@@ -86,9 +106,16 @@ def _to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
-def _lr_factor(step: int, warmup: int) -> float:
-    """Constant learning rate after a linear warm-up over ``warmup`` steps."""
-    return 1.0 if warmup <= 0 else min(1.0, (step + 1) / warmup)
+def lr_factor(step: int, loop: "LoopParams") -> float:
+    """Linear warm-up over ``warmup_steps``, then constant or a cosine decay to ``min_lr_ratio`` at the
+    last step (a short run ends at a low learning rate: better weights for the same number of steps)."""
+    warm = loop.warmup_steps
+    if warm > 0 and step < warm:
+        return (step + 1) / warm
+    if loop.lr_schedule == "constant":
+        return 1.0
+    progress = (step - warm) / max(1, loop.steps - 1 - warm)
+    return loop.min_lr_ratio + (1 - loop.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def _noise_seed(seed: int, step: int, rank: int = 0) -> int:
@@ -138,13 +165,22 @@ def write_loss_csv(path: str | Path, losses: list[float]) -> Path:
     return path
 
 
-def _log_mlflow(key: str, value: float, step: int) -> None:
+def lr_key(metric_key: str) -> str:
+    """The learning-rate metric beside a loss metric: ``loss`` -> ``lr``, ``unet/loss`` -> ``unet/lr``."""
+    return metric_key[: -len("loss")] + "lr" if metric_key.endswith("loss") else f"{metric_key}_lr"
+
+
+def _log_mlflow(metrics: dict[str, float], step: int) -> None:
+    """Log to the active MLflow run; a failure warns (a real run must not die of logging) unless
+    ``ANIMATELAB_STRICT_TRACKING=1`` (set by the tests), where it raises so a bad name is caught."""
     try:
         import mlflow
 
         if mlflow.active_run() is not None:
-            mlflow.log_metric(key, value, step=step)
-    except Exception as err:  # logging must never kill a training run
+            mlflow.log_metrics(metrics, step=step)
+    except Exception as err:
+        if os.environ.get("ANIMATELAB_STRICT_TRACKING") == "1":
+            raise
         log.warning("mlflow logging failed: %s", err)
 
 
@@ -160,12 +196,15 @@ def fit(
     collate_fn: Callable[[list], Any] | None = None,
     loss_csv: str | Path | None = None,
     metric_key: str | None = None,
+    snapshot_steps: Collection[int] = (),
 ) -> FitResult:
     """Train the ``requires_grad`` parameters of ``trainable`` for ``loop.steps`` steps.
 
     ``compute_loss(batch, rng)`` gets a collated batch already on the accelerator's device and a
     :class:`StepRandom` for noise/timesteps/caption dropout. Resumes from
     ``checkpoint_dir`` when its fingerprint matches. ``batch_size`` is per process.
+    At each of ``snapshot_steps`` the trainable weights are also kept in
+    ``checkpoint_dir/snapshots/step_NNNNNN`` (weights only), for analyses along training.
     """
     from tqdm.auto import tqdm
 
@@ -173,7 +212,7 @@ def fit(
     device, rank, world = acc.device, acc.process_index, acc.num_processes
     checkpoint_dir = Path(checkpoint_dir)
     collate = collate_fn or default_collate
-    metric_key = metric_key or f"{run_name}/loss"
+    metric_key = metric_key or "loss"  # each stage execution has its own MLflow run
     trainable.to(device)
     trainable.train()
     if loop.gradient_checkpointing:
@@ -204,7 +243,14 @@ def fit(
     elif ckpt is not None:
         print(f"[{run_name}] checkpoint in {checkpoint_dir} has another fingerprint "
               f"({ckpt.fingerprint} != {fingerprint}): starting fresh")
+    if start == 0 and acc.is_main_process:  # snapshots of another run's history must not mix in
+        shutil.rmtree(checkpoint_dir / "snapshots", ignore_errors=True)
     optimizer = acc.prepare(optimizer)
+    # DDP through accelerate: the loss closure runs inside a module's forward, so DDP's bucketed
+    # all-reduce overlaps with backward (with one process this is the bare closure, unchanged)
+    runner: nn.Module = _LossModule(trainable, compute_loss)
+    if world > 1:
+        runner = acc.prepare(runner)
     n = len(dataset)  # type: ignore[arg-type]
     if n == 0:
         raise ValueError(f"{run_name}: empty dataset")
@@ -228,18 +274,14 @@ def fit(
         batch = _to_device(collate([dataset[i] for i in rank_slice(index, rank, world)]), device)
         rng = StepRandom(_noise_seed(loop.seed, step), loop.batch_size * world, device, rank, world)
         for group in optimizer.param_groups:
-            group["lr"] = loop.lr * _lr_factor(step, loop.warmup_steps)
+            group["lr"] = loop.lr * lr_factor(step, loop)
         with acc.autocast():
-            loss = compute_loss(batch, rng)
+            loss = runner(batch, rng)
         value = float(loss.detach())
         if not math.isfinite(value):
             bar.close()
             raise NonFiniteLossError(run_name, step + 1, value)
         acc.backward(loss)
-        if world > 1:  # compute_loss calls the bare module, so average gradients ourselves
-            for p in params:
-                if p.grad is not None:
-                    p.grad = acc.reduce(p.grad, reduction="mean")
         if loop.grad_clip:
             acc.clip_grad_norm_(params, loop.grad_clip)
         optimizer.step()
@@ -251,8 +293,11 @@ def fit(
         bar.update(1)
         bar.set_postfix(loss=f"{value:.4f}", samples_s=f"{(done - start) * loop.batch_size * world / elapsed:.0f}")
         if done % loop.log_every == 0 or done == loop.steps:
-            _log_mlflow(metric_key, sum(window) / len(window), done)
+            _log_mlflow({metric_key: sum(window) / len(window),
+                         lr_key(metric_key): optimizer.param_groups[0]["lr"]}, done)
             window = []
+        if done in snapshot_steps and acc.is_main_process:
+            save_snapshot(checkpoint_dir / "snapshots", done, dict(named), fingerprint)
         if done % loop.checkpoint_every == 0 or done == loop.steps:
             save(done)
     bar.close()

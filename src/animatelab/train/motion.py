@@ -82,10 +82,21 @@ def load_frozen_unet2d(params: "Params", with_adapter: bool, scale: float = 1.0)
     return unet2d.requires_grad_(False).eval()
 
 
+def _publish_snapshots(src: Path, dst: Path) -> None:
+    """Copy the weights-only snapshots (kept in the persistent checkpoint folder, so they survive a
+    resume) into the run's output folder, which DVC versions and the probes read."""
+    import shutil
+
+    shutil.rmtree(dst, ignore_errors=True)
+    if src.is_dir():
+        shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".*"))
+
+
 def train_motion(params: "Params", run: str) -> dict[str, Any]:
     """Train run ``run`` of ``train_motion`` and write its folder (CONTRACTS.md); returns a summary."""
     from animatelab.data.latents import EncodedClips
     from animatelab.models.motion import build_motion_unet, save_motion
+    from animatelab.train.checkpoint import snapshot_steps
     from animatelab.train.loop import fit
     from animatelab.utils import write_json
 
@@ -104,9 +115,10 @@ def train_motion(params: "Params", run: str) -> dict[str, Any]:
         trainable=unet, compute_loss=video_loss_fn(unet, tm.noise, dataset.empty_text, loop.cfg_dropout),
         dataset=dataset, loop=loop, checkpoint_dir=Path(tm.checkpoint_dir) / run,
         fingerprint=motion_fingerprint(params, run), run_name=f"train_motion@{run}",
-        loss_csv=out_dir / "loss.csv",
+        loss_csv=out_dir / "loss.csv", snapshot_steps=snapshot_steps(loop.steps, tm.snapshots),
     )
     unet.eval()
+    _publish_snapshots(Path(tm.checkpoint_dir) / run / "snapshots", out_dir / "snapshots")
     save_motion(unet, cfg.module, out_dir, extra={"run": run, "with_adapter": cfg.with_adapter, "seed": cfg.seed})
     summary = {
         "run": run, "with_adapter": cfg.with_adapter, "seed": cfg.seed, "steps": result.steps,

@@ -46,7 +46,7 @@ def _train_lora(params: "Params", p: "MotionLoraTraining", indices: list[int],
     dataset = EncodedClips(folder, frames=tm.frames, indices=indices)
     unet2d = load_frozen_unet2d(params, tm.runs[p.motion_run].with_adapter)
     unet = load_motion_unet(unet2d, Path(tm.out_dir) / p.motion_run)
-    add_motion_lora(unet, p.lora)
+    add_motion_lora(unet, p.lora, seed=p.loop.seed)
     stray = [k for k, v in unet.named_parameters() if v.requires_grad and ("lora_" not in k or "motion_modules." not in k)]
     if stray:
         raise AssertionError(f"MotionLoRA would train non-LoRA or spatial parameters: {stray[:5]}")

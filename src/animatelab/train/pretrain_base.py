@@ -55,6 +55,26 @@ def load_synth_images(folder: str | Path) -> tuple[np.ndarray, list[dict[str, An
     return images, rows
 
 
+def load_video_frames(folder: str | Path, num_clips: int, seed: int) -> np.ndarray:
+    """Every frame of ``num_clips`` prepared clips (uint8 N×H×W×3), chosen by ``seed``.
+
+    SD's VAE saw watermarked web images; the default's VAE must likewise be able to *draw* the
+    video domain (watermark, blur, codec artefacts), or no pixel metric can see a model copy it.
+    """
+    from animatelab.data.shards import list_shards, load_shard
+
+    if num_clips == 0:
+        return np.zeros((0, 1, 1, 3), np.uint8)
+    shards = list_shards(folder)
+    if not shards:
+        raise FileNotFoundError(f"{folder}: no prepared shards (pretrain_base.vae_video_dir)")
+    clips = np.concatenate([load_shard(s)[0] for s in shards])
+    if len(clips) < num_clips:
+        raise ValueError(f"{folder}: {len(clips)} clips, pretrain_base.vae_video_clips asks for {num_clips}")
+    pick = np.sort(np.random.default_rng(seed).choice(len(clips), size=num_clips, replace=False))
+    return clips[pick].reshape(-1, *clips.shape[2:])
+
+
 def train_vae(comps: BaseComponents, pixels: torch.Tensor, p: "PretrainBaseParams", ckpt_dir: Path,
               loss_csv: Path | None = None) -> FitResult:
     vae = comps.vae
@@ -104,12 +124,19 @@ def train_unet_and_text(comps: BaseComponents, latents: torch.Tensor, captions: 
 
 
 def pretrain(comps: BaseComponents, images: np.ndarray, captions: list[str], p: "PretrainBaseParams",
-             checkpoint_dir: str | Path, plots_dir: str | Path | None = None) -> dict[str, Any]:
-    """Both phases; resumable (each phase resumes from its own checkpoint folder)."""
+             checkpoint_dir: str | Path, plots_dir: str | Path | None = None,
+             video_frames: np.ndarray | None = None) -> dict[str, Any]:
+    """Both phases; resumable (each phase resumes from its own checkpoint folder).
+
+    The VAE trains on the clean images plus ``video_frames``; the UNet and text encoder see the
+    clean images only (the T2I base never sees a video frame, as in AnimateDiff).
+    """
     checkpoint_dir = Path(checkpoint_dir)
     plots = Path(plots_dir) if plots_dir is not None else None
     pixels = frames_to_pixels(images).contiguous()
-    vae_res = train_vae(comps, pixels, p, checkpoint_dir / "vae", plots / "vae_loss.csv" if plots else None)
+    vae_pixels = pixels if video_frames is None or len(video_frames) == 0 else \
+        torch.cat([pixels, frames_to_pixels(video_frames)]).contiguous()
+    vae_res = train_vae(comps, vae_pixels, p, checkpoint_dir / "vae", plots / "vae_loss.csv" if plots else None)
     mean = encode_images(comps.vae, pixels)
     comps.vae.register_to_config(scaling_factor=float(1.0 / mean.std()))
     latents = mean * comps.vae.config.scaling_factor
@@ -118,7 +145,7 @@ def pretrain(comps: BaseComponents, images: np.ndarray, captions: list[str], p: 
                                    plots / "unet_loss.csv" if plots else None)
     return {"vae_final_loss": float(np.mean(vae_res.losses[-20:])), "unet_final_loss": float(np.mean(unet_res.losses[-20:])),
             "scaling_factor": float(comps.vae.config.scaling_factor), "vae_seconds": vae_res.seconds,
-            "unet_seconds": unet_res.seconds}
+            "unet_seconds": unet_res.seconds, "vae_images": len(pixels), "vae_video_frames": len(vae_pixels) - len(pixels)}
 
 
 @torch.no_grad()

@@ -1,0 +1,102 @@
+"""Run names: the one place that writes and reads them.
+
+Three kinds of run are sampled and evaluated, each under one name:
+
+* ``motion``: a ``train_motion`` run, ``{variant}_s{seed}`` (e.g. ``with_adapter_s0``) or any other
+  key of ``train_motion.runs``;
+* ``motion_lora``: the MotionLoRA trained on N camera-motion videos, ``lora_n{N}`` (trained in
+  ``{train_motion_lora.out_dir}/n{N}``; DVC's foreach hands its stages the bare ``N``);
+* ``direction_lora``: the MotionLoRA of one prompt direction, ``dir_{name}`` (trained in
+  ``{train_direction_lora.out_dir}/{name}``; DVC hands the bare ``name``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from animatelab.config import Params
+
+Kind = Literal["motion", "motion_lora", "direction_lora"]
+PREFIX: dict[str, str] = {"motion_lora": "lora_n", "direction_lora": "dir_"}
+_SEED = re.compile(r"^(?P<variant>.+)_s(?P<seed>\d+)$")
+
+
+@dataclass(frozen=True)
+class RunId:
+    kind: Kind
+    key: str  # the train_motion run, the N of a MotionLoRA (as text), or the direction name
+
+    @property
+    def name(self) -> str:
+        """The name samples, metrics files and MLflow runs use."""
+        return PREFIX.get(self.kind, "") + self.key
+
+    @property
+    def n_videos(self) -> int:
+        if self.kind != "motion_lora":
+            raise ValueError(f"{self.name} is not a MotionLoRA of N videos")
+        return int(self.key)
+
+    @property
+    def train_folder(self) -> str:
+        """The run's folder under its training stage's ``out_dir``."""
+        return f"n{self.key}" if self.kind == "motion_lora" else self.key
+
+    @property
+    def variant_seed(self) -> tuple[str, int] | None:
+        """``("with_adapter", 0)`` for ``with_adapter_s0``; None for runs without a seed suffix."""
+        m = _SEED.match(self.key) if self.kind == "motion" else None
+        return (m["variant"], int(m["seed"])) if m else None
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def parse(cls, name: str) -> "RunId":
+        """The inverse of :attr:`name` (``lora_n5``, ``dir_left``, anything else is a motion run)."""
+        for kind, prefix in PREFIX.items():
+            rest = name.removeprefix(prefix)
+            if rest != name and rest:
+                if kind == "motion_lora" and not rest.isdigit():
+                    break
+                return cls(kind, rest)  # type: ignore[arg-type]
+        if not name:
+            raise ValueError("empty run name")
+        return cls("motion", name)
+
+    @classmethod
+    def from_stage_item(cls, kind: Kind, item: str | int) -> "RunId":
+        """What a foreach stage's ``--run`` gives (``5`` / ``n5`` / ``lora_n5``, ``left`` / ``dir_left``)."""
+        text = str(item)
+        if kind == "motion_lora":
+            text = text.removeprefix(PREFIX[kind]).removeprefix("n")
+            if not text.isdigit():
+                raise ValueError(f"a MotionLoRA run is a number of videos, got {item!r}")
+            return cls(kind, text)
+        if kind == "direction_lora":
+            return cls(kind, text.removeprefix(PREFIX[kind]))
+        return cls(kind, text)
+
+
+def seed_variant(name: str) -> tuple[str, int] | None:
+    """``(variant, seed)`` of a metrics/run name, or None."""
+    return RunId.parse(name).variant_seed
+
+
+def study_runs(params: "Params") -> list[RunId]:
+    """Every sampled run of the study, in the order the pipeline runs them."""
+    runs = [RunId("motion", r) for r in params.train_motion.runs]
+    runs += [RunId("motion_lora", str(n)) for n in params.train_motion_lora.n_videos]
+    runs += [RunId("direction_lora", d) for d in params.train_direction_lora.directions]
+    return runs
+
+
+def check_known(params: "Params", run: RunId) -> RunId:
+    """``run`` if the params define it, else a ValueError naming what they define."""
+    known = {r.name for r in study_runs(params)}
+    if run.name not in known:
+        raise ValueError(f"unknown run {run.name!r}; params define: {', '.join(sorted(known))}")
+    return run

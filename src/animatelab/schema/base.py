@@ -1,0 +1,62 @@
+"""Shared pieces of every params group: strict models, the training loop, the noise schedule."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PositiveInt = Field(gt=0)
+
+
+class ParamsError(ValueError):
+    """A params file that cannot be run: raised before any compute starts."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- shared pieces
+class LoopParams(Strict):
+    """Settings of the one training loop (``animatelab.train.loop``) shared by every trainer."""
+
+    steps: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    lr: float = Field(gt=0)
+    warmup_steps: int = Field(default=0, ge=0)
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # after warm-up
+    min_lr_ratio: float = Field(default=0.0, ge=0, le=1)  # cosine: final lr / lr
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = Field(default=1e-2, ge=0)
+    adam_eps: float = Field(default=1e-8, gt=0)
+    grad_clip: float = Field(default=1.0, gt=0)
+    cfg_dropout: float = Field(default=0.1, ge=0, le=1)
+    checkpoint_every: int = Field(default=100, gt=0)
+    log_every: int = Field(default=10, gt=0)
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    gradient_checkpointing: bool = False
+    num_workers: int = Field(default=0, ge=0)
+    seed: int = 0
+
+    @field_validator("mixed_precision", mode="before")
+    @classmethod
+    def _yaml_no(cls, value: Any) -> Any:
+        # `dvc exp run -S` rewrites params.yaml as YAML 1.2 (`no` unquoted), which PyYAML reads as False
+        return "no" if value is False else value
+
+
+class NoiseScheduleParams(Strict):
+    """Training noise schedule of the official AnimateDiff code (linear betas, eps-prediction)."""
+
+    num_train_timesteps: int = Field(default=1000, gt=0)
+    beta_start: float = Field(default=0.00085, gt=0)
+    beta_end: float = Field(default=0.012, gt=0)
+    beta_schedule: Literal["linear", "scaled_linear"] = "linear"
+    prediction_type: Literal["epsilon", "v_prediction"] = "epsilon"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "NoiseScheduleParams":
+        if self.beta_end <= self.beta_start:
+            raise ValueError("beta_end must be greater than beta_start")
+        return self

@@ -1,0 +1,109 @@
+"""Params of the data stages: the synthetic world, WebVid prepare, the latent cache."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from animatelab.schema.base import Strict
+
+
+# --------------------------------------------------------------------------- synth_data
+class SynthDataParams(Strict):
+    """The embedded synthetic world (DESIGN.md): clean images, WebVid-format videos, LoRA set.
+
+    Speeds are px/frame (translation), diameter px/frame (grow/shrink) or crop-side px/frame
+    (zoom); a clip whose speed would carry the object out of frame is shrunk, then slowed.
+    """
+
+    seed: int = 0
+    out_dir: str = "data/synth"
+    resolution: int = Field(default=32, ge=16)
+    frames: int = Field(default=24, ge=2)
+    fps: int = Field(default=8, gt=0)
+    num_images: int = Field(default=6000, gt=0)
+    num_train_videos: int = Field(default=600, gt=0)
+    num_heldout_videos: int = Field(default=96, gt=0)
+    num_motion_lora_videos: int = Field(default=50, gt=0)
+    shapes: list[Literal["circle", "square", "triangle"]] = ["circle", "square", "triangle"]
+    colours: list[Literal["red", "green", "blue", "yellow", "white"]] = ["red", "green", "blue", "yellow", "white"]
+    backgrounds: list[Literal["black", "gray", "checker"]] = ["black", "gray", "checker"]
+    motions: list[Literal["left", "right", "up", "down", "grow", "shrink", "static"]] = [
+        "left", "right", "up", "down", "grow", "shrink", "static"
+    ]
+    motion_lora_motion: Literal["zoom_in"] = "zoom_in"
+    speed_range: tuple[float, float] = (0.4, 0.8)
+    object_size_range: tuple[float, float] = (0.22, 0.34)
+    watermark_alpha: float = Field(default=0.35, ge=0, le=1)
+    blur_sigma: float = Field(default=0.5, ge=0)
+    crf: int = Field(default=28, ge=0, le=51)
+    workers: int = Field(default=2, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> "SynthDataParams":
+        if self.resolution % 2:
+            raise ValueError("resolution must be even (h264 needs even frame sizes)")
+        for name in ("speed_range", "object_size_range"):
+            lo, hi = getattr(self, name)
+            if not 0 <= lo <= hi:
+                raise ValueError(f"{name} must satisfy 0 <= low <= high")
+        if self.object_size_range[1] > 0.6:
+            raise ValueError("object_size_range high must be <= 0.6 of the frame")
+        for name in ("shapes", "colours", "backgrounds", "motions"):
+            values = getattr(self, name)
+            if not values or len(set(values)) != len(values):
+                raise ValueError(f"{name} must be a non-empty list without repeats")
+        return self
+
+
+# --------------------------------------------------------------------------- prepare
+class DatasetSpec(Strict):
+    """One WebVid-format input: CSV plus the folder holding ``{videoid}.mp4`` or ``{page_dir}/{videoid}.mp4``."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    csv: str
+    video_dir: str
+
+
+class PrepareParams(Strict):
+    """WebVid-format CSV + videos -> fixed-length clips in shards (decoded with decord).
+
+    ``target_fps`` (optional) replaces ``stride`` by round(source_fps / target_fps) per video,
+    so clips cover the same time span whatever the source frame rate.
+    """
+
+    datasets: list[DatasetSpec]
+    out_dir: str = "data/prepared"
+    frames: int = Field(default=16, ge=2)
+    stride: int = Field(default=1, ge=1)
+    target_fps: float | None = Field(default=None, gt=0)
+    resolution: int = Field(default=32, ge=8)
+    clip_start: Literal["first", "middle", "random"] = "first"
+    bad_caption: Literal["skip", "keep"] = "skip"
+    shard_size: int = Field(default=256, gt=0)
+    workers: int = Field(default=2, ge=1)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "PrepareParams":
+        names = [d.name for d in self.datasets]
+        if not names or len(set(names)) != len(names):
+            raise ValueError("datasets must be non-empty with unique names")
+        return self
+
+
+# --------------------------------------------------------------------------- encode
+class EncodeParams(Strict):
+    """VAE latents + text embeddings cached once per prepared dataset (no VAE/text encoder in training)."""
+
+    in_dir: str = "data/prepared"
+    datasets: list[str] = ["train", "heldout", "motion_lora"]
+    out_dir: str = "data/encoded"
+    batch_size: int = Field(default=64, gt=0)
+    latent: Literal["mean", "sample"] = "mean"  # posterior mean, or a sample seeded by ``seed``
+    seed: int = 0
+    # storage dtype of the cached latents and text states (training casts back to float32):
+    # half precision halves the cache (real scale: bfloat16)
+    cache_dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    threads: int = Field(default=2, gt=0)

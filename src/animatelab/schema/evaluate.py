@@ -1,0 +1,182 @@
+"""Params of sampling, the stand-in evaluation networks, evaluation, probes and figures."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from animatelab.schema.base import LoopParams, Strict
+
+
+# --------------------------------------------------------------------------- sample
+class SampleParams(Strict):
+    """AnimateDiffPipeline samples of one run at each domain-adapter scale.
+
+    ``--run`` is a ``train_motion`` run, or ``lora_n{N}`` for the MotionLoRA trained on N videos
+    (on ``train_motion_lora.motion_run``), applied at ``lora_scale``. Prompts are the held-out
+    captions in ``heldout_dir`` order (cycled to ``num_videos``); video i uses seed ``seed + i``.
+    """
+
+    out_dir: str = "samples"
+    heldout_dir: str = "data/prepared/heldout"  # shard-*.jsonl captions
+    ground_truth: str = "data/synth/ground_truth.json"  # shape/colour/background/motion per videoid
+    num_videos: int = Field(default=32, gt=0)
+    frames: int = Field(default=16, ge=2)
+    num_inference_steps: int = Field(default=15, gt=0)
+    guidance_scale: float = Field(default=7.5, ge=1)
+    adapter_scales: list[float] = [0.0]
+    # RQ2: extra scales for a few runs only (a sweep on every run would multiply sampling time)
+    adapter_scales_by_run: dict[str, list[float]] = {"with_adapter_s0": [0.5, 1.0]}
+    lora_scale: float = Field(default=1.0, ge=0)
+    # RQ3: a MotionLoRA run's prompts ask for its motion ("..., camera zooming in"), so
+    # gt_direction_acc of lora_n{N} reads "fraction of videos that show the LoRA's motion"
+    lora_motion: str = "zoom_in"
+    timestep_spacing: Literal["leading", "trailing", "linspace"] = "leading"
+    batch_size: int = Field(default=8, gt=0)  # prompts per pipeline call
+    fps: int = Field(default=8, gt=0)
+    log_videos: int = Field(default=4, ge=0)  # mp4/gif logged to MLflow per scale
+    seed: int = 0
+    threads: int = Field(default=2, gt=0)
+
+    @model_validator(mode="after")
+    def _scales(self) -> "SampleParams":
+        named = {"adapter_scales": self.adapter_scales,
+                 **{f"adapter_scales_by_run.{r}": v for r, v in self.adapter_scales_by_run.items()}}
+        for key, scales in named.items():
+            if not scales or min(scales) < 0:
+                raise ValueError(f"{key}: adapter scales must be a non-empty list of values >= 0")
+        return self
+
+    def scales_for(self, run: str) -> list[float]:
+        """``adapter_scales`` plus any extra scales listed for ``run``, sorted, without repeats."""
+        return sorted({float(x) for x in [*self.adapter_scales, *self.adapter_scales_by_run.get(run, [])]})
+
+
+# --------------------------------------------------------------------------- evaluation
+class TrainEvalModelsParams(Strict):
+    """Stand-in evaluation networks of the embedded default (real runs skip this stage)."""
+
+    out_dir: str = "models/eval"
+    seed: int = 0
+    synth_dir: str = "data/synth"  # ground_truth.json, images.npz + images.csv
+    train_dir: str = "data/prepared/train"
+    heldout_dir: str = "data/prepared/heldout"
+    video_net: LoopParams = LoopParams(steps=300, batch_size=32, lr=3e-3, warmup_steps=20)
+    video_net_channels: list[int] = [16, 32, 64]
+    # small on purpose: FVD needs more videos than feature dimensions (32 videos per run here)
+    video_net_feature_dim: int = Field(default=16, gt=0)
+    clip: LoopParams = LoopParams(steps=400, batch_size=64, lr=2e-3, warmup_steps=20)
+    clip_embed_dim: int = Field(default=64, gt=0)
+    clip_width: int = Field(default=64, gt=0)
+    clip_layers: int = Field(default=2, gt=0)
+    clip_patch_size: int = Field(default=4, gt=0)
+    clip_context_length: int = Field(default=24, ge=8)  # longest synthetic caption: 17 tokens
+    # domain classifier (clean images 0 vs real video frames 1): its held-out accuracy goes to report.json
+    domain_net: LoopParams = LoopParams(steps=150, batch_size=64, lr=3e-3)
+    domain_net_channels: list[int] = [8, 16, 32]
+    domain_heldout_frac: float = Field(default=0.2, gt=0, lt=1)  # last fraction of images.npz held out
+    domain_vae_mix: bool = True  # also train on VAE reconstructions of both classes (samples are decoded)
+    # from the base's VAE (base.path): the watermark's latent signature and the pixel leakage ceiling
+    latent_signature_clips: int = Field(default=64, gt=0)  # synthetic train clips, with and without watermark
+    latent_shrinkage: float = Field(default=0.1, ge=0, le=1)  # 1: plain projection on the signature
+    vae_ceiling_clips: int = Field(default=48, gt=0)  # real train clips reconstructed by the VAE
+    threads: int = Field(default=2, gt=0)
+
+    @model_validator(mode="after")
+    def _widths(self) -> "TrainEvalModelsParams":
+        if self.clip_width % 64 or self.clip_embed_dim % 64:
+            raise ValueError("clip_width and clip_embed_dim must be multiples of 64 (clip.load uses width // 64 heads)")
+        return self
+
+
+class EvaluateParams(Strict):
+    """Scores of one run's samples; every path is local (real runs: I3D and CLIP weight files)."""
+
+    out_dir: str = "metrics"
+    samples_dir: str = "samples"
+    video_net: str = "models/eval/video_net.safetensors"
+    clip: str = "models/eval/clip.pt"
+    clip_name: str = "synth"  # goes into the metric keys: clip_{name}_text, ...
+    fvd_backbone: Literal["synthetic", "i3d", "videomae"] = "synthetic"
+    i3d_path: str = ""  # StyleGAN-V i3d_torchscript.pt, when fvd_backbone is i3d
+    videomae_path: str = ""  # VideoMAEModel save_pretrained folder, when fvd_backbone is videomae
+    fvd_frames: int = Field(default=16, ge=2)  # I3D protocol frame count
+    real_dir: str = "data/prepared/train"  # FVD reference
+    heldout_dir: str = "data/prepared/heldout"  # real-vs-real floor, ground-truth reference
+    max_real_videos: int = Field(default=256, gt=1)
+    domain_images_per_prompt: int = Field(default=16, gt=0)  # clean images per (shape, colour, background)
+    synthetic_ground_truth: bool = True  # tracking / watermark metrics need the synthetic world
+    gt_reference_videos: int = Field(default=128, gt=1)  # real clips that calibrate the tracker readouts
+    synth_dir: str = "data/synth"  # ground_truth.json, watermark.npz, images.npz + images.csv
+    still_threshold: float = Field(default=0.2, gt=0)  # px/frame below which a clip is static
+    watermark_max_shift: int = Field(default=1, ge=0)  # px of horizontal template shift searched; 0: exact place
+    # written by train_eval_models ("" skips): domain classifier, latent signature, VAE reconstructions
+    domain_classifier: str = "models/eval/domain_net.safetensors"
+    latent_signature: str = "models/eval/watermark_latent.npz"
+    vae_reconstructions: str = "models/eval/vae_reconstructions.npz"
+    real_latents: str = "data/encoded/train"  # encode cache: normaliser of watermark_leakage_latent
+    heldout_latents: str = "data/encoded/heldout"  # encode cache: the real_heldout row's latents
+    bootstrap: int = Field(default=1000, gt=0)
+    batch_size: int = Field(default=16, gt=0)
+    threads: int = Field(default=2, gt=0)
+    seed: int = 0
+
+
+class ProbeParams(Strict):
+    """RQ1 "why" probes on the motion runs (``animatelab.probes``), on real encoded clips.
+
+    Model and data paths come from ``base``, ``encode``, ``train_adapter`` and ``train_motion``.
+    ``adapter_scale`` 0 probes the inference setting (domain adapter dropped).
+    """
+
+    out_dir: str = "metrics/probes"
+    seed: int = 0
+    runs: list[str] | None = [f"{v}_s{s}" for v in ("with_adapter", "no_adapter") for s in range(4)]  # None: all
+    probes: list[Literal["spectrum", "static_input", "loss_split"]] = ["spectrum", "static_input", "loss_split"]
+    dataset: str = "heldout"  # data/encoded/{dataset}
+    # RQ1 dose-response along training, on each run's snapshots (train_motion.snapshots): the loss split
+    # and a one-step x0 watermark-leakage proxy on clean held-out clips, noised to this timestep
+    proxy_timestep: int = Field(default=700, ge=0)
+    proxy_clips: int = Field(default=16, gt=0)
+    num_clips: int = Field(default=16, gt=0)
+    frames: int | None = Field(default=None, ge=2)  # default: train_motion.frames
+    timesteps: list[int] = [100, 400, 700]
+    adapter_scale: float = Field(default=0.0, ge=0)
+    batch_size: int = Field(default=8, gt=0)
+    bootstrap: int = Field(default=1000, gt=0)
+    threads: int = Field(default=2, gt=0)
+
+
+class FiguresParams(Strict):
+    """Paper figures and tables drawn from metrics files only (``animatelab.figures``)."""
+
+    figures_dir: str = "reports/figures"
+    tables_dir: str = "reports/tables"
+    readme: str = "reports/README.md"
+    # the RQ1 headline is also written between FINDINGS markers of this file ("" = leave it alone)
+    project_readme: str = "README.md"
+    metrics_dir: str = "metrics"
+    probes_dir: str = "metrics/probes"
+    samples_dir: str = "samples"
+    rq1_variants: list[str] = ["with_adapter", "no_adapter"]
+    rq1_metrics: list[str] = [
+        "watermark_leakage", "watermark_leakage_latent", "domain_video_frac", "fvd_synth", "clip_synth_text",
+        "warp_error", "flicker", "gt_persistent_object", "gt_moving_frac", "gt_direction_acc",
+    ]
+    rq1_scale: float = 0.0  # the inference setting: adapter dropped
+    rq2_run: str = "with_adapter_s0"
+    rq2_metrics: tuple[str, str] = ("fvd_synth", "clip_synth_text")  # visual quality, text alignment
+    rq3_metrics: list[str] = ["gt_direction_acc", "fvd_synth"]
+    rq4_runs: list[str] = ["with_adapter_s0", "conv1d_s0", "random_proj_out_s0", "per_frame_norm_s0"]
+    rq4_metrics: list[str] = ["watermark_leakage", "fvd_synth", "gt_moving_frac", "gt_speed_w1"]
+    rq5_runs: list[str] = ["with_adapter_s0", "text_xattn_s0", "dir_left", "dir_right"]
+    rq5_metrics: list[str] = ["gt_direction_acc", "watermark_leakage", "gt_moving_frac"]
+    table_metrics: list[str] = [
+        "fvd_synth", "clip_synth_text", "watermark_leakage", "gt_moving_frac", "gt_direction_acc", "gt_appearance_acc",
+    ]
+    grid_runs: list[str] = ["with_adapter_s0", "no_adapter_s0"]
+    grid_videos: int = Field(default=3, gt=0)
+    grid_frames: int = Field(default=4, gt=0)
+    column_width: float = Field(default=3.3, gt=0)  # inches
+    dpi: int = Field(default=300, gt=0)

@@ -1,0 +1,46 @@
+"""Params of the MoonShot study (RQ7)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from animatelab.schema.base import LoopParams, NoiseScheduleParams, Strict
+from animatelab.schema.models import MotionModuleParams
+
+
+# --------------------------------------------------------------------------- MoonShot (issue 15)
+class TrainMoonShotImageParams(Strict):
+    """MoonShot stage 1: the decoupled cross-attention's image K/V + image projection on the clean
+    images (``synth_dir``: images.npz + images.csv), base frozen. Image embeddings: the image tower
+    of the clip-anytorch CLIP at ``image_encoder`` (the embedded default's evaluation CLIP)."""
+
+    out_dir: str = "models/moonshot/image"
+    checkpoint_dir: str = "models/checkpoints/moonshot_image"
+    synth_dir: str = "data/synth"
+    image_encoder: str = "models/eval/clip.pt"
+    max_images: int = Field(default=2000, gt=0)
+    num_image_tokens: int = Field(default=4, gt=0)  # IP-Adapter's ImageProjection tokens
+    image_scale: float = Field(default=1.0, ge=0)  # weight of the image branch in every cross-attention
+    image_dropout: float = Field(default=0.05, ge=0, le=1)  # zero image embedding (guidance)
+    encode_batch_size: int = Field(default=64, gt=0)
+    loop: LoopParams = LoopParams(steps=300, batch_size=32, lr=1e-4)
+    noise: NoiseScheduleParams = NoiseScheduleParams()
+    threads: int = Field(default=2, gt=0)
+
+
+class TrainMoonShotVideoParams(Strict):
+    """MoonShot stage 2: temporal attention + the widened 9-channel conv_in on the encoded clips,
+    caption as text, frame 0 as image condition (and, for ``animate_p`` of the clips, as the masked
+    first-frame input); spatial weights frozen, domain adapter merged at scale 1 when ``with_adapter``."""
+
+    out_dir: str = "models/moonshot/video"
+    checkpoint_dir: str = "models/checkpoints/moonshot_video"
+    dataset: str = "train"  # under encode.out_dir (latents, text) and prepare.out_dir (frame 0 pixels)
+    frames: int = Field(default=16, ge=2)
+    with_adapter: bool = True
+    module: MotionModuleParams = MotionModuleParams()
+    animate_p: float = Field(default=0.5, ge=0, le=1)
+    image_dropout: float = Field(default=0.05, ge=0, le=1)
+    loop: LoopParams = LoopParams(steps=300, batch_size=4, lr=5e-4)
+    noise: NoiseScheduleParams = NoiseScheduleParams()
+    threads: int = Field(default=2, gt=0)

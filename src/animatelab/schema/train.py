@@ -1,0 +1,105 @@
+"""Params of the AnimateDiff trainers: domain adapter, motion modules, MotionLoRAs."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, model_validator
+
+from animatelab.schema.base import LoopParams, NoiseScheduleParams, Strict
+from animatelab.schema.models import LoraParams, MotionModuleParams
+
+
+class TrainAdapterParams(Strict):
+    """Domain-adapter LoRA on the base UNet's spatial attention, trained on single frames."""
+
+    out_dir: str = "models/domain_adapter"
+    dataset: str = "train"  # folder under encode.out_dir
+    checkpoint_dir: str = "models/checkpoints/domain_adapter"
+    lora: LoraParams = LoraParams(rank=16)
+    loop: LoopParams = LoopParams(steps=300, batch_size=64, lr=1e-3)
+    noise: NoiseScheduleParams = NoiseScheduleParams()
+    threads: int = Field(default=2, gt=0)
+
+
+class MotionRun(Strict):
+    """One trained motion module: whether the domain adapter is on, a seed, a design."""
+
+    with_adapter: bool
+    seed: int = 0
+    module: MotionModuleParams = MotionModuleParams()
+
+
+class TrainMotionParams(Strict):
+    """Motion modules on the frozen base (+ domain adapter merged at scale 1 when ``with_adapter``).
+
+    Each run trains with ``loop`` but its own seed (``runs.{run}.seed`` replaces ``loop.seed``).
+    """
+
+    out_dir: str = "models/motion"
+    dataset: str = "train"  # folder under encode.out_dir
+    checkpoint_dir: str = "models/checkpoints/motion"
+    frames: int = Field(default=16, ge=2)
+    runs: dict[str, MotionRun]
+    loop: LoopParams = LoopParams(steps=300, batch_size=4, lr=5e-4)
+    noise: NoiseScheduleParams = NoiseScheduleParams()
+    threads: int = Field(default=2, gt=0)
+    # weights-only snapshots kept at this many evenly spaced steps (the last included), for the
+    # probes' dose-response along training; no default: a study knob lives in params.yaml
+    snapshots: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _frames_fit(self) -> "TrainMotionParams":
+        for name, run in self.runs.items():
+            if self.frames > run.module.max_seq_length:
+                raise ValueError(f"runs.{name}.module.max_seq_length must be >= frames ({self.frames})")
+        return self
+
+
+# --------------------------------------------------------------------------- train_motion_lora
+class MotionLoraTraining(Strict):
+    """What every MotionLoRA trainer shares: the frozen motion run, the LoRA and its loop."""
+
+    motion_run: str = "with_adapter_s0"
+    lora: LoraParams = LoraParams(rank=8)
+    loop: LoopParams = LoopParams(steps=120, batch_size=4, lr=5e-4)
+    noise: NoiseScheduleParams = NoiseScheduleParams()
+    threads: int = Field(default=2, gt=0)
+
+
+class TrainMotionLoraParams(MotionLoraTraining):
+    """MotionLoRA on the temporal attention of ``motion_run``, on the first N camera-motion clips.
+
+    One run per N (``--run N``), written to ``{out_dir}/n{N}``; sampled as run ``lora_n{N}``.
+    The domain adapter is merged at scale 1 when the motion run was trained with it.
+    """
+
+    out_dir: str = "models/motion_lora"
+    dataset: str = "motion_lora"  # folder under encode.out_dir
+    checkpoint_dir: str = "models/checkpoints/motion_lora"
+    n_videos: list[int] = [5, 10, 20, 50]
+
+    @model_validator(mode="after")
+    def _unique(self) -> "TrainMotionLoraParams":
+        if not self.n_videos or len(set(self.n_videos)) != len(self.n_videos) or min(self.n_videos) < 1:
+            raise ValueError("n_videos must be a non-empty list of distinct positive counts")
+        return self
+
+
+class TrainDirectionLoraParams(MotionLoraTraining):
+    """RQ5: one MotionLoRA per motion direction, on the first ``videos`` clips of ``dataset`` whose
+    caption contains that direction's phrase; sampled as run ``dir_{name}`` with prompts asking
+    for ``name``. The domain adapter is merged at scale 1 when the motion run was trained with it."""
+
+    out_dir: str = "models/direction_lora"
+    dataset: str = "train"  # folder under encode.out_dir
+    checkpoint_dir: str = "models/checkpoints/direction_lora"
+    directions: dict[str, str] = {"left": "moving left", "right": "moving right"}
+    videos: int = Field(default=50, gt=0)
+
+    @model_validator(mode="after")
+    def _names(self) -> "TrainDirectionLoraParams":
+        for name, phrase in self.directions.items():
+            if not re.fullmatch(r"[A-Za-z0-9_]+", name) or not phrase.strip():
+                raise ValueError(f"directions.{name}: names are [A-Za-z0-9_]+ and phrases non-empty")
+        return self

@@ -1,0 +1,93 @@
+"""Stage ``evaluate_sparsectrl@{variant}``: ``metrics/sparsectrl_{variant}.json``.
+
+Groups: ``k{K}`` (K keyframes), ``baseline_k{K}`` (the same prompts and initial noise without
+control: ``samples/{motion_run}/scale_{adapter_scale}``, scored at the same frames),
+``control_minus_baseline_k{K}`` (paired differences of the position errors) and ``real_heldout_k{K}``
+(the keyframes' own clips, scored at the same frames: the tracker's error floor).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from animatelab.config import Params, ParamsError
+from animatelab.stages.sparsectrl_checks import check_variant
+from animatelab.tracking import stage_run
+
+
+def _baseline(params: Params, prompts: list[dict]):
+    import numpy as np
+
+    folder = Path(params.evaluate_sparsectrl.samples_dir) / params.train_sparsectrl.motion_run / \
+        f"scale_{float(params.sample_sparsectrl.adapter_scale)}"
+    if not (folder / "videos.npy").is_file():
+        raise ParamsError(f"evaluate_sparsectrl: no baseline {folder}/videos.npy (run sample@{params.train_sparsectrl.motion_run})")
+    base = json.loads((folder / "prompts.json").read_text())[: len(prompts)]
+    if [p["prompt"] for p in base] != [p["prompt"] for p in prompts]:
+        raise ValueError(f"{folder}: its prompts are not the SparseCtrl samples' (sample params changed?)")
+    return np.load(folder / "videos.npy")[: len(prompts)]
+
+
+def _truth(params: Params, videoids: list):
+    from animatelab.eval.sparsectrl import load_truth
+    from animatelab.eval.suite import load_clips
+
+    clips, meta = load_clips(params.evaluate_sparsectrl.heldout_dir)
+    where = {m["videoid"]: i for i, m in enumerate(meta)}
+    take = [where[v] for v in videoids]
+    return load_truth(params.evaluate_sparsectrl.synth_dir, clips[take], [meta[i] for i in take])
+
+
+def score(params: Params, variant: str) -> dict[str, dict]:
+    import numpy as np
+
+    from animatelab.eval import sparsectrl as sc
+
+    p = params.evaluate_sparsectrl
+    dirs = sorted((Path(p.samples_dir) / f"sparsectrl_{variant}").glob("k*/videos.npy"))
+    if not dirs:
+        raise ParamsError(f"evaluate_sparsectrl: no samples/sparsectrl_{variant}/k*/videos.npy")
+    results: dict[str, dict] = {}
+    for path in dirs:
+        key, info = path.parent.name, json.loads((path.parent / "keyframes.json").read_text())
+        videos, prompts = np.load(path), json.loads((path.parent / "prompts.json").read_text())
+        truth = _truth(params, info["clips"])
+        truth.clips = truth.clips[:, : videos.shape[1]]
+        truth.positions = truth.positions[:, : videos.shape[1]]
+        ours = sc.per_video(videos, truth, info["indices"])
+        base = sc.per_video(_baseline(params, prompts), truth, info["indices"])
+        results[key] = sc.summarise(ours, p.bootstrap, p.seed)
+        results[f"baseline_{key}"] = sc.summarise(base, p.bootstrap, p.seed)
+        results[f"control_minus_baseline_{key}"] = {
+            m: sc.paired_difference(ours[m], base[m], p.bootstrap, p.seed) for m in ("pos_err_cond", "pos_err_free")}
+        results[f"real_heldout_{key}"] = sc.summarise(sc.per_video(truth.clips, truth, info["indices"], pixels=False),
+                                               p.bootstrap, p.seed)
+    return results
+
+
+def run(params: Params, args) -> None:
+    import time
+
+    import mlflow
+    import numpy as np
+    import torch
+
+    from animatelab.utils import write_json
+
+    variant = check_variant(params, args.run)
+    p = params.evaluate_sparsectrl
+    torch.set_num_threads(p.threads)
+    with stage_run("evaluate_sparsectrl", p.model_dump(mode="json"), variant):
+        start = time.perf_counter()
+        results = score(params, variant)
+        out = Path(p.out_dir) / f"sparsectrl_{variant}.json"
+        write_json(out, results)
+        meta = {"variant": variant, "groups": list(results), "bootstrap": p.bootstrap, "seed": p.seed,
+                "baseline": f"samples/{params.train_sparsectrl.motion_run}/scale_{float(params.sample_sparsectrl.adapter_scale)}",
+                "seconds": round(time.perf_counter() - start, 2)}
+        write_json(out.with_suffix(".meta.json"), meta)
+        mlflow.log_metrics({f"{g}/{m}/mean": float(v["mean"]) for g, ms in results.items() for m, v in ms.items()
+                            if np.isfinite(v["mean"])})
+        mlflow.log_artifact(str(out))
+    print(f"evaluate_sparsectrl@{variant}: {len(results)} groups in {meta['seconds']:.1f}s -> {out}")

@@ -1,0 +1,34 @@
+"""Stage ``sample_sparsectrl@{variant}``: keyframe-conditioned videos per keyframe count."""
+
+from __future__ import annotations
+
+from animatelab.config import Params, ParamsError
+from animatelab.stages.sparsectrl_checks import check_variant
+from animatelab.tracking import stage_run
+
+
+def run(params: Params, args) -> None:
+    from pathlib import Path
+
+    import mlflow
+    import numpy as np
+    from PIL import Image
+
+    from animatelab.sampling import frame_grid
+    from animatelab.sampling_sparsectrl import sample_variant
+
+    variant = check_variant(params, args.run)
+    ss = params.sample_sparsectrl
+    if ss.num_videos > params.sample.num_videos:
+        raise ParamsError(f"sample_sparsectrl.num_videos ({ss.num_videos}) must be <= sample.num_videos "
+                          f"({params.sample.num_videos}): the no-control baseline is sample's first videos")
+    if max(ss.keyframes_for(variant)) > params.sample.frames:
+        raise ParamsError(f"sample_sparsectrl keyframes {ss.keyframes_for(variant)} exceed sample.frames")
+    with stage_run("sample_sparsectrl", {"sample_sparsectrl": ss.model_dump(mode="json")}, variant):
+        for key, res in sample_variant(params, variant).items():
+            out = Path(res["dir"])
+            mlflow.log_metric(f"{key}.seconds", res["seconds"])
+            grid = out.parent / f"grid_{key}.png"
+            Image.fromarray(frame_grid(np.load(out / "videos.npy"))).save(grid)
+            mlflow.log_artifact(str(grid), "grids")
+            mlflow.log_artifact(str(out / "keyframes.json"), key)

@@ -1,0 +1,199 @@
+"""MoonShot's two training stages, both through the one loop (``train.loop.fit``).
+
+* ``train_moonshot_image``: the decoupled cross-attention's image K/V and the image projection on
+  the clean images (``images.npz`` + captions, VAE- and text-encoded once at the start), each image
+  conditioning its own reconstruction (IP-Adapter's objective); the base UNet is frozen.
+* ``train_moonshot_video``: temporal attention and the widened conv_in on the encoded clips, the
+  caption as text and the first frame as the image condition (CLIP of the prepared frame 0) and,
+  for ``animate_p`` of the clips, as the 9-channel first-frame input; spatial weights (base,
+  domain adapter merged at scale 1 when ``with_adapter``, stage-1 image attention) frozen.
+Image embeddings are dropped (zeros) with probability ``image_dropout`` for classifier-free guidance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from animatelab.data.latents import EncodedClips
+from animatelab.models import moonshot as ms
+from animatelab.train.diffusion import add_noise_one_timestep_per_video, diffusion_loss, diffusion_target, \
+    drop_captions, make_noise_scheduler
+
+if TYPE_CHECKING:
+    from animatelab.config import NoiseScheduleParams, Params
+    from animatelab.train.loop import StepRandom
+
+
+class ImageSet(Dataset):
+    """Clean images: ``{"latents": (C, h, w), "text": (L, D), "image": (E,)}`` held in memory."""
+
+    def __init__(self, latents: torch.Tensor, text: torch.Tensor, image: torch.Tensor, empty_text: torch.Tensor) -> None:
+        self.latents, self.text, self.image, self.empty_text = latents, text, image, empty_text
+
+    def __len__(self) -> int:
+        return len(self.latents)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {"latents": self.latents[i], "text": self.text[i], "image": self.image[i]}
+
+
+class FirstFrameClips(EncodedClips):
+    """Encoded clips plus the image embedding of each clip's prepared frame 0: ``"image"`` (E,)."""
+
+    def __init__(self, encoded: str | Path, prepared: str | Path, frames: int, encoder: ms.ImageEncoder) -> None:
+        from animatelab.eval.suite import load_clips
+
+        super().__init__(encoded, frames=frames)
+        pixels, meta = load_clips(prepared)
+        if [m.get("videoid") for m in meta] != [m.get("videoid") for m in self.meta]:
+            raise ValueError(f"{prepared} and {encoded} do not hold the same clips in the same order")
+        self.image = encoder(np.ascontiguousarray(pixels[:, 0])).float()
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {**super().__getitem__(i), "image": self.image[self.indices[i]]}
+
+
+def drop_images(image: torch.Tensor, p: float, rng: "StepRandom") -> torch.Tensor:
+    """Zero each sample's image embedding with probability ``p``."""
+    if p <= 0:
+        return image
+    keep = (rng.rand(image.shape[0]) >= p).to(image)
+    return image * keep.view(-1, 1)
+
+
+def image_loss_fn(unet: torch.nn.Module, noise: "NoiseScheduleParams", empty_text: torch.Tensor,
+                  cfg_dropout: float, image_dropout: float) -> Callable[[dict, "StepRandom"], torch.Tensor]:
+    """``compute_loss`` of stage 1: a 2-D UNet, latents (B, C, h, w), text and image of the same picture."""
+    scheduler = make_noise_scheduler(noise)
+
+    def compute_loss(batch: dict, rng: "StepRandom") -> torch.Tensor:
+        latents = batch["latents"]
+        text = drop_captions(batch["text"], empty_text, cfg_dropout, rng)
+        image = drop_images(batch["image"], image_dropout, rng)
+        noisy, eps, t = add_noise_one_timestep_per_video(scheduler, latents, rng)
+        pred = unet(noisy, t, encoder_hidden_states=text, added_cond_kwargs=ms.image_kwargs(image)).sample
+        return diffusion_loss(pred, diffusion_target(scheduler, latents, eps, t))
+
+    return compute_loss
+
+
+def video_loss_fn(unet: torch.nn.Module, noise: "NoiseScheduleParams", empty_text: torch.Tensor, cfg_dropout: float,
+                  image_dropout: float, animate_p: float) -> Callable[[dict, "StepRandom"], torch.Tensor]:
+    """``compute_loss`` of stage 2: latents (B, F, C, h, w); frame 0 is both image condition and input."""
+    scheduler = make_noise_scheduler(noise)
+
+    def compute_loss(batch: dict, rng: "StepRandom") -> torch.Tensor:
+        latents = batch["latents"]
+        text = drop_captions(batch["text"], empty_text, cfg_dropout, rng)
+        image = drop_images(batch["image"], image_dropout, rng) if "image" in batch else None
+        animate = rng.rand(latents.shape[0]) < animate_p
+        noisy, eps, t = add_noise_one_timestep_per_video(scheduler, latents, rng)
+        pred = ms.predict(unet, noisy.transpose(1, 2), t, text, image, latents[:, 0], animate)
+        return diffusion_loss(pred.transpose(1, 2), diffusion_target(scheduler, latents, eps, t))
+
+    return compute_loss
+
+
+def image_encoder_for(params: "Params", encoder: tuple[ms.ImageEncoder, int] | None) -> tuple[ms.ImageEncoder, int]:
+    """The given ``(encode, dim)`` or the CLIP at ``train_moonshot_image.image_encoder``."""
+    return encoder if encoder is not None else ms.clip_image_encoder(params.train_moonshot_image.image_encoder)
+
+
+@torch.no_grad()
+def clean_image_set(params: "Params", encode: ms.ImageEncoder) -> ImageSet:
+    """The first ``max_images`` clean images, VAE-, text- and image-encoded once."""
+    from animatelab.data.encode import encode_captions, encode_frames
+    from animatelab.models.base import load_base
+    from animatelab.train.pretrain_base import load_synth_images
+
+    p = params.train_moonshot_image
+    images, rows = load_synth_images(p.synth_dir)
+    images, captions = images[: p.max_images], [r["caption"] for r in rows[: p.max_images]]
+    comps = load_base(params.base.path)
+    latents = encode_frames(comps, images[:, None], p.encode_batch_size)[:, 0]
+    text = encode_captions(comps, captions, p.encode_batch_size)
+    empty = encode_captions(comps, [""], 1)[0]
+    return ImageSet(latents, text, encode(np.ascontiguousarray(images)).float(), empty)
+
+
+def _content_hash(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def _summary(result: Any, module: torch.nn.Module, names: list[str], extra: dict) -> dict[str, Any]:
+    tail = result.losses[-20:]
+    wanted = set(names)
+    return {**extra, "steps": result.steps, "resumed_from": result.resumed_from, "seconds": round(result.seconds, 2),
+            "seconds_per_step": round(result.seconds / max(1, result.steps - result.resumed_from), 4),
+            "final_loss": sum(tail) / len(tail) if tail else None,
+            "trainable_parameters": int(sum(p.numel() for n, p in module.named_parameters() if n in wanted))}
+
+
+def train_moonshot_image(params: "Params", encoder: tuple[ms.ImageEncoder, int] | None = None) -> dict[str, Any]:
+    """Stage 1; writes ``{out_dir}`` (image adapter weights + info + loss + summary)."""
+    from animatelab.train.checkpoint import params_fingerprint
+    from animatelab.train.loop import fit
+    from animatelab.train.motion import _file_identity, load_frozen_unet2d
+    from animatelab.utils import write_json
+
+    p = params.train_moonshot_image
+    torch.set_num_threads(p.threads)
+    encode, dim = image_encoder_for(params, encoder)
+    data = clean_image_set(params, encode)
+    unet = load_frozen_unet2d(params, with_adapter=False)
+    ms.add_image_cross_attention(unet, dim, p.num_image_tokens, p.image_scale, seed=p.loop.seed)
+    names = ms.train_only(unet, ms.IMAGE_KEYS)
+    unet.train()
+    files = [_file_identity(Path(params.base.path) / "unet"), _file_identity(Path(p.synth_dir) / "images.npz")]
+    result = fit(trainable=unet, compute_loss=image_loss_fn(unet, p.noise, data.empty_text, p.loop.cfg_dropout,
+                                                             p.image_dropout),
+                 dataset=data, loop=p.loop, checkpoint_dir=Path(p.checkpoint_dir),
+                 fingerprint=params_fingerprint(p, dim, *files), run_name="train_moonshot_image",
+                 loss_csv=Path(p.out_dir) / "loss.csv")
+    info = {"image_embed_dim": dim, "num_image_tokens": p.num_image_tokens, "image_scale": p.image_scale,
+            "images": len(data)}
+    ms.save_weights(unet.eval(), ms.IMAGE_KEYS, p.out_dir, ms.IMAGE_FILE, info)
+    summary = _summary(result, unet, names, info)
+    write_json(Path(p.out_dir) / "train_summary.json", summary)
+    return summary
+
+
+def train_moonshot_video(params: "Params", encoder: tuple[ms.ImageEncoder, int] | None = None) -> dict[str, Any]:
+    """Stage 2 on stage 1's image attention; writes ``{out_dir}`` (motion modules + conv_in + info)."""
+    from animatelab.train.checkpoint import params_fingerprint
+    from animatelab.train.loop import fit
+    from animatelab.train.motion import _file_identity, load_frozen_unet2d
+    from animatelab.utils import write_json
+
+    p, image_dir = params.train_moonshot_video, Path(params.train_moonshot_image.out_dir)
+    torch.set_num_threads(p.threads)
+    encode, _ = image_encoder_for(params, encoder)
+    data = FirstFrameClips(Path(params.encode.out_dir) / p.dataset, Path(params.prepare.out_dir) / p.dataset,
+                           p.frames, encode)
+    unet2d = load_frozen_unet2d(params, p.with_adapter)
+    ms.load_image_adapter(unet2d, image_dir)
+    unet = ms.build_moonshot_unet(unet2d, p.module, seed=p.loop.seed)
+    names = [n for n, q in unet.named_parameters() if q.requires_grad]
+    files = [Path(params.base.path) / "unet"]
+    if p.with_adapter:
+        files.append(Path(params.train_adapter.out_dir) / "pytorch_lora_weights.safetensors")
+    stage1 = _content_hash(image_dir / ms.IMAGE_FILE)  # a resumed stage 1 rewrites the same bytes
+    result = fit(trainable=unet, compute_loss=video_loss_fn(unet, p.noise, data.empty_text, p.loop.cfg_dropout,
+                                                             p.image_dropout, p.animate_p),
+                 dataset=data, loop=p.loop, checkpoint_dir=Path(p.checkpoint_dir),
+                 fingerprint=params_fingerprint(p, stage1, *(_file_identity(f) for f in files)),
+                 run_name="train_moonshot_video", loss_csv=Path(p.out_dir) / "loss.csv")
+    info = {"module": p.module.model_dump(mode="json"), "with_adapter": p.with_adapter, "frames": p.frames,
+            "image_dir": str(image_dir), "clips": len(data)}
+    ms.save_weights(unet.eval(), ms.VIDEO_KEYS, p.out_dir, ms.VIDEO_FILE, info)
+    summary = _summary(result, unet, names, info)
+    write_json(Path(p.out_dir) / "train_summary.json", summary)
+    return summary

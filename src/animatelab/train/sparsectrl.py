@@ -1,0 +1,200 @@
+"""SparseCtrl encoder training: noise loss of the frozen video model, steered by the encoder's residuals.
+
+Base UNet, domain adapter (merged at scale 1 when the motion run was trained with it) and the
+motion module of ``train_sparsectrl.motion_run`` are frozen; only the encoder trains. Its
+down/mid outputs enter the ``UNetMotionModel`` as ``down_block_additional_residuals`` /
+``mid_block_additional_residual``, exactly as ``AnimateDiffSparseControlNetPipeline`` adds them.
+
+Conditions: ``rgb`` uses the clip's cached VAE latents (posterior mean x scaling factor: what
+``encode`` wrote; the pipeline VAE-encodes keyframes the same way but draws a posterior sample);
+``sketch`` uses cv2.Canny edge maps of the prepared frames of the same clips (``models.sparsectrl.sketches``),
+in [0, 1] at pixel resolution, as the pipeline hands non-simplified encoders their images.
+Each clip conditions frame 0, frames 0 and F-1, or a random subset (``train_sparsectrl.condition``);
+the rest get zeros and mask 0 (``place_keyframes``, the pipeline's construction).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from animatelab.data.latents import EncodedClips
+from animatelab.models.sparsectrl import place_keyframes, sketches
+from animatelab.train.diffusion import add_noise_one_timestep_per_video, diffusion_loss, diffusion_target, \
+    drop_captions, make_noise_scheduler
+
+if TYPE_CHECKING:
+    from animatelab.config import ConditionDraw, Params, SparseCtrlVariant
+    from animatelab.train.loop import StepRandom
+
+
+class SparseClips(EncodedClips):
+    """Encoded clips, plus (sketch modality) the edge maps of their prepared frames, uint8 (F, H, W)."""
+
+    def __init__(self, encoded: str | Path, frames: int, prepared: str | Path | None = None,
+                 thresholds: tuple[int, int] = (50, 150)) -> None:
+        super().__init__(encoded, frames=frames)
+        self.sketch = None
+        if prepared is not None:
+            from animatelab.eval.suite import load_clips
+
+            pixels, meta = load_clips(prepared)
+            ids = [m.get("videoid") for m in meta]
+            if ids != [m.get("videoid") for m in self.meta]:
+                raise ValueError(f"{prepared} and {encoded} do not hold the same clips in the same order")
+            self.sketch = torch.from_numpy(sketches(pixels[:, :frames], thresholds)[..., 0].copy())
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item = super().__getitem__(i)
+        if self.sketch is not None:
+            item["sketch"] = self.sketch[self.indices[i]]
+        return item
+
+
+def draw_condition_frames(rng: "StepRandom", batch: int, frames: int, draw: "ConditionDraw") -> list[list[int]]:
+    """Per clip, the sorted frame indices it conditions on (from the step's seeded randomness)."""
+    kind = rng.rand(batch).tolist()
+    count = (rng.randint(min(draw.max_random, frames), batch) + 1).tolist()
+    order = rng.randn((batch, frames)).argsort(dim=1).tolist()
+    out = []
+    for u, k, perm in zip(kind, count, order):
+        if u < draw.first:
+            out.append([0])
+        elif u < draw.first + draw.first_last:
+            out.append([0, frames - 1])
+        else:
+            out.append(sorted(perm[:k]))
+    return out
+
+
+def condition_values(batch: dict, modality: str) -> torch.Tensor:
+    """Per-frame condition values (B, C, F, h, w): latents (rgb) or sketches in [0, 1], 3 channels."""
+    if modality == "rgb":
+        return batch["latents"].transpose(1, 2)
+    s = batch["sketch"].float().div(255.0)  # (B, F, H, W)
+    return s[:, None].expand(-1, 3, -1, -1, -1)
+
+
+class SparseCtrlTrainee(nn.Module):
+    """The encoder (trainable) and the frozen video UNet in one module, so ``fit`` places both."""
+
+    def __init__(self, encoder: nn.Module, unet: nn.Module) -> None:
+        super().__init__()
+        self.encoder, self.unet = encoder, unet.requires_grad_(False)
+
+    def enable_gradient_checkpointing(self) -> None:
+        self.encoder.enable_gradient_checkpointing()
+        self.unet.enable_gradient_checkpointing()
+
+    def forward(self, noisy: torch.Tensor, t: torch.Tensor, text: torch.Tensor, cond: torch.Tensor,
+                mask: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        """Noise prediction (B, C, F, h, w) for noisy latents (B, C, F, h, w) and text (B, L, D)."""
+        frames = noisy.shape[2]
+        text = text.repeat_interleave(frames, 0)
+        down, mid = self.encoder(noisy, t, encoder_hidden_states=text, controlnet_cond=cond, conditioning_mask=mask,
+                                 conditioning_scale=scale, return_dict=False)
+        return self.unet(noisy, t, encoder_hidden_states=text, down_block_additional_residuals=down,
+                         mid_block_additional_residual=mid).sample
+
+
+def sparse_loss_fn(model: SparseCtrlTrainee, params: "Params", modality: str, empty_text: torch.Tensor):
+    """``compute_loss(batch, rng)`` for ``fit``."""
+    ts = params.train_sparsectrl
+    scheduler = make_noise_scheduler(ts.noise)
+
+    def compute_loss(batch: dict, rng: "StepRandom") -> torch.Tensor:
+        latents = batch["latents"]
+        text = drop_captions(batch["text"], empty_text, ts.loop.cfg_dropout, rng)
+        noisy, eps, t = add_noise_one_timestep_per_video(scheduler, latents, rng)
+        indices = draw_condition_frames(rng, latents.shape[0], latents.shape[1], ts.condition)
+        cond, mask = build_condition(condition_values(batch, modality), indices)
+        pred = model(noisy.transpose(1, 2), t, text, cond, mask)
+        return diffusion_loss(pred.transpose(1, 2), diffusion_target(scheduler, latents, eps, t))
+
+    return compute_loss
+
+
+def build_condition(values: torch.Tensor, indices: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training's ``(cond, mask)`` from per-frame values (B, C, F, h, w): each clip's keyframes
+    gathered (zero-padded to the longest list), then placed as the pipeline places them."""
+    k = max(len(x) for x in indices)
+    keyframes = values.new_zeros((values.shape[0], values.shape[1], k, *values.shape[3:]))
+    for i, idx in enumerate(indices):
+        keyframes[i, :, : len(idx)] = values[i, :, idx]
+    return place_keyframes(keyframes, indices, values.shape[2])
+
+
+def sparsectrl_fingerprint(params: "Params", variant: str) -> str:
+    """Hash of what determines an encoder's weights: its params, base, adapter and motion module."""
+    from animatelab.train.checkpoint import params_fingerprint
+    from animatelab.train.motion import _file_identity
+
+    ts = params.train_sparsectrl
+    parts = [ts.variants[variant], ts.frames, ts.loop, ts.noise, ts.dataset, ts.condition, ts.canny_thresholds,
+             ts.motion_num_attention_heads, ts.sketch_embedding_channels, ts.motion_run]
+    files = [Path(params.base.path) / "unet", Path(params.train_motion.out_dir) / ts.motion_run]
+    if params.train_motion.runs[ts.motion_run].with_adapter:
+        files.append(Path(params.train_adapter.out_dir) / "pytorch_lora_weights.safetensors")
+    return params_fingerprint(*parts, *(_file_identity(f) for f in files))
+
+
+def frozen_video_unet(params: "Params", adapter_scale: float | None = None):
+    """The motion run's ``UNetMotionModel`` on the base (+ domain adapter at ``adapter_scale``; None:
+    scale 1 when the motion run was trained with it, as during training), frozen."""
+    from animatelab.models.motion import load_motion_unet
+    from animatelab.train.motion import load_frozen_unet2d
+
+    run = params.train_sparsectrl.motion_run
+    scale = (1.0 if params.train_motion.runs[run].with_adapter else 0.0) if adapter_scale is None else adapter_scale
+    unet2d = load_frozen_unet2d(params, scale > 0, scale)
+    return unet2d, load_motion_unet(unet2d, Path(params.train_motion.out_dir) / run)
+
+
+def new_encoder(params: "Params", unet2d: nn.Module, variant: "SparseCtrlVariant"):
+    from animatelab.models.sparsectrl import build_encoder
+
+    ts = params.train_sparsectrl
+    vae_cfg = json_config(Path(params.base.path) / "vae")
+    return build_encoder(unet2d, variant, len(vae_cfg["block_out_channels"]), ts.motion_num_attention_heads,
+                         max(32, ts.frames), ts.sketch_embedding_channels)
+
+
+def json_config(folder: Path) -> dict:
+    import json
+
+    return json.loads((folder / "config.json").read_text())
+
+
+def train_sparsectrl(params: "Params", variant: str) -> dict[str, Any]:
+    """Train encoder ``variant`` and write ``{out_dir}/{variant}`` (diffusers folder + info); a summary."""
+    from animatelab.models.sparsectrl import save_encoder
+    from animatelab.train.loop import fit
+    from animatelab.utils import write_json
+
+    ts = params.train_sparsectrl
+    cfg = ts.variants[variant]
+    torch.set_num_threads(ts.threads)
+    loop = ts.loop.model_copy(update={"seed": cfg.seed})
+    prepared = Path(params.prepare.out_dir) / ts.dataset if cfg.modality == "sketch" else None
+    dataset = SparseClips(Path(params.encode.out_dir) / ts.dataset, ts.frames, prepared, ts.canny_thresholds)
+    unet2d, unet = frozen_video_unet(params)
+    model = SparseCtrlTrainee(new_encoder(params, unet2d, cfg), unet)
+    out_dir = Path(ts.out_dir) / variant
+    result = fit(trainable=model, compute_loss=sparse_loss_fn(model, params, cfg.modality, dataset.empty_text),
+                 dataset=dataset, loop=loop, checkpoint_dir=Path(ts.checkpoint_dir) / variant,
+                 fingerprint=sparsectrl_fingerprint(params, variant), run_name=f"train_sparsectrl@{variant}",
+                 loss_csv=out_dir / "loss.csv")
+    encoder = model.encoder.eval()
+    info = {"variant": cfg.model_dump(mode="json"), "name": variant, "motion_run": ts.motion_run,
+            "frames": ts.frames, "canny_thresholds": list(ts.canny_thresholds)}
+    save_encoder(encoder, out_dir, info)
+    tail = result.losses[-20:]
+    summary = {**info, "steps": result.steps, "resumed_from": result.resumed_from, "seconds": round(result.seconds, 2),
+               "seconds_per_step": round(result.seconds / max(1, result.steps - result.resumed_from), 4),
+               "final_loss": sum(tail) / len(tail) if tail else None, "clips": len(dataset),
+               "trainable_parameters": int(sum(p.numel() for p in encoder.parameters()))}
+    write_json(out_dir / "train_summary.json", summary)
+    return summary

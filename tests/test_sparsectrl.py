@@ -1,0 +1,304 @@
+"""RQ6 SparseCtrl on micro params: the encoder, its condition, its three stages and the diffusers round trip."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from animatelab.cli import main
+from tests.conftest import MICRO
+
+
+def _run(root: Path, *argv: str) -> int:
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        return main(list(argv))
+    finally:
+        os.chdir(cwd)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    """The micro synthetic world through the motion run and its no-control samples, then every
+    SparseCtrl stage for the micro variants (rgb at 1/2/4 keyframes, sketch at 2)."""
+    from tests.tiny_fixtures import save_tiny_base
+
+    root = tmp_path_factory.mktemp("sparsectrl_world")
+    (root / "params.yaml").write_text(MICRO.read_text())
+    for argv in (["synth_data"], ["prepare"]):
+        assert _run(root, *argv) == 0
+    save_tiny_base(root / "models/base")
+    for argv in (["encode"], ["train_adapter"], ["train_motion", "--run", "with_adapter_s0"],
+                 ["sample", "--run", "with_adapter_s0"]):
+        assert _run(root, *argv) == 0
+    for stage in ("train_sparsectrl", "sample_sparsectrl", "evaluate_sparsectrl"):
+        for variant in ("rgb", "sketch"):
+            assert _run(root, stage, "--run", variant) == 0
+    return root
+
+
+def _params(root: Path, *overrides: str):
+    from animatelab.config import load_params
+
+    return load_params(root / "params.yaml", list(overrides))
+
+
+def _tiny_unet_folder(tmp_path: Path) -> Path:
+    from tests.tiny_fixtures import save_tiny_base
+
+    return save_tiny_base(tmp_path / "base")
+
+
+# --------------------------------------------------------------------------- the encoder
+def test_encoder_copies_the_base_like_from_unet_and_leaves_its_config_alone(tmp_path):
+    from diffusers import SparseControlNetModel, UNet2DConditionModel
+
+    from animatelab.config import SparseCtrlVariant
+    from animatelab.models.sparsectrl import build_encoder
+
+    folder = _tiny_unet_folder(tmp_path)
+    unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet")
+    types = list(unet.config.down_block_types)
+    ours = build_encoder(unet, SparseCtrlVariant(modality="rgb"), 2, 4, 32, [16, 32])
+    assert list(unet.config.down_block_types) == types  # untouched
+    other = UNet2DConditionModel.from_pretrained(folder, subfolder="unet")
+    theirs = SparseControlNetModel.from_unet(other, conditioning_channels=4)
+    assert list(other.config.down_block_types) != types  # from_unet rewrote the base's config in place
+    a, b = ours.state_dict(), theirs.state_dict()
+    assert a.keys() == b.keys()
+    spatial = [k for k in a if "motion_modules." not in k]
+    assert all(torch.equal(a[k], b[k]) for k in spatial)  # copied base weights + zero-initialised outputs
+    assert ours.config.use_simplified_condition_embedding and ours.config.concat_conditioning_mask
+    sketch = build_encoder(unet, SparseCtrlVariant(modality="sketch", mask=False), 2, 4, 32, [16, 32, 64])
+    assert not sketch.config.use_simplified_condition_embedding and not sketch.config.concat_conditioning_mask
+    assert sketch.controlnet_cond_embedding.conv_in.in_channels == 3
+    assert list(sketch.config.conditioning_embedding_out_channels) == [16, 32]  # one level per VAE level
+
+
+def test_noisy_latent_kept_ablation_sees_the_sample(tmp_path):
+    from diffusers import UNet2DConditionModel
+
+    from animatelab.config import SparseCtrlVariant
+    from animatelab.models.sparsectrl import build_encoder
+
+    unet = UNet2DConditionModel.from_pretrained(_tiny_unet_folder(tmp_path), subfolder="unet")
+    g = torch.Generator().manual_seed(0)
+    x, x2 = torch.randn(1, 4, 4, 8, 8, generator=g), torch.randn(1, 4, 4, 8, 8, generator=g)
+    cond, mask = torch.randn(1, 4, 4, 8, 8, generator=g), torch.ones(1, 1, 4, 8, 8)
+    text = torch.randn(4, 8, unet.config.cross_attention_dim, generator=g)
+    outs = {}
+    for keep in (False, True):
+        enc = build_encoder(unet, SparseCtrlVariant(modality="rgb", keep_noisy_latent=keep), 2, 4, 32, [16])
+        with torch.no_grad():
+            enc.controlnet_mid_block.weight.normal_(generator=g)  # a non-zero output to compare
+            enc.controlnet_cond_embedding.weight.normal_(0, 0.1, generator=g)
+            outs[keep] = [enc(s, torch.tensor([500]), text, cond, conditioning_mask=mask, return_dict=False)[1]
+                          for s in (x, x2, torch.zeros_like(x))]
+    paper, kept = outs[False], outs[True]
+    torch.testing.assert_close(paper[0], paper[1], rtol=0, atol=0)  # diffusers zeroes the sample
+    assert not torch.allclose(kept[0], kept[1])  # the ablation sees it
+    assert not torch.allclose(kept[0], kept[2])
+
+
+# --------------------------------------------------------------------------- the condition
+def test_training_condition_is_the_pipelines():
+    from diffusers import AnimateDiffSparseControlNetPipeline as Pipe
+
+    from animatelab.train.sparsectrl import build_condition
+
+    values = torch.randn(3, 4, 8, 6, 6, generator=torch.Generator().manual_seed(0))
+    idx = [0, 3, 7]
+    cond, mask = build_condition(values, [idx] * 3)
+    ref = Pipe.prepare_sparse_control_conditioning(None, values[:, :, idx], 8, idx, "cpu", torch.float32)
+    torch.testing.assert_close((cond, mask), ref, rtol=0, atol=0)
+    ragged = [[0], [0, 7], [1, 2, 5, 6]]  # per-clip counts, as training draws them
+    cond, mask = build_condition(values, ragged)
+    for b, ix in enumerate(ragged):
+        ref = Pipe.prepare_sparse_control_conditioning(None, values[b : b + 1, :, ix], 8, ix, "cpu", torch.float32)
+        torch.testing.assert_close((cond[b : b + 1], mask[b : b + 1]), ref, rtol=0, atol=0)
+    assert mask.sum().item() == 7 * 36 and cond[1, :, 3].abs().sum() == 0
+
+
+def test_rgb_keyframes_are_encoded_as_the_pipeline_encodes(tmp_path):
+    """The encode cache's VAE path (``encode_frames``) = the pipeline's ``prepare_image`` for the same
+    posterior draw; the cache stores the posterior mean (``encode.latent: mean``)."""
+    from diffusers import AnimateDiffSparseControlNetPipeline as Pipe
+    from diffusers import AutoencoderKL
+    from diffusers.image_processor import VaeImageProcessor
+
+    from animatelab.data.encode import encode_frames
+    from animatelab.models.sparsectrl import condition_images
+
+    vae = AutoencoderKL.from_pretrained(_tiny_unet_folder(tmp_path), subfolder="vae").eval()
+    frames = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    factor = 2 ** (len(vae.config.block_out_channels) - 1)
+    fake = SimpleNamespace(vae=vae, vae_scale_factor=factor, controlnet=SimpleNamespace(use_simplified_condition_embedding=True),
+                           control_image_processor=VaeImageProcessor(vae_scale_factor=factor, do_convert_rgb=True,
+                                                                     do_normalize=False))
+    torch.manual_seed(3)
+    with torch.no_grad():
+        ref = Pipe.prepare_image(fake, condition_images(frames, "rgb", (50, 150)), 32, 32, "cpu", torch.float32)
+    ours = encode_frames(SimpleNamespace(vae=vae), frames[None], 8, "sample", torch.Generator().manual_seed(3))
+    torch.testing.assert_close(ours.transpose(1, 2), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_sketch_keyframes_reach_the_encoder_as_in_training():
+    """A sketch keyframe through the pipeline's ``prepare_image`` = training's ``condition_values``."""
+    from diffusers import AnimateDiffSparseControlNetPipeline as Pipe
+    from diffusers.image_processor import VaeImageProcessor
+
+    from animatelab.models.sparsectrl import condition_images, sketches
+    from animatelab.train.sparsectrl import condition_values
+
+    frames = np.zeros((2, 32, 32, 3), np.uint8)
+    frames[:, 8:20, 10:22] = (220, 40, 40)  # a red square: its outline is the sketch
+    fake = SimpleNamespace(vae_scale_factor=4, controlnet=SimpleNamespace(use_simplified_condition_embedding=False),
+                           control_image_processor=VaeImageProcessor(vae_scale_factor=4, do_convert_rgb=True,
+                                                                     do_normalize=False))
+    ref = Pipe.prepare_image(fake, condition_images(frames, "sketch", (50, 150)), 32, 32, "cpu", torch.float32)
+    edges = torch.from_numpy(sketches(frames, (50, 150))[..., 0].copy())
+    ours = condition_values({"sketch": edges[None]}, "sketch")
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-6)
+    assert ref[0, 0, 0, 7, 12] == 1 and ref[0, 0, 0, 14, 15] == 0  # edge along the top side, none inside
+
+
+def test_condition_draws_and_keyframe_indices():
+    from animatelab.config import ConditionDraw
+    from animatelab.eval.sparsectrl import nearest_keyframe_distance
+    from animatelab.models.sparsectrl import keyframe_indices
+    from animatelab.train.loop import StepRandom
+    from animatelab.train.sparsectrl import draw_condition_frames
+
+    assert draw_condition_frames(StepRandom(0, 3), 3, 16, ConditionDraw(first=1, first_last=0, random=0)) == [[0]] * 3
+    assert draw_condition_frames(StepRandom(0, 2), 2, 16, ConditionDraw(first=0, first_last=1, random=0)) == [[0, 15]] * 2
+    draws = draw_condition_frames(StepRandom(5, 64), 64, 16, ConditionDraw(first=0, first_last=0, random=1, max_random=4))
+    assert {len(d) for d in draws} == {1, 2, 3, 4} and all(d == sorted(set(d)) and max(d) < 16 for d in draws)
+    assert draws == draw_condition_frames(StepRandom(5, 64), 64, 16, ConditionDraw(first=0, first_last=0, random=1))
+    assert [keyframe_indices(16, k) for k in (1, 2, 4)] == [[0], [0, 15], [0, 5, 10, 15]]
+    assert keyframe_indices(8, 4) == [0, 2, 5, 7]
+    assert nearest_keyframe_distance(8, [0, 7]).tolist() == [0, 1, 2, 3, 3, 2, 1, 0]
+
+
+# --------------------------------------------------------------------------- the stages
+def test_stage_outputs(world):
+    for variant, counts in (("rgb", (1, 2, 4)), ("sketch", (2,))):
+        enc = world / "models/sparsectrl" / variant
+        assert (enc / "config.json").is_file() and (enc / "sparsectrl.json").is_file()
+        assert json.loads((enc / "train_summary.json").read_text())["steps"] == 3
+        assert sorted(p.name for p in (world / "samples" / f"sparsectrl_{variant}").glob("k*")) == [f"k{k}" for k in counts]
+        for k in counts:
+            out = world / "samples" / f"sparsectrl_{variant}" / f"k{k}"
+            assert np.load(out / "videos.npy").shape == (3, 8, 32, 32, 3)
+            assert len(json.loads((out / "keyframes.json").read_text())["indices"]) == k
+        metrics = json.loads((world / "metrics" / f"sparsectrl_{variant}.json").read_text())
+        assert {f"k{k}" for k in counts} | {f"baseline_k{k}" for k in counts} <= set(metrics)
+        assert {"psnr_cond", "ssim_cond", "pos_err_cond", "pos_err_free", "traj_err_d0"} <= set(metrics[f"k{counts[-1]}"])
+    rgb = json.loads((world / "metrics/sparsectrl_rgb.json").read_text())
+    assert {f"traj_err_d{d}" for d in range(8)} <= set(rgb["k1"])  # the curve: frame 0 conditioned, d = 0..7
+    # the tracker on the keyframes' own clips finds the ground-truth positions (the metric's floor)
+    assert rgb["real_heldout_k2"]["pos_err_cond"]["mean"] < 1.0 and rgb["real_heldout_k2"]["object_found"]["mean"] == 1.0
+
+
+def test_encoder_round_trips_through_diffusers_and_the_unchanged_pipeline(world):
+    from diffusers import AnimateDiffSparseControlNetPipeline, SparseControlNetModel
+    from safetensors.torch import load_file
+
+    from animatelab.models.base import load_base
+    from animatelab.models.motion import load_motion_unet
+    from animatelab.models.sparsectrl import condition_images, keyframe_indices
+    from animatelab.sampling import inference_scheduler
+
+    enc = SparseControlNetModel.from_pretrained(world / "models/sparsectrl/rgb").eval()
+    trained = load_file(str(world / "models/checkpoints/sparsectrl/rgb/last/trainable.safetensors"))
+    state = enc.state_dict()
+    assert all(torch.equal(state[k.removeprefix("encoder.")], v) for k, v in trained.items() if k.startswith("encoder."))
+    params = _params(world)
+    base = load_base(world / "models/base")
+    pipe = AnimateDiffSparseControlNetPipeline(
+        vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer, motion_adapter=None, controlnet=enc,
+        unet=load_motion_unet(base.unet, world / "models/motion/with_adapter_s0"), scheduler=inference_scheduler(params))
+    out = world / "samples/sparsectrl_rgb/k2"
+    info, prompts = json.loads((out / "keyframes.json").read_text()), json.loads((out / "prompts.json").read_text())
+    from animatelab.eval.suite import load_clips
+
+    clips, _ = load_clips(world / "data/prepared/heldout")
+    idx = keyframe_indices(8, 2)
+    torch.manual_seed(0)
+    video = pipe(prompt=[prompts[0]["prompt"]], num_frames=8, height=32, width=32, num_inference_steps=2,
+                 conditioning_frames=condition_images(clips[0, idx], "rgb", (50, 150)), controlnet_frame_indices=idx,
+                 controlnet_conditioning_scale=1.0, generator=[torch.Generator().manual_seed(0)], output_type="np").frames
+    video = np.clip(np.rint(np.asarray(video) * 255), 0, 255).astype(np.uint8)[0]
+    assert info["indices"] == idx
+    assert np.abs(video.astype(int) - np.load(out / "videos.npy")[0]).max() <= 1
+
+
+def test_control_changes_the_video_and_scale_zero_is_the_baseline(world):
+    baseline = np.load(world / "samples/with_adapter_s0/scale_0.0/videos.npy")[:3]
+    controlled = np.load(world / "samples/sparsectrl_rgb/k2/videos.npy")
+    assert np.abs(controlled.astype(int) - baseline).max() > 1  # 3 training steps already steer it
+    assert _run(world, "sample_sparsectrl", "--run", "rgb", "--set", "sample_sparsectrl.conditioning_scale=0",
+                "--set", "sample_sparsectrl.out_dir=samples_off", "--set", "sample_sparsectrl.keyframes_by_variant={}") == 0
+    off = np.load(world / "samples_off/sparsectrl_rgb/k2/videos.npy")
+    assert np.abs(off.astype(int) - baseline).max() <= 1  # same prompts and initial noise: the pairing holds
+
+
+def test_a_short_training_lowers_the_loss_with_the_condition(world):
+    """Known answer: after 10 steps the encoder's residuals lower the noise loss on clips given their
+    first and last latents (fixed noise draws), against the same frozen model without them."""
+    from torch.utils.data import default_collate
+
+    from animatelab.models.sparsectrl import load_encoder
+    from animatelab.train import sparsectrl as T
+    from animatelab.train.diffusion import add_noise_one_timestep_per_video, diffusion_loss, make_noise_scheduler
+    from animatelab.train.loop import StepRandom
+
+    cwd = os.getcwd()
+    os.chdir(world)
+    try:
+        params = _params(world, "train_sparsectrl.loop.steps=10", "train_sparsectrl.loop.lr=3e-3",
+                         "train_sparsectrl.out_dir=models/sc10", "train_sparsectrl.checkpoint_dir=models/ck10")
+        T.train_sparsectrl(params, "rgb")
+        enc, _ = load_encoder("models/sc10/rgb")
+        model = T.SparseCtrlTrainee(enc, T.frozen_video_unet(params)[1]).eval()
+        data = T.SparseClips("data/encoded/train", 8)
+    finally:
+        os.chdir(cwd)
+    batch = default_collate([data[i] for i in range(len(data))])
+    scheduler = make_noise_scheduler(params.train_sparsectrl.noise)
+    cond, mask = T.build_condition(T.condition_values(batch, "rgb"), [[0, 7]] * len(data))
+    loss = {0.0: 0.0, 1.0: 0.0}
+    with torch.no_grad():
+        for s in range(5):
+            noisy, eps, t = add_noise_one_timestep_per_video(scheduler, batch["latents"], StepRandom(1000 + s, len(data)))
+            for scale in loss:
+                pred = model(noisy.transpose(1, 2), t, batch["text"], cond, mask, scale)
+                loss[scale] += float(diffusion_loss(pred.transpose(1, 2), eps)) / 5
+    assert loss[1.0] < 0.99 * loss[0.0], loss
+
+
+def test_keep_latent_variant_trains_saves_and_loads(world):
+    from diffusers import SparseControlNetModel
+
+    from animatelab.models.sparsectrl import NoisyLatentSparseControlNet, load_encoder
+
+    variants = "train_sparsectrl.variants={kept: {modality: rgb, keep_noisy_latent: true}}"
+    assert _run(world, "train_sparsectrl", "--run", "kept", "--set", variants) == 0
+    enc, info = load_encoder(world / "models/sparsectrl/kept")
+    assert isinstance(enc, NoisyLatentSparseControlNet) and info["variant"]["keep_noisy_latent"]
+    plain = SparseControlNetModel.from_pretrained(world / "models/sparsectrl/kept")  # same weights, plain class
+    assert all(torch.equal(a, b) for a, b in zip(enc.state_dict().values(), plain.state_dict().values()))
+
+
+def test_rerun_resumes_and_bad_arguments_are_params_errors(world):
+    assert _run(world, "train_sparsectrl", "--run", "rgb") == 0
+    assert json.loads((world / "models/sparsectrl/rgb/train_summary.json").read_text())["resumed_from"] == 3
+    assert _run(world, "train_sparsectrl", "--run", "nope") == 2
+    assert _run(world, "sample_sparsectrl", "--run", "rgb", "--set", "sample_sparsectrl.num_videos=4") == 2
+    assert _run(world, "train_sparsectrl", "--run", "rgb", "--set", "train_sparsectrl.motion_run=nope") == 2
