@@ -44,7 +44,8 @@ class PretrainBaseParams(Strict):
     unet_layers_per_block: int = Field(default=1, gt=0)
     unet_attention_heads: int = Field(default=4, gt=0)
     unet_norm_num_groups: int = Field(default=32, gt=0)
-    unet: LoopParams = LoopParams(steps=950, batch_size=128, lr=5e-4, checkpoint_every=100)
+    unet: LoopParams = LoopParams(steps=1200, batch_size=128, lr=5e-4, warmup_steps=50, lr_schedule="cosine",
+                                  min_lr_ratio=0.1, checkpoint_every=100)
     noise: NoiseScheduleParams = NoiseScheduleParams()
     # quality check of the saved base: DDIM samples for random captions, colour/shape read back
     quality_samples: int = Field(default=240, gt=0)  # enough for a ±6-point 95 % interval
