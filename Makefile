@@ -22,6 +22,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 repro: env
 	$(BIN)/dvc repro
+	$(BIN)/python -m animatelab.reports_readme README.md reports/findings.md
 
 test: env
 	$(BIN)/python -m pytest

@@ -68,8 +68,32 @@ def write_probes(folder: Path, runs: tuple[str, ...] = ("with_adapter_s0", "no_a
     return folder
 
 
+def write_sparsectrl(metrics: Path, samples: Path, variants: tuple[str, ...] = ("rgb", "sketch")) -> None:
+    """``metrics/sparsectrl_{v}.json`` (groups k{K}, baseline_k{K}, control_minus_baseline_k{K},
+    real_heldout_k{K}) and ``samples/sparsectrl_{v}/k{K}/`` as the SparseCtrl stages write them."""
+    rng = np.random.default_rng(1)
+    for v in variants:
+        ks = (1, 2, 4) if v == "rgb" else (2,)
+        data = {}
+        for k in ks:
+            ours = {f"traj_err_d{d}": metric(0.5 + 0.4 * d) for d in range(4)}
+            ours |= {"pos_err_cond": metric(0.6), "pos_err_free": metric(1.5), "psnr_cond": metric(24.0)}
+            base = {f"traj_err_d{d}": metric(4.0) for d in range(4)}
+            base |= {"pos_err_cond": metric(4.0), "pos_err_free": metric(4.0), "psnr_cond": metric(12.0)}
+            data |= {f"k{k}": ours, f"baseline_k{k}": base,
+                     f"control_minus_baseline_k{k}": {"pos_err_cond": metric(-3.4), "pos_err_free": metric(-2.5)},
+                     f"real_heldout_k{k}": {"pos_err_free": metric(0.15)}}
+            d = samples / f"sparsectrl_{v}" / f"k{k}"
+            d.mkdir(parents=True, exist_ok=True)
+            np.save(d / "videos.npy", rng.integers(0, 255, (3, 8, 32, 32, 3), dtype=np.uint8))
+            (d / "keyframes.json").write_text(json.dumps({"indices": [0, 7][:k], "modality": "rgb"}))
+        metrics.mkdir(parents=True, exist_ok=True)
+        (metrics / f"sparsectrl_{v}.json").write_text(json.dumps(data))
+
+
 def write_all(root: Path) -> Path:
     write_metrics(root / "metrics")
+    write_sparsectrl(root / "metrics", root / "samples")
     write_probes(root / "metrics/probes")
     write_samples(root / "samples")
     return root

@@ -79,38 +79,30 @@ def stage_module(cmd: str) -> str:
     return "animatelab.stages." + RUN_ALIASES.get(stage, (stage, ""))[0]
 
 
-def missing_deps(dvc_file: Path) -> dict[str, list[str]]:
-    stages = yaml.safe_load(dvc_file.read_text())["stages"]
-    out: dict[str, list[str]] = {}
-    for name, st in stages.items():
+def stage_code(dvc_file: Path):
+    """``(stage, declared deps, import closure)`` of every ``animatelab`` stage of ``dvc_file``."""
+    for name, st in yaml.safe_load(dvc_file.read_text())["stages"].items():
         body = st.get("do", st)
         cmd = body["cmd"] if isinstance(body["cmd"], str) else body["cmd"][0]
-        if "animatelab" not in cmd:
-            continue
-        deps = [d if isinstance(d, str) else next(iter(d)) for d in body.get("deps", [])]
-        need = closure(stage_module(cmd))
-        lack = sorted(f for f in need if not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps))
-        if lack:
-            out[name] = lack
-    return out
+        if "animatelab" in cmd:
+            yield name, [d if isinstance(d, str) else next(iter(d)) for d in body.get("deps", [])], closure(stage_module(cmd))
+
+
+def _covered(path: str, prefixes: list[str] | set[str]) -> bool:
+    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in prefixes)
+
+
+def missing_deps(dvc_file: Path) -> dict[str, list[str]]:
+    """Package files a stage imports but does not list (a change to them would not re-run it)."""
+    out = {name: sorted(f for f in need if not _covered(f, deps)) for name, deps, need in stage_code(dvc_file)}
+    return {k: v for k, v in out.items() if v}
 
 
 def superfluous_deps(dvc_file: Path) -> dict[str, list[str]]:
     """Package files a stage lists but never imports (a change to them re-runs it for nothing)."""
-    stages = yaml.safe_load(dvc_file.read_text())["stages"]
-    out: dict[str, list[str]] = {}
-    for name, st in stages.items():
-        body = st.get("do", st)
-        cmd = body["cmd"] if isinstance(body["cmd"], str) else body["cmd"][0]
-        if "animatelab" not in cmd:
-            continue
-        need = closure(stage_module(cmd))
-        deps = [d if isinstance(d, str) else next(iter(d)) for d in body.get("deps", [])]
-        extra = [d for d in deps if d.startswith("src/animatelab") and
-                 not any(f == d or f.startswith(d.rstrip("/") + "/") for f in need)]
-        if extra:
-            out[name] = extra
-    return out
+    out = {name: [d for d in deps if d.startswith("src/animatelab") and not any(_covered(f, [d]) for f in need)]
+           for name, deps, need in stage_code(dvc_file)}
+    return {k: v for k, v in out.items() if v}
 
 
 def test_no_stage_depends_on_code_it_does_not_run():

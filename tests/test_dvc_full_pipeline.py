@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -52,8 +53,12 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(repo_copy):  # noqa: F811
     metrics = json.loads((repo_copy / "metrics/with_adapter_s0.json").read_text())
     assert {"watermark_leakage", "fvd_synth", "gt_direction_acc"} <= set(metrics["scale_0.0"])
     assert json.loads((repo_copy / "metrics/dir_left.json").read_text())["scale_0.0"]["gt_direction_acc"]["n"] > 0
+    before = (repo_copy / "README.md").read_text()
+    assert "with_adapter" in (repo_copy / "reports/findings.md").read_text()
+    # make repro's last step: the README's findings block from reports/findings.md (no DVC stage writes README.md)
+    subprocess.run([sys.executable, "-m", "animatelab.reports_readme"], cwd=repo_copy, check=True, capture_output=True)
     readme = (repo_copy / "README.md").read_text()
-    assert FINDINGS_START in readme and "with_adapter" in readme.split(FINDINGS_START)[1]
+    assert FINDINGS_START in readme and "with_adapter" in readme.split(FINDINGS_START)[1] and readme != before
     assert (repo_copy / "reports/figures/rq1_adapter_ablation.png").is_file()
 
     again = _dvc(repo_copy, "repro")

@@ -51,7 +51,8 @@ def test_build_all_and_readme(tmp_path, monkeypatch):
     manifest = build_all(p)
     names = {f.rsplit("/", 1)[-1] for f in manifest["figures"]}
     for fig in ("rq1_adapter_ablation", "rq2_adapter_scale", "rq3_motion_lora", "rq4_design", "rq5_prompt_motion", "samples_grid",
-                "probe_spectrum", "probe_summary", "probe_loss_over_training", "rq1_dose_response"):
+                "probe_spectrum", "probe_summary", "probe_loss_over_training", "rq1_dose_response",
+                "rq6_propagation", "rq6_keyframe_strip"):
         assert {f"{fig}.png", f"{fig}.pdf"} <= names
     from PIL import Image
 
@@ -71,6 +72,8 @@ def test_build_all_and_readme(tmp_path, monkeypatch):
     assert "no_adapter 0.10 (step 0) → 0.40 (step 2) → 0.60 (step 4)" in readme  # the dose-response sentence
     assert "Real clips: " in readme and "no_adapter_s0.meta" not in readme
     assert "VAE-reconstruction ceiling (real clips through this VAE): " in readme
+    assert "## RQ6: SparseCtrl" in readme and "- rgb, 4 keyframes: `pos_err_cond` 0.6 [" in readme
+    assert "(paired difference -3.4 [" in readme
 
 
 def test_figures_stage_with_nothing_but_rq1(workdir):
@@ -88,22 +91,29 @@ def test_figures_stage_with_nothing_but_rq1(workdir):
 
 
 def test_project_readme_headline_is_spliced_between_markers(tmp_path, monkeypatch):
-    """The project README's RQ1 numbers come from the pipeline; text outside the markers is kept."""
+    """The figures stage writes the RQ1 headline to reports/findings.md and never touches the project
+    README; `make repro` splices it between the README's markers, re-rooting links, text outside kept."""
     from animatelab.config import FiguresParams
     from animatelab.figures.build import build_all
-    from animatelab.reports_readme import FINDINGS_END, FINDINGS_START, write_readme
+    from animatelab.reports_readme import FINDINGS_END, FINDINGS_START, splice_file, write_readme
 
     monkeypatch.chdir(tmp_path)
     write_all(tmp_path)
-    (tmp_path / "README.md").write_text(f"# intro\n{FINDINGS_START}\nstale 0.99\n{FINDINGS_END}\n## after\n")
+    original = f"# intro\n{FINDINGS_START}\nstale 0.99\n{FINDINGS_END}\n## after\n"
+    (tmp_path / "README.md").write_text(original)
     p = FiguresParams()
     write_readme(p, build_all(p))
+    assert (tmp_path / "README.md").read_text() == original  # no stage rewrites the hand-edited README
+    findings = (tmp_path / "reports/findings.md").read_text()
+    assert "no_adapter 0.67 [" in findings and "](figures/rq1_adapter_ablation.png)" in findings
+    assert splice_file(tmp_path / "README.md", tmp_path / "reports/findings.md")
     text = (tmp_path / "README.md").read_text()
     assert text.startswith("# intro\n") and text.endswith("## after\n") and "stale" not in text
     assert "no_adapter 0.67 [" in text and "](reports/figures/rq1_adapter_ablation.png)" in text
+    assert "](reports/README.md)" in text
     # no markers: the file is left exactly as it was
     (tmp_path / "README.md").write_text("hand-written\n")
-    write_readme(p, build_all(p))
+    assert not splice_file(tmp_path / "README.md", tmp_path / "reports/findings.md")
     assert (tmp_path / "README.md").read_text() == "hand-written\n"
 
 

@@ -12,7 +12,8 @@ from tests.conftest import REPO
 from tests.fabricate import write_all
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
-EXPECTED = {"rq1_domain_adapter", "rq2_adapter_scale", "rq3_motion_lora", "rq4_design", "rq5_prompt_motion"}
+EXPECTED = {"rq1_domain_adapter", "rq2_adapter_scale", "rq3_motion_lora", "rq4_design", "rq5_prompt_motion",
+            "rq6_sparsectrl"}
 
 
 @pytest.fixture(scope="module")
@@ -74,5 +75,8 @@ def test_notebook_executes(name: str, executed):
     if name == "rq1_domain_adapter":
         assert "with_adapter_s0" in text and "image/png" in text  # the MLflow run table and the figures
         assert "Welch 95 % over seed means; excludes 0: higher for no_adapter" in text  # the stated answer
+    if name == "rq6_sparsectrl":
+        assert "SparseCtrl variants scored: ['rgb', 'sketch']" in text and "image/png" in text
+        assert "rgb, 4 keyframes: `pos_err_cond` 0.6 [" in text
     if name == "rq5_prompt_motion":
         assert "text_xattn_s0" in text

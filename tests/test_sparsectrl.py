@@ -11,17 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from animatelab.cli import main
 from tests.conftest import MICRO
+from tests.motion_fixtures import run_stage
 
 
-def _run(root: Path, *argv: str) -> int:
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
-        return main(list(argv))
-    finally:
-        os.chdir(cwd)
+_run = run_stage  # the micro world's stages run through the CLI, in the world's folder
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ Welch interval of the difference between arms over seed means, and an exact perm
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from animatelab.config import FiguresParams
@@ -150,8 +151,31 @@ def _probes(p: FiguresParams) -> list[str]:
     return lines + ["", "![spectrum](figures/probe_spectrum.png) ![probes](figures/probe_summary.png)", ""]
 
 
-FINDINGS_START = "<!-- findings:start (written by `animatelab figures` from metrics files; do not edit) -->"
+def _rq6(p: FiguresParams) -> list[str]:
+    from animatelab.figures import sparsectrl
+
+    data = sparsectrl.load(p.metrics_dir, p.rq6_variants)
+    lines = ["## RQ6: SparseCtrl, control at keyframes and between them", ""]
+    if not data:
+        return lines + ["No `metrics/sparsectrl_*.json`.", ""]
+    lines += ["Object position error (px) of the controlled videos vs the same prompts and noise without control; "
+              "paired difference over videos (negative: control helps).", ""]
+    return lines + sparsectrl.findings(data) + ["", "![RQ6 propagation](figures/rq6_propagation.png)",
+                                                "", "![RQ6 strip](figures/rq6_keyframe_strip.png)", ""]
+
+
+FINDINGS_START = "<!-- findings:start (reports/findings.md from the figures stage, spliced by `make repro`; do not edit) -->"
 FINDINGS_END = "<!-- findings:end -->"
+
+
+def splice_file(readme: str | Path = "README.md", findings: str | Path = "reports/findings.md") -> bool:
+    """Put ``findings`` (written by the figures stage) between the markers of ``readme``, with its
+    relative links re-rooted at the README's folder."""
+    readme, findings = Path(readme), Path(findings)
+    if not findings.is_file():
+        return False
+    prefix = Path(os.path.relpath(findings.parent, readme.parent or ".")).as_posix() + "/"
+    return splice_findings(readme, findings.read_text().splitlines(), prefix)
 
 
 def splice_findings(readme: Path, lines: list[str], link_prefix: str) -> bool:
@@ -165,7 +189,7 @@ def splice_findings(readme: Path, lines: list[str], link_prefix: str) -> bool:
         return False
     head, rest = text.split(FINDINGS_START, 1)
     _, tail = rest.split(FINDINGS_END, 1)
-    body = "\n".join(line.replace("](figures/", f"]({link_prefix}figures/") for line in lines)
+    body = "\n".join(re.sub(r"\]\((?![a-z]+:|/)", f"]({link_prefix}", line) for line in lines)
     readme.write_text(f"{head}{FINDINGS_START}\n{body.strip()}\n{FINDINGS_END}{tail}")
     return True
 
@@ -189,15 +213,24 @@ def write_readme(p: FiguresParams, manifest: dict) -> Path:
     lines += _table_section("RQ5: can the motion follow the prompt?", tables / "rq5_prompt_motion.md")
     lines += ["`dir_*` runs: one MotionLoRA per direction, each sampled with prompts asking for its direction; "
               "the other runs use the held-out prompts (all seven motions).", "", "![RQ5](figures/rq5_prompt_motion.png)", ""]
-    lines += _probes(p)
+    lines += _probes(p) + _rq6(p)
     missing = sorted(set(manifest.get("missing", [])) | set(store.missing))
     lines += ["## Missing inputs", ""] + ([f"- {m}" for m in missing] or ["- none"]) + [""]
     out = Path(p.readme)
     out.parent.mkdir(parents=True, exist_ok=True)
     # links are relative to the README's folder
     out.write_text("\n".join(lines))
-    if p.project_readme:
-        project = Path(p.project_readme)
-        prefix = Path(os.path.relpath(out.parent, project.parent or ".")).as_posix() + "/"
-        splice_findings(project, ["#" + rq1[0], *rq1[1:], f"All findings: [{out.as_posix()}]({prefix}{out.name})."], prefix)
+    # the headline block for the project README: a DVC output of its own, spliced by `make repro`
+    # (python -m animatelab.reports_readme), so no stage ever rewrites the hand-edited README
+    findings = Path(p.findings)
+    findings.parent.mkdir(parents=True, exist_ok=True)
+    link = Path(os.path.relpath(out, findings.parent)).as_posix()
+    findings.write_text("\n".join(["#" + rq1[0], *rq1[1:], f"All findings: [{out.as_posix()}]({link})."]) + "\n")
     return out
+
+
+if __name__ == "__main__":  # make repro: refresh the project README's findings block after dvc repro
+    import sys
+
+    ok = splice_file(*sys.argv[1:3])
+    print("README findings block " + ("updated" if ok else "left as it was (no findings file or no markers)"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from animatelab.config import FiguresParams
-from animatelab.figures import ablations, grids, probes, tables
+from animatelab.figures import ablations, grids, probes, sparsectrl, tables
 from animatelab.figures.metrics import MetricsStore
 from animatelab.figures.style import paper_style, save
 
@@ -49,8 +49,12 @@ def build_all(p: FiguresParams) -> dict:
             ("probe_summary", probes.summary_figure(results, 2 * w)),
             ("probe_loss_over_training", probes.loss_training_figure(curves, w)),
             ("rq1_dose_response", probes.dose_response_figure(curves, 2 * w, p.rq1_variants)),
+            ("rq6_propagation", sparsectrl.propagation_figure(sparsectrl.load(p.metrics_dir, p.rq6_variants), 2 * w)),
+            ("rq6_keyframe_strip", sparsectrl.strip_figure(
+                p.samples_dir, p.rq6_strip_variant, p.rq6_strip_keyframes,
+                Path(p.samples_dir) / p.rq6_baseline_run / f"scale_{float(p.rq1_scale)}", 2 * w)),
         ):
-            keep(fig, name) if fig is not None else missing.append(f"{name} (no probe results)")
+            keep(fig, name) if fig is not None else missing.append(f"{name} (no inputs)")
 
     scale = p.rq1_scale
     for df, name, caption in (

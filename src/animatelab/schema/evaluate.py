@@ -154,8 +154,7 @@ class FiguresParams(Strict):
     figures_dir: str = "reports/figures"
     tables_dir: str = "reports/tables"
     readme: str = "reports/README.md"
-    # the RQ1 headline is also written between FINDINGS markers of this file ("" = leave it alone)
-    project_readme: str = "README.md"
+    findings: str = "reports/findings.md"  # the RQ1 headline block; `make repro` splices it into README.md
     metrics_dir: str = "metrics"
     probes_dir: str = "metrics/probes"
     samples_dir: str = "samples"
@@ -171,6 +170,10 @@ class FiguresParams(Strict):
     rq4_runs: list[str] = ["with_adapter_s0", "conv1d_s0", "random_proj_out_s0", "per_frame_norm_s0"]
     rq4_metrics: list[str] = ["watermark_leakage", "fvd_synth", "gt_moving_frac", "gt_speed_w1"]
     rq5_runs: list[str] = ["with_adapter_s0", "text_xattn_s0", "dir_left", "dir_right"]
+    rq6_variants: list[str] = ["rgb", "sketch", "rgb_keep_latent", "rgb_no_mask"]  # train_sparsectrl.variants
+    rq6_strip_variant: str = "rgb"
+    rq6_strip_keyframes: int = Field(default=2, gt=0)
+    rq6_baseline_run: str = "with_adapter_s0"  # train_sparsectrl.motion_run: its samples are the no-control baseline
     rq5_metrics: list[str] = ["gt_direction_acc", "watermark_leakage", "gt_moving_frac"]
     table_metrics: list[str] = [
         "fvd_synth", "clip_synth_text", "watermark_leakage", "gt_moving_frac", "gt_direction_acc", "gt_appearance_acc",
