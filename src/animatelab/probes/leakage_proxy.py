@@ -63,14 +63,11 @@ def one_step_x0(unet, clips: CleanClips, scheduler, timestep: int, batch_size: i
     return torch.cat(out)
 
 
-@torch.no_grad()
-def decode_videos(vae, latents: torch.Tensor, batch_size: int = 64) -> np.ndarray:
-    """(N, C, F, h, w) scaled latents -> uint8 (N, F, H, W, 3)."""
-    n, c, f, h, w = latents.shape
-    flat = latents.permute(0, 2, 1, 3, 4).reshape(n * f, c, h, w) / vae.config.scaling_factor
-    pix = torch.cat([vae.decode(flat[i : i + batch_size]).sample for i in range(0, len(flat), batch_size)])
-    img = ((pix.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    return img.reshape(n, f, *img.shape[1:])
+def decode_videos(vae, latents: torch.Tensor) -> np.ndarray:
+    """(N, C, F, h, w) scaled latents -> uint8 (N, F, H, W, 3), through the evaluation's one VAE decode."""
+    from animatelab.eval.vae_reference import decode
+
+    return decode(vae, latents.permute(0, 2, 1, 3, 4).numpy())
 
 
 def leakage(unet, vae, clips: CleanClips, watermark, scheduler, timestep: int, batch_size: int, seed: int,
