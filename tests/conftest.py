@@ -24,6 +24,29 @@ def _isolated_mlflow(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
 
 
+def _scheduling() -> tuple[int, int]:
+    return os.sched_getscheduler(0), os.sched_getparam(0).sched_priority
+
+
+_SCHEDULING_AT_START = _scheduling()
+
+
+@pytest.fixture(autouse=True)
+def _scheduling_unchanged():
+    """A test must leave the process's CPU scheduling as it found it.
+
+    Native libraries can change it for good (SVT-AV1's encoder raises its thread to SCHED_FIFO 99 as
+    root); every later test, and the processes it starts, would then inherit it. Failing here names the
+    test instead of hanging the suite.
+    """
+    yield
+    after = _scheduling()
+    if after != _SCHEDULING_AT_START:
+        os.sched_setscheduler(0, _SCHEDULING_AT_START[0], os.sched_param(_SCHEDULING_AT_START[1]))
+        pytest.fail(f"this test or its fixtures changed the process's scheduling policy/priority "
+                    f"{_SCHEDULING_AT_START} -> {after}")
+
+
 @pytest.fixture
 def micro_params_dict() -> dict:
     return yaml.safe_load(MICRO.read_text())

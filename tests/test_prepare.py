@@ -7,6 +7,8 @@ import hashlib
 import importlib.util
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import decord
@@ -39,19 +41,31 @@ def _moving_square(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
     return frames
 
 
-def _av1(path: Path) -> None:
-    """An AV1 mp4: a valid video whose codec decord 0.6 has no decoder for."""
-    import av
+_AV1_SCRIPT = """
+import sys
+import av
+import numpy as np
 
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libsvtav1", rate=8)
-        s.width = s.height = 64
-        s.pix_fmt = "yuv420p"
-        for f in np.random.default_rng(0).integers(0, 255, (8, 64, 64, 3), dtype=np.uint8):
-            for pkt in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                c.mux(pkt)
-        for pkt in s.encode():
+with av.open(sys.argv[1], "w") as c:
+    s = c.add_stream("libsvtav1", rate=8)
+    s.width = s.height = 64
+    s.pix_fmt = "yuv420p"
+    for f in np.random.default_rng(0).integers(0, 255, (8, 64, 64, 3), dtype=np.uint8):
+        for pkt in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
             c.mux(pkt)
+    for pkt in s.encode():
+        c.mux(pkt)
+"""
+
+
+def _av1(path: Path) -> None:
+    """An AV1 mp4: a valid video whose codec decord 0.6 has no decoder for.
+
+    Encoded in a child process: SVT-AV1's encoder init raises its calling thread to SCHED_FIFO 99
+    when it runs as root, and in the test process that starved every later CPU-bound test (CI hung
+    in test_synth_data's loaded run behind two real-time busy loops that inherited the policy).
+    """
+    subprocess.run([sys.executable, "-c", _AV1_SCRIPT, str(path)], check=True)
 
 
 @pytest.fixture(scope="module")
