@@ -29,7 +29,13 @@ from animatelab.schema.models import (  # noqa: F401
     MotionModuleParams,
     PretrainBaseParams,
 )
-from animatelab.schema.moonshot import TrainMoonShotImageParams, TrainMoonShotVideoParams  # noqa: F401
+from animatelab.schema.moonshot import (  # noqa: F401
+    EvaluateMoonShotParams,
+    MoonShotMode,
+    SampleMoonShotParams,
+    TrainMoonShotImageParams,
+    TrainMoonShotVideoParams,
+)
 from animatelab.schema.sparsectrl import (  # noqa: F401
     ConditionDraw,
     EvaluateSparseCtrlParams,
@@ -68,6 +74,8 @@ class Params(Strict):
     evaluate_sparsectrl: EvaluateSparseCtrlParams = EvaluateSparseCtrlParams()
     train_moonshot_image: TrainMoonShotImageParams = TrainMoonShotImageParams()
     train_moonshot_video: TrainMoonShotVideoParams = TrainMoonShotVideoParams()
+    sample_moonshot: SampleMoonShotParams = SampleMoonShotParams()
+    evaluate_moonshot: EvaluateMoonShotParams = EvaluateMoonShotParams()
 
     @model_validator(mode="after")
     def _check_run_names(self) -> "Params":
@@ -138,10 +146,10 @@ def required_paths(params: Params, stage: str) -> dict[str, str]:
             paths[f"prepare.datasets.{i}.video_dir"] = ds.video_dir
     if stage in {"encode", "train_adapter", "train_motion", "train_motion_lora", "train_direction_lora", "sample", "probe"}:
         paths["base.path"] = params.base.path
-    if stage in {"train_moonshot_image", "train_moonshot_video"}:
+    if stage in {"train_moonshot_image", "train_moonshot_video", "sample_moonshot"}:
         paths["base.path"] = params.base.path
         paths["train_moonshot_image.image_encoder"] = params.train_moonshot_image.image_encoder
-    if stage == "evaluate":
+    if stage in {"evaluate", "evaluate_moonshot"}:
         ev = params.evaluate
         net = {"i3d": "i3d_path", "videomae": "videomae_path"}.get(ev.fvd_backbone, "video_net")
         paths[f"evaluate.{net}"] = getattr(ev, net)

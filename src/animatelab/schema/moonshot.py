@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from animatelab.schema.base import LoopParams, NoiseScheduleParams, Strict
 from animatelab.schema.models import MotionModuleParams
@@ -44,3 +44,48 @@ class TrainMoonShotVideoParams(Strict):
     loop: LoopParams = LoopParams(steps=300, batch_size=4, lr=5e-4)
     noise: NoiseScheduleParams = NoiseScheduleParams()
     threads: int = Field(default=2, gt=0)
+
+
+class MoonShotMode(Strict):
+    """One way of sampling the trained MoonShot model (``sample_moonshot@{mode}``).
+
+    ``image``: condition on the CLIP image embedding of the held-out clip's frame 0 (else a zero
+    embedding: the dropped image of training, also the unconditional branch of guidance).
+    ``first_frame``: feed that frame's VAE latent through the masked 9-channel input (image animation).
+    ``image_scale``: the image branch's weight in every decoupled cross-attention; 0 makes the spatial
+    layers exactly the base's text-only attention (then only the temporal layers differ from AnimateDiff's)."""
+
+    image: bool = False
+    first_frame: bool = False
+    image_scale: float = Field(default=0.0, ge=0)
+
+
+class SampleMoonShotParams(Strict):
+    """MoonShot videos on ``sample``'s held-out prompts with ``sample``'s frames, DDIM steps, guidance,
+    batch size and seeds (video i: seed ``sample.seed + i``, the same initial noise as AnimateDiff's
+    video i), one folder per mode: ``{out_dir}/{mode}/scale_{adapter_scale}/`` in the sample stage's
+    layout, so ``evaluate`` scores it unchanged. The DDIM schedule is ``train_moonshot_video.noise``'s."""
+
+    out_dir: str = "samples/moonshot"
+    heldout_dir: str = "data/prepared/heldout"  # frame 0 of each held-out prompt's own clip
+    modes: dict[str, MoonShotMode] = {
+        "text": MoonShotMode(),
+        "animate": MoonShotMode(image=True, first_frame=True, image_scale=1.0),
+    }
+    adapter_scale: float = Field(default=0.0, ge=0)  # the inference setting of RQ1: domain adapter dropped
+    threads: int = Field(default=2, gt=0)
+
+    @model_validator(mode="after")
+    def _modes(self) -> "SampleMoonShotParams":
+        if not self.modes:
+            raise ValueError("modes: at least one mode")
+        return self
+
+
+class EvaluateMoonShotParams(Strict):
+    """Scores of ``sample_moonshot@{mode}``: every metric of ``evaluate`` with ``evaluate``'s params
+    (backbones, references, bootstrap, seed: the numbers sit beside AnimateDiff's), plus first-frame
+    fidelity to the conditioning frame and identity kept across frames; ``{out_dir}/{mode}.json``."""
+
+    out_dir: str = "metrics/moonshot"
+    samples_dir: str = "samples/moonshot"
