@@ -22,7 +22,10 @@ EXP = REPO / "experiments" / "webvid-sd15"
 DVC = [sys.executable, "-m", "dvc"]
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1"}
 STAGES = ["prepare", "encode", "train_adapter", "train_motion", "train_motion_lora", "sample", "sample_lora", "evaluate",
-          "evaluate_lora", "figures"]
+          "evaluate_lora", "figures", "train_sparsectrl", "sample_sparsectrl", "train_moonshot_image",
+          "train_moonshot_video"]
+TRAINING_STAGES = ["train_adapter", "train_motion", "train_motion_lora", "train_sparsectrl", "train_moonshot_image",
+                   "train_moonshot_video"]  # run through `accelerate launch`
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +121,8 @@ def _expected_stage_names(params) -> list[str]:
             names += [f"{stage}@{run}" for run in params.train_motion.runs]
         elif stage in {"train_motion_lora", "sample_lora", "evaluate_lora"}:
             names += [f"{stage}@{n}" for n in params.train_motion_lora.n_videos]
+        elif stage in {"train_sparsectrl", "sample_sparsectrl"}:
+            names += [f"{stage}@{v}" for v in params.train_sparsectrl.variants]
         else:
             names.append(stage)
     return names
@@ -148,7 +153,44 @@ def test_dvc_repro_dry_runs_every_stage_in_order(repo_copy, params):
     assert order.index("prepare") < order.index("encode") < order.index("train_adapter")
     assert order.index("train_motion@with_adapter_s0") < order.index("train_motion_lora@5")
     assert order.index("sample@no_adapter_s0") < order.index("evaluate@no_adapter_s0") < order.index("figures")
-    assert "accelerate launch --config_file accelerate.yaml -m animatelab.cli train_motion" in proc.stdout
+    motion_run = f"train_motion@{params.train_sparsectrl.motion_run}"
+    for variant in params.train_sparsectrl.variants:
+        train, sample = order.index(f"train_sparsectrl@{variant}"), order.index(f"sample_sparsectrl@{variant}")
+        assert order.index(motion_run) < train < sample
+    assert order.index("train_adapter") < order.index("train_moonshot_video")
+    assert order.index("train_moonshot_image") < order.index("train_moonshot_video")
+    for stage in TRAINING_STAGES:
+        assert f"accelerate launch --config_file accelerate.yaml -m animatelab.cli {stage}" in proc.stdout, stage
+    for stage in ("sample_sparsectrl", "sample"):  # sampling runs in one process
+        assert f"accelerate launch --config_file accelerate.yaml -m animatelab.cli {stage} " not in proc.stdout
+
+
+def test_stage_params_exist(repo_copy):
+    """Every params key a real-scale stage declares (foreach expanded by DVC) is in its params file, so a
+    renamed group cannot leave a stage watching nothing."""
+    import yaml
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo import Repo
+
+    exp = repo_copy / "experiments" / "webvid-sd15"
+    files = {name: yaml.safe_load((exp / name).read_text()) for name in ("params.yaml", "accelerate.yaml")}
+    checked = 0
+    with Repo(str(repo_copy)) as repo:
+        stages = [s for s in repo.index.stages if Path(s.path).parent == exp]
+        for stage in stages:
+            for dep in stage.deps:
+                if not isinstance(dep, ParamsDependency):
+                    continue
+                data = files[Path(dep.fs_path).name]
+                for key in dep.params or []:
+                    node = data
+                    for part in key.split("."):
+                        where = f"{stage.addressing}: {key} not in {Path(dep.fs_path).name}"
+                        assert isinstance(node, dict) and part in node, where
+                        node = node[part]
+                    checked += 1
+    assert {s.addressing.split(":")[-1].split("@")[0] for s in stages} == set(STAGES)
+    assert checked > 50
 
 
 def test_accelerate_config_loads():
@@ -157,3 +199,130 @@ def test_accelerate_config_loads():
 
     cfg = load_config_from_file(str(EXP / "accelerate.yaml"))
     assert cfg.num_processes == 1 and cfg.num_machines == 1 and cfg.mixed_precision == "no"
+
+
+# --------------------------------------------------------------------------- SparseCtrl and MoonShot (RQ6, RQ7)
+# Facts checked (experiments/webvid-sd15/params.yaml cites them): the official SparseCtrl encoder configs
+# (guoyww/AnimateDiff configs/inference/sparsectrl/{latent,image}_condition.yaml, models/sparse_controlnet.py)
+# and IP-Adapter's official trainer (tencent-ailab/IP-Adapter tutorial_train.py).
+SD15_VAE_LEVELS = 4  # SD1.5 vae/config.json block_out_channels [128, 256, 512, 512]
+CONTROLNET_SD15_PARAMS = 361_279_120  # diffusers ControlNetModel.from_unet(SD1.5): the "361M" ControlNet
+SPARSECTRL_PARAMS = {"rgb": 496_730_880, "sketch": 497_802_784}  # README.md "SparseCtrl and MoonShot"
+SPARSECTRL_MOTION_PARAMS = 136_523_520
+IP_ADAPTER_PARAMS_VITL = 21_533_184  # 768-d image embeddings (CLIP ViT-L/14), 4 tokens
+
+
+def test_sparsectrl_and_moonshot_settings(params):
+    ts, ss, m = params.train_sparsectrl, params.sample_sparsectrl, params.train_motion
+    assert {v.modality for v in ts.variants.values()} == {"rgb", "sketch"}
+    paper = [n for n, v in ts.variants.items() if not v.keep_noisy_latent and v.mask]
+    assert {ts.variants[n].modality for n in paper} == {"rgb", "sketch"}  # the paper's two encoders are trained
+    assert ts.frames == m.frames == 16 and ts.motion_num_attention_heads == 8
+    assert tuple(ts.sketch_embedding_channels) == (16, 32, 96, 256)
+    assert ts.noise == m.noise  # the frozen video model's own schedule
+    assert ts.motion_run in m.runs and m.runs[ts.motion_run].with_adapter
+    # the no-control baseline of evaluate_sparsectrl: sample's videos of motion_run at the same adapter scale
+    scales = {*params.sample.adapter_scales, *params.sample.adapter_scales_by_run.get(ts.motion_run, [])}
+    assert ss.adapter_scale in scales and ss.num_videos <= params.sample.num_videos
+    assert max(k for v in ts.variants for k in ss.keyframes_for(v)) <= params.sample.frames
+    assert ss.conditioning_scale == 1.0
+    p1, p2 = params.train_moonshot_image, params.train_moonshot_video
+    assert p1.num_image_tokens == 4 and (p1.loop.lr, p1.loop.weight_decay, p1.loop.batch_size) == (1e-4, 1e-2, 8)
+    assert p2.frames == m.frames and p2.loop.lr == m.loop.lr and p2.loop.batch_size == m.loop.batch_size
+    assert p2.module == m.runs[ts.motion_run].module and p2.with_adapter
+    for loop in (ts.loop, p1.loop, p2.loop):
+        assert loop.mixed_precision in {"bf16", "fp16"} and loop.gradient_checkpointing
+
+
+@pytest.fixture(scope="module")
+def sd15_unet_meta():
+    from animatelab.models import sd15
+
+    return sd15.sd15_unet(meta=True)
+
+
+def test_sparsectrl_encoder_is_the_official_sd15_encoder(params, sd15_unet_meta):
+    """Each real-scale variant, built by the trainer's own builder on SD1.5 (meta device): a ControlNet copy
+    of the SD1.5 encoder (conv_in, time embedding, 4 down blocks, spatial mid block) whose only differences
+    are the condition embedding and 8 temporal modules with one self-attention of 8 heads (pe 32), 2 per
+    down block and none in the mid block, as the official configs set."""
+    import torch
+    from diffusers import ControlNetModel, MotionAdapter
+
+    from animatelab.models import sd15
+    from animatelab.models.sparsectrl import NoisyLatentSparseControlNet, build_encoder
+
+    ts = params.train_sparsectrl
+    with sd15._context(meta=True):
+        controlnet = ControlNetModel.from_unet(sd15_unet_meta, load_weights_from_unet=False)
+        v3 = MotionAdapter(**sd15.MOTION_ADAPTER_CONFIGS["v3"])
+    assert sd15.count_params(controlnet) == CONTROLNET_SD15_PARAMS
+    hint = sd15.count_params(controlnet.controlnet_cond_embedding)
+    widths = sd15.SD15_UNET_CONFIG["block_out_channels"]
+    # v3's down-block modules hold two self-attentions; the encoder's one: minus q, k, v, out (+ bias) and a norm
+    v3_down = sum(p.numel() for n, p in v3.named_parameters() if n.startswith("down_blocks."))
+    motion_expected = v3_down - sum(2 * (4 * c * c + 3 * c) for c in widths)
+    assert motion_expected == SPARSECTRL_MOTION_PARAMS
+    for name, variant in ts.variants.items():
+        with sd15._context(meta=True):
+            enc = build_encoder(sd15_unet_meta, variant, SD15_VAE_LEVELS, ts.motion_num_attention_heads,
+                                max(32, ts.frames), ts.sketch_embedding_channels)
+        assert isinstance(enc, NoisyLatentSparseControlNet) == variant.keep_noisy_latent, name
+        cfg = enc.config
+        assert cfg.use_simplified_condition_embedding == (variant.modality == "rgb"), name
+        assert cfg.conditioning_channels == (4 if variant.modality == "rgb" else 3), name
+        assert cfg.concat_conditioning_mask == variant.mask, name
+        motion = {n: p.numel() for n, p in enc.named_parameters() if "motion_modules." in n}
+        assert sum(motion.values()) == SPARSECTRL_MOTION_PARAMS, name
+        modules = [mod for blk in enc.down_blocks for mod in blk.motion_modules]
+        assert len(modules) == 2 * len(widths) and not any("mid_block" in n for n in motion), name
+        for mod in modules:
+            block = mod.transformer_blocks[0]
+            assert len(mod.transformer_blocks) == 1 and getattr(block, "attn2", None) is None, name
+            assert block.attn1.heads == 8 and block.pos_embed.pe.shape[1] == 32, name
+        assert enc.controlnet_mid_block.kernel_size == (1, 1) and len(enc.controlnet_down_blocks) == 12, name
+        spatial = sd15.count_params(enc) - SPARSECTRL_MOTION_PARAMS
+        assert spatial == CONTROLNET_SD15_PARAMS - hint + sd15.count_params(enc.controlnet_cond_embedding), name
+        if variant.mask and not variant.keep_noisy_latent:
+            assert sd15.count_params(enc) == SPARSECTRL_PARAMS[variant.modality], name
+        # the condition embedding lands on the latent grid: 256 px sketches (x8 down) or 32x32 latents
+        side = params.prepare.resolution // (sd15.SD15_VAE_SCALE if variant.modality == "rgb" else 1)
+        x = torch.empty(2, cfg.conditioning_channels + int(variant.mask), side, side, device="meta")
+        out = enc.controlnet_cond_embedding(x)
+        assert tuple(out.shape) == (2, widths[0], 32, 32), name
+
+
+def test_moonshot_unet_sizes(params, sd15_unet_meta):
+    """MoonShot on SD1.5 (meta device) through the trainers' builders: stage 1 trains the image K/V of the
+    16 spatial cross-attentions and a 4-token projection (IP-Adapter's ~22M with 1024-d ViT-H/14 embeddings,
+    21.5M with ViT-L/14's 768); stage 2 trains the v3-layout temporal modules and the 9-channel conv_in only."""
+    import copy
+
+    from diffusers.models.attention_processor import IPAdapterAttnProcessor2_0
+
+    from animatelab.models import moonshot as ms
+    from animatelab.models import sd15
+
+    p1, p2 = params.train_moonshot_image, params.train_moonshot_video
+    counts = {}
+    for dim in (1024, 768):
+        unet = copy.deepcopy(sd15_unet_meta)
+        with sd15._context(meta=True):
+            ms.add_image_cross_attention(unet, dim, p1.num_image_tokens, p1.image_scale)
+        names = set(ms.train_only(unet, ms.IMAGE_KEYS))
+        counts[dim] = sum(p.numel() for n, p in unet.named_parameters() if n in names)
+    assert round(counts[1024] / 1e6) == 22  # IP-Adapter (arXiv 2308.06721): 22M parameters on SD1.5
+    assert counts[768] == IP_ADAPTER_PARAMS_VITL
+    procs = [p for p in unet.attn_processors.values() if isinstance(p, IPAdapterAttnProcessor2_0)]
+    assert len(procs) == 16 and all(tuple(p.num_tokens) == (p1.num_image_tokens,) for p in procs)
+    with sd15._context(meta=True):
+        video = ms.build_moonshot_unet(unet, p2.module)
+    conv_in = 9 * 320 * 3 * 3 + 320
+    assert tuple(video.conv_in.weight.shape) == (320, ms.IN_CHANNELS, 3, 3)
+    assert sd15.count_params(video, trainable_only=True) == sd15.MOTION_ADAPTER_PARAMS["v3"] + conv_in
+    trained = {n.split(".")[0] for n, p in video.named_parameters() if p.requires_grad}
+    assert trained == {"conv_in", "down_blocks", "up_blocks"}
+    assert sd15.count_params(video) == SD15_UNET_PARAMS_PLUS_IP + sd15.MOTION_ADAPTER_PARAMS["v3"] + 5 * 320 * 9
+
+
+SD15_UNET_PARAMS_PLUS_IP = 859_520_964 + IP_ADAPTER_PARAMS_VITL
