@@ -150,12 +150,22 @@ def moonshot(params, dtype) -> dict:
     saved2 = _saved_gib(call2)
     n2 = sd15.count_params(video, trainable_only=True)
     frozen2 = sd15.count_params(video) - n2
+    # sampling (sample_moonshot, animate mode): 512 px as the pipelines render SD1.5, 2 rows for guidance
+    video.eval()
+    s = params.sample
+    side_s = sd15.SD15_UNET_CONFIG["sample_size"]
+    xs = _inputs(2, s.frames, side_s, dtype)
+    first_s = torch.randn(2, 4, side_s, side_s, device="meta", dtype=dtype)
+    emb_s = torch.randn(2, embed_dim, device="meta", dtype=dtype)
+    with torch.no_grad():
+        per_step = _flops(lambda: ms.predict(video, xs["noisy"], xs["t"], xs["text"], emb_s, first_s))
     return {
         "image": {"trainable_params": n1, "batch_per_gpu": b1, "tflop_per_step": round(f1["step"] / 1e12, 2),
                   "weights_grads_adam_gib": round((n1 * 16 + frozen1 * 2) / 2**30, 2)},
         "video": {"trainable_params": n2, "batch_per_gpu": b2, "tflop_per_step": round(f2["step"] / 1e12, 2),
                   "saved_activations_gib": saved2,
-                  "weights_grads_adam_gib": round((n2 * 16 + frozen2 * 2) / 2**30, 2)},
+                  "weights_grads_adam_gib": round((n2 * 16 + frozen2 * 2) / 2**30, 2),
+                  "sample_denoise_tflop_per_video": round(per_step * s.num_inference_steps / 1e12, 1)},
     }
 
 
@@ -207,6 +217,9 @@ def main(argv: list[str] | None = None) -> dict:
     per_video = out["sparsectrl"]["rgb"]["sample_denoise_tflop_per_video"] + out["vae_decode_tflop_per_video"]
     out["sample_sparsectrl_seconds_per_video_1gpu"] = {gpu: round(per_video / (peak * args.mfu), 1)
                                                        for gpu, peak in PEAKS.items()}
+    per_video = out["moonshot"]["video"]["sample_denoise_tflop_per_video"] + out["vae_decode_tflop_per_video"]
+    out["sample_moonshot_seconds_per_video_1gpu"] = {gpu: round(per_video / (peak * args.mfu), 1)
+                                                     for gpu, peak in PEAKS.items()}
     out["seconds_to_estimate"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(out))
     return out

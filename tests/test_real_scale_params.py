@@ -23,7 +23,7 @@ DVC = [sys.executable, "-m", "dvc"]
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1"}
 STAGES = ["prepare", "encode", "train_adapter", "train_motion", "train_motion_lora", "sample", "sample_lora", "evaluate",
           "evaluate_lora", "figures", "train_sparsectrl", "sample_sparsectrl", "train_moonshot_image",
-          "train_moonshot_video"]
+          "train_moonshot_video", "sample_moonshot", "evaluate_moonshot"]
 TRAINING_STAGES = ["train_adapter", "train_motion", "train_motion_lora", "train_sparsectrl", "train_moonshot_image",
                    "train_moonshot_video"]  # run through `accelerate launch`
 
@@ -123,6 +123,8 @@ def _expected_stage_names(params) -> list[str]:
             names += [f"{stage}@{n}" for n in params.train_motion_lora.n_videos]
         elif stage in {"train_sparsectrl", "sample_sparsectrl"}:
             names += [f"{stage}@{v}" for v in params.train_sparsectrl.variants]
+        elif stage in {"sample_moonshot", "evaluate_moonshot"}:
+            names += [f"{stage}@{m}" for m in params.sample_moonshot.modes]
         else:
             names.append(stage)
     return names
@@ -159,9 +161,12 @@ def test_dvc_repro_dry_runs_every_stage_in_order(repo_copy, params):
         assert order.index(motion_run) < train < sample
     assert order.index("train_adapter") < order.index("train_moonshot_video")
     assert order.index("train_moonshot_image") < order.index("train_moonshot_video")
+    for mode in params.sample_moonshot.modes:
+        assert order.index("train_moonshot_video") < order.index(f"sample_moonshot@{mode}") \
+            < order.index(f"evaluate_moonshot@{mode}")
     for stage in TRAINING_STAGES:
         assert f"accelerate launch --config_file accelerate.yaml -m animatelab.cli {stage}" in proc.stdout, stage
-    for stage in ("sample_sparsectrl", "sample"):  # sampling runs in one process
+    for stage in ("sample_sparsectrl", "sample", "sample_moonshot"):  # sampling runs in one process
         assert f"accelerate launch --config_file accelerate.yaml -m animatelab.cli {stage} " not in proc.stdout
 
 
@@ -230,6 +235,12 @@ def test_sparsectrl_and_moonshot_settings(params):
     assert p1.num_image_tokens == 4 and (p1.loop.lr, p1.loop.weight_decay, p1.loop.batch_size) == (1e-4, 1e-2, 8)
     assert p2.frames == m.frames and p2.loop.lr == m.loop.lr and p2.loop.batch_size == m.loop.batch_size
     assert p2.module == m.runs[ts.motion_run].module and p2.with_adapter
+    sm = params.sample_moonshot
+    assert sm.adapter_scale in params.sample.adapter_scales  # beside AnimateDiff's scale_0.0 videos
+    text = [m for m in sm.modes.values() if not m.image and not m.first_frame]
+    animate = [m for m in sm.modes.values() if m.image and m.first_frame and m.image_scale > 0]
+    assert text and text[0].image_scale == 0 and animate
+    assert params.evaluate_moonshot.samples_dir == sm.out_dir
     for loop in (ts.loop, p1.loop, p2.loop):
         assert loop.mixed_precision in {"bf16", "fp16"} and loop.gradient_checkpointing
 
