@@ -39,6 +39,8 @@ STAGES: dict[str, str] = {
     "evaluate_sparsectrl": "RQ6: score control at keyframes and propagation vs the no-control baseline (--run VARIANT)",
     "train_moonshot_image": "MoonShot stage 1: decoupled image cross-attention on the clean images",
     "train_moonshot_video": "MoonShot stage 2: temporal attention + first-frame input on clips (image condition)",
+    "sample_moonshot": "RQ7: MoonShot videos of one mode (--run MODE) on the sample stage's prompts and seeds",
+    "evaluate_moonshot": "RQ7: score one MoonShot mode like evaluate, plus first-frame fidelity and identity (--run MODE)",
 }
 
 

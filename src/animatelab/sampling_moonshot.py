@@ -1,30 +1,49 @@
 """MoonShot sampling: a small DDIM loop over the MVB UNet (no diffusers pipeline takes its 9-channel
 first-frame input together with IP-style image embeddings), with classifier-free guidance whose
 unconditional branch drops the text ("" embedding) and the image (zero embedding), as in training.
+
+:func:`sample_mode` renders one ``sample_moonshot`` mode on exactly what AnimateDiff's ``sample``
+stage uses: its held-out prompts, frames, DDIM steps, guidance, batch size and per-video seeds
+(``sample.seed + i``, drawn per video as ``AnimateDiffPipeline.prepare_latents`` draws them, so video
+i starts from AnimateDiff's initial noise for video i), decoded by the pipeline's own VAE decode and
+written by ``sampling.write_videos``: the folder is one ``evaluate`` scores unchanged. The image to
+animate is frame 0 of each prompt's own held-out clip; ``condition.npz`` beside the videos keeps it
+and its VAE reconstruction (the ceiling of first-frame fidelity for a latent model).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from animatelab.models.moonshot import predict
+from animatelab.moonshot_layout import CONDITION_FILE, MODE_FILE, samples_folder
 
 if TYPE_CHECKING:
     from diffusers import DDIMScheduler, UNetMotionModel
+
+    from animatelab.config import MoonShotMode, Params
 
 
 @torch.no_grad()
 def sample_moonshot(unet: "UNetMotionModel", scheduler: "DDIMScheduler", text: torch.Tensor,
                     empty_text: torch.Tensor, image_embeds: torch.Tensor | None, first: torch.Tensor | None,
-                    frames: int, steps: int, guidance: float, generator: torch.Generator,
+                    frames: int, steps: int, guidance: float,
+                    generator: torch.Generator | list[torch.Generator],
                     latent_shape: tuple[int, int, int] | None = None) -> torch.Tensor:
     """Latents (B, 4, F, h, w) for text (B, L, D), image embeddings (B, E) or None, and a first-frame
-    latent (B, 4, h, w) to animate or None (text(-and-image)-to-video)."""
+    latent (B, 4, h, w) to animate or None (text(-and-image)-to-video). A list of generators draws
+    each video's initial noise from its own generator (diffusers' ``randn_tensor``), so a video does
+    not depend on the others in its batch."""
+    from diffusers.utils.torch_utils import randn_tensor
+
     b = text.shape[0]
     c, h, w = latent_shape or tuple(first.shape[1:])
-    x = torch.randn((b, c, frames, h, w), generator=generator).to(text) * scheduler.init_noise_sigma
+    x = randn_tensor((b, c, frames, h, w), generator=generator).to(text) * scheduler.init_noise_sigma
     scheduler.set_timesteps(steps)
     guided = guidance != 1.0
     texts = torch.cat([empty_text.to(text).expand_as(text), text]) if guided else text
@@ -39,3 +58,131 @@ def sample_moonshot(unet: "UNetMotionModel", scheduler: "DDIMScheduler", text: t
             eps = uncond + guidance * (cond - uncond)
         x = scheduler.step(eps, t, x).prev_sample
     return x
+
+
+# --------------------------------------------------------------------------- what sample_moonshot renders
+def heldout_first_frames(folder: str | Path, videoids: list[Any], size: int) -> np.ndarray:
+    """uint8 (N, size, size, 3): frame 0 of each named held-out clip (in ``videoids`` order, repeats
+    allowed), resized (area) when the prepared clips are not at the sampling resolution."""
+    import cv2
+
+    from animatelab.data.shards import list_shards, load_shard
+
+    wanted, found = set(videoids), {}
+    for shard in list_shards(folder):
+        frames, meta = load_shard(shard)
+        found.update({m.get("videoid"): frames[i, 0] for i, m in enumerate(meta)
+                      if m.get("videoid") in wanted})
+        if wanted <= found.keys():
+            break
+    missing = [v for v in videoids if v not in found]
+    if missing:
+        raise FileNotFoundError(f"{folder}: no prepared clip for held-out prompts {missing[:3]} "
+                                "(sample_moonshot.heldout_dir)")
+    fit = {v: f if f.shape[:2] == (size, size) else cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA)
+           for v, f in found.items()}
+    return np.stack([fit[v] for v in videoids])
+
+
+def inference_scheduler(params: "Params"):
+    """``sampling.inference_scheduler`` (DDIM, the official inference settings) on the noise schedule
+    MoonShot was trained with, ``train_moonshot_video.noise``."""
+    from animatelab.sampling import inference_scheduler as animatediff_scheduler
+
+    motion = params.train_motion.model_copy(update={"noise": params.train_moonshot_video.noise})
+    return animatediff_scheduler(params.model_copy(update={"train_motion": motion}))
+
+
+def build_moonshot(params: "Params"):
+    """``(pipeline, base, image_embed_dim)``: an ``AnimateDiffPipeline`` holding the base's VAE, text
+    encoder and tokenizer and the trained MoonShot UNet (on the base with the domain adapter merged at
+    ``sample_moonshot.adapter_scale``). The pipeline only decodes: its own denoising loop cannot feed
+    the 9-channel input."""
+    from diffusers import AnimateDiffPipeline
+
+    from animatelab.models import moonshot as ms
+    from animatelab.models.base import load_base
+    from animatelab.train.adapter import apply_domain_adapter
+
+    base = load_base(params.base.path)
+    if params.sample_moonshot.adapter_scale:
+        apply_domain_adapter(base.unet, params.train_adapter.out_dir, params.sample_moonshot.adapter_scale)
+    image_dir = Path(params.train_moonshot_image.out_dir)
+    unet = ms.load_moonshot_unet(base.unet, image_dir, params.train_moonshot_video.out_dir)
+    info = json.loads((image_dir / ms.INFO_FILE).read_text())
+    pipe = AnimateDiffPipeline(vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer,
+                               unet=unet, motion_adapter=None, scheduler=inference_scheduler(params))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe, base, int(info["image_embed_dim"])
+
+
+def conditions(params: "Params", pipe, base, prompts: list[dict], image_dim: int,
+               mode: "MoonShotMode") -> tuple[np.ndarray, torch.Tensor, torch.Tensor, np.ndarray]:
+    """``(frames, first-frame latents (N, 4, h, w), image embeddings (N, E), reconstructions)``: frame 0
+    of each prompt's held-out clip (uint8 (N, H, W, 3)), its latent (posterior mean, as in the encode
+    cache training read), its CLIP image embedding (zeros when ``mode`` does not use the image), and
+    the latent decoded as the videos are (what a perfect first frame of a latent model looks like)."""
+    from animatelab.data.encode import encode_frames
+    from animatelab.models import moonshot as ms
+    from animatelab.sampling import decode
+
+    size = pipe.unet.config.sample_size * pipe.vae_scale_factor
+    frames = heldout_first_frames(params.sample_moonshot.heldout_dir, [p["videoid"] for p in prompts], size)
+    latents = encode_frames(base, frames[:, None], params.sample.batch_size)[:, 0]
+    if mode.image:
+        encode, _ = ms.clip_image_encoder(params.train_moonshot_image.image_encoder)
+        image = encode(np.ascontiguousarray(frames)).float()
+    else:
+        image = torch.zeros(len(frames), image_dim)
+    recon = decode(pipe, latents[:, :, None])[:, 0]
+    return frames, latents, image, recon
+
+
+def denoise_mode(pipe, base, prompts: list[dict], latents: torch.Tensor, image: torch.Tensor,
+                 mode: "MoonShotMode", params: "Params") -> list[torch.Tensor]:
+    """Final latents per batch of ``sample.batch_size`` prompts, each (B, 4, F, h, w); video i from
+    seed ``sample.seed + i``."""
+    from tqdm.auto import tqdm
+
+    from animatelab.models import moonshot as ms
+    from animatelab.models.base import encode_prompts
+
+    s, unet = params.sample, pipe.unet
+    ms.set_image_scale(unet, mode.image_scale)
+    empty = encode_prompts(base, [""])[0]
+    shape = (unet.config.out_channels, unet.config.sample_size, unet.config.sample_size)
+    out = []
+    for i in tqdm(range(0, len(prompts), s.batch_size), desc="moonshot batches"):
+        batch = slice(i, i + s.batch_size)
+        text = encode_prompts(base, [p["prompt"] for p in prompts[batch]])
+        gens = [torch.Generator().manual_seed(s.seed + j) for j in range(i, i + len(text))]
+        first = latents[batch] if mode.first_frame else None
+        out.append(sample_moonshot(unet, pipe.scheduler, text, empty, image[batch], first, s.frames,
+                                   s.num_inference_steps, s.guidance_scale, gens, latent_shape=shape))
+    return out
+
+
+def sample_mode(params: "Params", name: str) -> dict[str, Any]:
+    """Render mode ``name`` into ``{out_dir}/{name}/scale_{adapter_scale}/``; returns ``{dir, videos,
+    load/unet/decode/write seconds}``."""
+    from animatelab.sampling import clock, decode, heldout_prompts, latents_array, write_videos
+
+    sm, s = params.sample_moonshot, params.sample
+    mode = sm.modes[name]
+    torch.set_num_threads(sm.threads)
+    prompts = heldout_prompts(params)
+    times: dict[str, float] = {}
+    with clock(times, "load"):
+        pipe, base, image_dim = build_moonshot(params)
+        frames, first, image, recon = conditions(params, pipe, base, prompts, image_dim, mode)
+    with clock(times, "unet"):
+        latents = denoise_mode(pipe, base, prompts, first, image, mode, params)
+    with clock(times, "decode"):
+        videos = np.concatenate([decode(pipe, lat) for lat in latents])
+    out = samples_folder(sm.out_dir, name, sm.adapter_scale)
+    with clock(times, "write"):
+        write_videos(out, videos, prompts, s.fps, latents_array(latents))
+        np.savez(out / CONDITION_FILE, frames=frames, reconstruction=recon)
+        (out / MODE_FILE).write_text(json.dumps({"mode": name, **mode.model_dump(mode="json"),
+                                                 "adapter_scale": sm.adapter_scale}, indent=1))
+    return {"dir": str(out), "videos": len(videos), **{f"{k}_seconds": round(v, 2) for k, v in times.items()}}

@@ -53,7 +53,8 @@ class MoonShotMode(Strict):
     embedding: the dropped image of training, also the unconditional branch of guidance).
     ``first_frame``: feed that frame's VAE latent through the masked 9-channel input (image animation).
     ``image_scale``: the image branch's weight in every decoupled cross-attention; 0 makes the spatial
-    layers exactly the base's text-only attention (then only the temporal layers differ from AnimateDiff's)."""
+    layers exactly the base's text-only attention (then only the temporal layers differ from
+    AnimateDiff's)."""
 
     image: bool = False
     first_frame: bool = False
