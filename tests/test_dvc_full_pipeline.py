@@ -27,12 +27,13 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(repo_copy):  # noqa: F811
 
     # every key a stage declares must be in the file: write the micro params with schema defaults filled in
     full = parse_params(yaml.safe_load(MICRO.read_text())).model_dump(mode="json")
-    # one item per foreach keeps it to ~17 stages (the stage-level tests cover the variants)
+    # one item per foreach keeps it to ~24 stages (the stage-level tests cover the variants)
     full["train_motion"]["runs"] = {"with_adapter_s0": full["train_motion"]["runs"]["with_adapter_s0"]}
     full["train_motion_lora"]["n_videos"] = full["train_motion_lora"]["n_videos"][:1]
     full["train_direction_lora"]["directions"] = {"left": "moving left"}
     full["probe"]["runs"] = ["with_adapter_s0"]
     full["train_sparsectrl"]["variants"] = {"rgb": full["train_sparsectrl"]["variants"]["rgb"]}
+    full["sample_moonshot"]["modes"] = {"animate": full["sample_moonshot"]["modes"]["animate"]}
     (repo_copy / "params.yaml").write_text(yaml.safe_dump(full, sort_keys=False))
     (repo_copy / "dvc.lock").unlink(missing_ok=True)
     _git(repo_copy, "init", "-q")
@@ -44,15 +45,20 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(repo_copy):  # noqa: F811
     stages = set(yaml.safe_load((repo_copy / "dvc.lock").read_text())["stages"])
     runs, loras, dirs = full["train_motion"]["runs"], full["train_motion_lora"]["n_videos"], full["train_direction_lora"]["directions"]
     ctrl = full["train_sparsectrl"]["variants"]
+    modes = full["sample_moonshot"]["modes"]
     expected = {"synth_data", "prepare", "pretrain_base", "encode", "train_adapter", "train_eval_models", "probe", "figures",
                 *(f"{s}@{r}" for s in ("train_motion", "sample", "evaluate") for r in runs),
                 *(f"{s}@{n}" for s in ("train_motion_lora", "sample_lora", "evaluate_lora") for n in loras),
                 *(f"{s}@{d}" for s in ("train_direction_lora", "sample_direction_lora", "evaluate_direction_lora") for d in dirs),
-                *(f"{s}@{v}" for s in ("train_sparsectrl", "sample_sparsectrl", "evaluate_sparsectrl") for v in ctrl)}
+                *(f"{s}@{v}" for s in ("train_sparsectrl", "sample_sparsectrl", "evaluate_sparsectrl") for v in ctrl),
+                "train_moonshot_image", "train_moonshot_video",
+                *(f"{s}@{m}" for s in ("sample_moonshot", "evaluate_moonshot") for m in modes)}
     assert stages == expected
     metrics = json.loads((repo_copy / "metrics/with_adapter_s0.json").read_text())
     assert {"watermark_leakage", "fvd_synth", "gt_direction_acc"} <= set(metrics["scale_0.0"])
     assert json.loads((repo_copy / "metrics/dir_left.json").read_text())["scale_0.0"]["gt_direction_acc"]["n"] > 0
+    animate = json.loads((repo_copy / "metrics/moonshot/animate.json").read_text())["scale_0.0"]
+    assert {"fvd_synth", "watermark_leakage_latent", "first_frame_psnr", "identity_frame_acc"} <= set(animate)
     before = (repo_copy / "README.md").read_text()
     assert "with_adapter" in (repo_copy / "reports/findings.md").read_text()
     # make repro's last step: the README's findings block from reports/findings.md (no DVC stage writes README.md)
