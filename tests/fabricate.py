@@ -91,8 +91,30 @@ def write_sparsectrl(metrics: Path, samples: Path, variants: tuple[str, ...] = (
         (metrics / f"sparsectrl_{v}.json").write_text(json.dumps(data))
 
 
+MOONSHOT = {  # mode: value of every shared metric's mean, then MoonShot's own measures
+    "text": {"shared": 0.3, "first_frame_psnr": 11.0, "first_frame_ssim": 0.2, "identity_clip": 70.0, "identity_frame_acc": 0.4},
+    "animate": {"shared": 0.2, "first_frame_psnr": 24.0, "first_frame_ssim": 0.7, "identity_clip": 88.0, "identity_frame_acc": 0.8},
+}
+
+
+def write_moonshot(folder: Path, modes: tuple[str, ...] = ("text", "animate")) -> Path:
+    """``{mode}.json`` as evaluate_moonshot writes it: ``scale_0.0`` (every METRICS entry, first-frame
+    fidelity with its VAE ceiling, identity) and ``real_heldout`` (the same metrics and identity)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, mode in enumerate(modes):
+        v = MOONSHOT[mode]
+        ours = {m: metric(v["shared"] + 0.01 * j, 0.02) for j, m in enumerate(METRICS)}
+        ours |= {k: metric(x, 0.5 if "psnr" in k or "clip" in k else 0.03) for k, x in v.items() if k != "shared"}
+        ours |= {"first_frame_psnr_vae_ceiling": metric(31.0, 0.4), "first_frame_ssim_vae_ceiling": metric(0.9, 0.01)}
+        real = {m: metric(1.0, 0.05) for m in METRICS} | {"identity_clip": metric(93.0, 0.5), "identity_frame_acc": metric(0.95, 0.02)}
+        (folder / f"{mode}.json").write_text(json.dumps({"scale_0.0": ours, "real_heldout": real}))
+        (folder / f"{mode}.meta.json").write_text(json.dumps({"mode": mode, "frames": 8}))
+    return folder
+
+
 def write_all(root: Path) -> Path:
     write_metrics(root / "metrics")
+    write_moonshot(root / "metrics/moonshot")
     write_sparsectrl(root / "metrics", root / "samples")
     write_probes(root / "metrics/probes")
     write_samples(root / "samples")

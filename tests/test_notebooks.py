@@ -13,7 +13,7 @@ from tests.fabricate import write_all
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 EXPECTED = {"rq1_domain_adapter", "rq2_adapter_scale", "rq3_motion_lora", "rq4_design", "rq5_prompt_motion",
-            "rq6_sparsectrl"}
+            "rq6_sparsectrl", "rq7_moonshot"}
 
 
 @pytest.fixture(scope="module")
@@ -78,5 +78,8 @@ def test_notebook_executes(name: str, executed):
     if name == "rq6_sparsectrl":
         assert "SparseCtrl variants scored: ['rgb', 'sketch']" in text and "image/png" in text
         assert "rgb, 4 keyframes: `pos_err_cond` 0.6 [" in text
+    if name == "rq7_moonshot":  # fabricate.MOONSHOT: first-frame PSNR text 11 ± 0.5, animate 24 ± 0.5
+        assert "MoonShot modes scored: ['animate', 'text']" in text and "image/png" in text
+        assert "`first_frame_psnr`: text 11 [10.5, 11.5]; animate 24 [23.5, 24.5]; VAE ceiling 31 [30.6, 31.4]." in text
     if name == "rq5_prompt_motion":
         assert "text_xattn_s0" in text

@@ -11,9 +11,12 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
+
 from animatelab.config import FiguresParams
 from animatelab.figures import ablations, probes
 from animatelab.figures.metrics import Metric, MetricsStore, welch_difference
+from animatelab.figures.tables import cell
 
 
 def compare(name: str, a: tuple[str, Metric | None], b: tuple[str, Metric | None]) -> str:
@@ -21,12 +24,14 @@ def compare(name: str, a: tuple[str, Metric | None], b: tuple[str, Metric | None
     (na, ma), (nb, mb) = a, b
     if ma is None or mb is None:
         return f"- `{name}`: not comparable (missing: {', '.join(n for n, m in (a, b) if m is None)})."
+    return f"- `{name}`: {na} {ma.text()} vs {nb} {mb.text()}; difference {ma.mean - mb.mean:+.3g} ({overlap(na, ma, nb, mb)})."
+
+
+def overlap(na: str, ma: Metric, nb: str, mb: Metric) -> str:
+    """Whether two 95 % intervals separate, and which way."""
     if ma.ci_high < mb.ci_low or mb.ci_high < ma.ci_low:
-        higher = na if ma.mean > mb.mean else nb
-        verdict = f"intervals do not overlap; higher for {higher}"
-    else:
-        verdict = "intervals overlap: no separation at this number of seeds/videos"
-    return f"- `{name}`: {na} {ma.text()} vs {nb} {mb.text()}; difference {ma.mean - mb.mean:+.3g} ({verdict})."
+        return f"intervals do not overlap; higher for {na if ma.mean > mb.mean else nb}"
+    return "intervals overlap: no separation at this number of seeds/videos"
 
 
 def compare_difference(name: str, a: tuple[str, Metric | None, list[float]],
@@ -164,6 +169,68 @@ def _rq6(p: FiguresParams) -> list[str]:
                                                 "", "![RQ6 strip](figures/rq6_keyframe_strip.png)", ""]
 
 
+def _versus(na: str, ma: Metric | None, nb: str, mb: Metric | None) -> str:
+    """``na − nb`` and whether the intervals separate (a clause of an RQ7 line)."""
+    if ma is None or mb is None or not (np.isfinite(ma.mean) and np.isfinite(mb.mean)):
+        return f"{na} vs {nb}: not comparable"
+    return f"{na} − {nb} {ma.mean - mb.mean:+.3g} ({overlap(na, ma, nb, mb)})"
+
+
+def _rq7_shared(store: MetricsStore, moon: MetricsStore, p: FiguresParams) -> list[str]:
+    """Per shared metric: every arm, the real clips, then MoonShot text vs AnimateDiff's first arm and
+    each other mode vs text (the image condition's effect)."""
+    from animatelab.figures import moonshot
+
+    va, m0 = p.rq1_variants[0], p.rq7_modes[0]
+    lines = []
+    for metric in p.rq7_metrics:
+        arms = moonshot.arms(store, moon, p.rq1_variants, p.rq7_modes, metric, p.rq1_scale)
+        by = {a.name: a.metric for a in arms}
+        parts = [f"{a.name.replace('moonshot_', 'MoonShot ')} {cell(a.metric)}" for a in arms]
+        real = moonshot.real_clips(store, moon, p.rq1_variants, p.rq7_modes, metric)
+        parts += [f"real clips {real.text()}"] if real is not None else []
+        tests = [_versus(f"MoonShot {m0}", by[f"moonshot_{m0}"], va, by[va])]
+        tests += [_versus(f"MoonShot {m}", by[f"moonshot_{m}"], f"MoonShot {m0}", by[f"moonshot_{m0}"]) for m in p.rq7_modes[1:]]
+        lines.append(f"- `{metric}`: " + "; ".join(parts) + ". " + "; ".join(tests) + ".")
+    return lines
+
+
+def _rq7_fidelity(moon: MetricsStore, p: FiguresParams) -> list[str]:
+    """Per MoonShot measure: each mode, the VAE ceiling and the real clips, then each mode vs text."""
+    from animatelab.figures import moonshot
+
+    m0, lines = p.rq7_modes[0], []
+    for metric in p.rq7_fidelity_metrics:
+        ms = {m: moonshot.mode_metric(moon, m, metric, p.rq1_scale) for m in p.rq7_modes}
+        parts = [f"{m} {cell(v)}" for m, v in ms.items()]
+        top, real = moonshot.ceiling(moon, p.rq7_modes, metric, p.rq1_scale), moon.reference(p.rq7_modes, metric)
+        parts += [f"VAE ceiling {top.text()}"] if top is not None else []
+        parts += [f"real clips {real.text()}"] if real is not None else []
+        tests = [_versus(m, v, m0, ms[m0]) for m, v in ms.items() if m != m0]
+        lines.append(f"- `{metric}`: " + "; ".join(parts) + "." + (" " + "; ".join(tests) + "." if tests else ""))
+    return lines
+
+
+def rq7_findings(store: MetricsStore, p: FiguresParams) -> list[str]:
+    """RQ7's section (reports/README.md, findings.md, the notebook): MoonShot's modes beside AnimateDiff's
+    RQ1 arms, then first-frame fidelity; a note, not an error, until MoonShot is scored."""
+    from animatelab.figures import moonshot
+
+    lines = ["## RQ7: MoonShot vs AnimateDiff: does an image condition free the temporal layers for motion?", ""]
+    moon = moonshot.load(p.rq7_metrics_dir, p.rq7_modes)
+    if moon is None or not p.rq1_variants or not p.rq7_modes:
+        return lines + [f"No `{p.rq7_metrics_dir}/*.json` for modes {', '.join(p.rq7_modes)}: RQ7 skipped.", ""]
+    seeds = ", ".join(f"{v}: {len(store.seeds(v))} seeds" for v in p.rq1_variants)
+    lines += [(f"Same prompts and initial noise, adapter scale {p.rq1_scale:g}. AnimateDiff ({seeds}): mean over seeds "
+               "[95 % t interval]; MoonShot (one trained model per mode): mean [95 % bootstrap interval over videos], "
+               "which leaves out the spread between trainings, so a separation from AnimateDiff is weaker than it reads."), ""]
+    lines += _rq7_shared(store, moon, p)
+    lines += ["", ("First-frame fidelity to the conditioning frame (frame 0 of the prompt's held-out clip; text mode: "
+                   "the same frame, never shown to the model) and identity across frames:"), ""]
+    lines += _rq7_fidelity(moon, p)
+    return lines + ["", "![RQ7](figures/rq7_moonshot_vs_animatediff.png)", "", "![RQ7 first frame](figures/rq7_first_frame.png)", ""]
+
+
 FINDINGS_START = "<!-- findings:start (reports/findings.md from the figures stage, spliced by `make repro`; do not edit) -->"
 FINDINGS_END = "<!-- findings:end -->"
 
@@ -213,7 +280,8 @@ def write_readme(p: FiguresParams, manifest: dict) -> Path:
     lines += _table_section("RQ5: can the motion follow the prompt?", tables / "rq5_prompt_motion.md")
     lines += ["`dir_*` runs: one MotionLoRA per direction, each sampled with prompts asking for its direction; "
               "the other runs use the held-out prompts (all seven motions).", "", "![RQ5](figures/rq5_prompt_motion.png)", ""]
-    lines += _probes(p) + _rq6(p)
+    rq7 = rq7_findings(store, p)
+    lines += _probes(p) + _rq6(p) + rq7
     missing = sorted(set(manifest.get("missing", [])) | set(store.missing))
     lines += ["## Missing inputs", ""] + ([f"- {m}" for m in missing] or ["- none"]) + [""]
     out = Path(p.readme)
@@ -225,7 +293,8 @@ def write_readme(p: FiguresParams, manifest: dict) -> Path:
     findings = Path(p.findings)
     findings.parent.mkdir(parents=True, exist_ok=True)
     link = Path(os.path.relpath(out, findings.parent)).as_posix()
-    findings.write_text("\n".join(["#" + rq1[0], *rq1[1:], f"All findings: [{out.as_posix()}]({link})."]) + "\n")
+    findings.write_text("\n".join(["#" + rq1[0], *rq1[1:], "#" + rq7[0], *rq7[1:],
+                                   f"All findings: [{out.as_posix()}]({link})."]) + "\n")
     return out
 
 

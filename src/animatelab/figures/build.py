@@ -5,9 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 
 from animatelab.config import FiguresParams
-from animatelab.figures import ablations, grids, probes, sparsectrl, tables
+from animatelab.figures import ablations, grids, moonshot, probes, sparsectrl, tables
 from animatelab.figures.metrics import MetricsStore
 from animatelab.figures.style import paper_style, save
+
+
+def _rq7(store: MetricsStore, p: FiguresParams, keep, out_tables: list[Path]) -> list[str]:
+    """RQ7's two figures and two tables; skipped with a note (not an error) until MoonShot is scored."""
+    moon = moonshot.load(p.rq7_metrics_dir, p.rq7_modes)
+    if moon is None:
+        return [f"{p.rq7_metrics_dir}/{{{','.join(p.rq7_modes)}}}.json (RQ7 MoonShot: skipped)"]
+    w, scale = p.column_width, p.rq1_scale
+    keep(moonshot.comparison_figure(store, moon, p.rq1_variants, p.rq7_modes, p.rq7_metrics, scale, 2 * w),
+         "rq7_moonshot_vs_animatediff")
+    keep(moonshot.first_frame_figure(moon, p.rq7_modes, p.rq7_fidelity_metrics, scale, 2 * w), "rq7_first_frame")
+    for df, name, caption in (
+        (moonshot.comparison_table(store, moon, p.rq1_variants, p.rq7_modes, p.rq7_metrics, scale), "rq7_moonshot_vs_animatediff",
+         (f"RQ7: MoonShot modes vs AnimateDiff's RQ1 arms (adapter scale {scale:g}); AnimateDiff: mean over seeds "
+          "[95% t interval]; MoonShot: one trained model [95% bootstrap interval over videos].")),
+        (moonshot.first_frame_table(moon, p.rq7_modes, p.rq7_fidelity_metrics, scale), "rq7_first_frame",
+         "RQ7: first-frame fidelity to the conditioning frame and identity across frames; mean [95% bootstrap interval]."),
+    ):
+        out_tables.extend(tables.write(df, p.tables_dir, name, caption))
+    return [f"MoonShot: {m}" for m in moon.missing]
 
 
 def build_all(p: FiguresParams) -> dict:
@@ -55,6 +75,7 @@ def build_all(p: FiguresParams) -> dict:
                 Path(p.samples_dir) / p.rq6_baseline_run / f"scale_{float(p.rq1_scale)}", 2 * w)),
         ):
             keep(fig, name) if fig is not None else missing.append(f"{name} (no inputs)")
+        missing.extend(_rq7(store, p, keep, out_tables))
 
     scale = p.rq1_scale
     for df, name, caption in (

@@ -154,7 +154,7 @@ class FiguresParams(Strict):
     figures_dir: str = "reports/figures"
     tables_dir: str = "reports/tables"
     readme: str = "reports/README.md"
-    findings: str = "reports/findings.md"  # the RQ1 headline block; `make repro` splices it into README.md
+    findings: str = "reports/findings.md"  # the RQ1 and RQ7 headline blocks; `make repro` splices them into README.md
     metrics_dir: str = "metrics"
     probes_dir: str = "metrics/probes"
     samples_dir: str = "samples"
@@ -175,6 +175,15 @@ class FiguresParams(Strict):
     rq6_strip_keyframes: int = Field(default=2, gt=0)
     rq6_baseline_run: str = "with_adapter_s0"  # train_sparsectrl.motion_run: its samples are the no-control baseline
     rq5_metrics: list[str] = ["gt_direction_acc", "watermark_leakage", "gt_moving_frac"]
+    # RQ7 MoonShot vs AnimateDiff's RQ1 arms at rq1_scale: evaluate_moonshot.out_dir, sample_moonshot.modes,
+    # the metrics both share, and MoonShot's own (first-frame fidelity with its VAE ceiling, identity)
+    rq7_metrics_dir: str = "metrics/moonshot"
+    rq7_modes: list[str] = ["text", "animate"]
+    rq7_metrics: list[str] = [
+        "watermark_leakage", "domain_video_frac", "fvd_synth", "clip_synth_text", "warp_error", "flicker",
+        "gt_moving_frac", "gt_direction_acc", "gt_appearance_acc",
+    ]
+    rq7_fidelity_metrics: list[str] = ["first_frame_psnr", "first_frame_ssim", "identity_clip", "identity_frame_acc"]
     table_metrics: list[str] = [
         "fvd_synth", "clip_synth_text", "watermark_leakage", "gt_moving_frac", "gt_direction_acc", "gt_appearance_acc",
     ]
