@@ -58,3 +58,29 @@ def test_main_compares_work_tree_with_commit(tmp_path, monkeypatch, capsys):
     (tmp_path / "dvc.lock").write_text(lock.format("bbb"))
     assert main(["--lock-outs", "data/synth", "--rel-tol", "0.05"]) == 1
     assert "dvc.lock:data/synth: 'aaa.dir' -> 'bbb.dir'" in capsys.readouterr().out
+
+
+def test_outputs_that_differ_only_in_wall_clock_keys_are_told_apart(tmp_path, monkeypatch, capsys):
+    """A hash mismatch is opened file by file: recorded seconds are not another result; bytes are."""
+    lock = ("stages:\n  train:\n    outs:\n    - path: models/m\n      md5: {}.dir\n"
+            "  evaluate:\n    outs:\n    - path: metrics/r.json\n      md5: {}\n")
+    committed, fresh = tmp_path / "committed", tmp_path / "fresh"
+    for root, seconds, weight in ((committed, 5.0, b"\x00\x01"), (fresh, 9.0, b"\x00\x01")):
+        (root / "models/m").mkdir(parents=True)
+        (root / "models/m/summary.json").write_text(json.dumps({"loss": 0.1, "seconds": seconds}))
+        (root / "models/m/w.bin").write_bytes(weight)
+        (root / "metrics").mkdir()
+        (root / "metrics/r.json").write_text(json.dumps({"acc": 0.5, "wall_s": seconds}))
+    (fresh / "dvc.lock").write_text(lock.format("aaa", "ccc"))
+    _git(fresh, "init", "-q")
+    _git(fresh, "add", "dvc.lock")
+    _git(fresh, "commit", "-q", "-m", "results")
+    (fresh / "dvc.lock").write_text(lock.format("bbb", "ddd"))
+    monkeypatch.chdir(fresh)
+    assert main(["--lock-outs", "--metrics-dir", "none", "--outputs-from", str(committed)]) == 0
+    assert "2 output(s) differ from the committed lock only in wall-clock keys" in capsys.readouterr().out
+    (fresh / "models/m/w.bin").write_bytes(b"\x00\x02")
+    (fresh / "models/m/summary.json").write_text(json.dumps({"loss": 0.2, "seconds": 9.0}))
+    assert main(["--lock-outs", "--metrics-dir", "none", "--outputs-from", str(committed)]) == 1
+    out = capsys.readouterr().out
+    assert "output models/m: 2 differing key(s)" in out and "summary.json:loss" in out and "w.bin" in out

@@ -7,7 +7,13 @@ committed lock. Prints each difference with its absolute and relative size; exit
 beyond the tolerance (numbers: ``|fresh - committed| <= abs_tol + rel_tol * |committed|``;
 hashes and strings: equal). Timings are skipped: they never reproduce.
 
+With ``--outputs-from DIR`` (a checkout holding the committed run's outputs, e.g. after ``dvc pull``)
+every DVC output whose hash differs is opened file by file: a file differs for real only if its bytes
+differ and, for JSON, something other than a wall-clock key differs. This tells "another result"
+from "the same result that recorded how long it took".
+
     python -m animatelab.repro_check --rel-tol 0.02 --abs-tol 1e-9 [--within-ci] [--ref HEAD]
+    python -m animatelab.repro_check --outputs-from ../committed-checkout
 """
 
 from __future__ import annotations
@@ -129,6 +135,49 @@ def check_lock(ref: str, outs: list[str], lock: Path = Path("dvc.lock")) -> list
             for p in outs if old.get(p, MISSING) != new.get(p, MISSING)]
 
 
+def _files(path: Path) -> dict[str, Path]:
+    if path.is_file():
+        return {"": path}
+    return {str(f.relative_to(path)): f for f in sorted(path.rglob("*")) if f.is_file()} if path.is_dir() else {}
+
+
+def compare_output(committed: Path, fresh: Path, ignore: tuple[str, ...] = DEFAULT_IGNORE) -> list[Diff]:
+    """Files of one DVC output (a file or a folder) that differ beyond wall-clock keys."""
+    old, new = _files(committed), _files(fresh)
+    diffs = []
+    for name in sorted(old.keys() | new.keys()):
+        key = name or committed.name
+        if name not in old or name not in new:
+            diffs.append(Diff(key, "present" if name in old else MISSING, "present" if name in new else MISSING,
+                              False))
+            continue
+        a, b = old[name].read_bytes(), new[name].read_bytes()
+        if a == b:
+            continue
+        if old[name].suffix == ".json":
+            inner = compare(json.loads(a), json.loads(b), ignore=ignore)
+            diffs += [Diff(f"{key}:{d.key}", d.committed, d.fresh, False) for d in inner]
+        else:
+            diffs.append(Diff(key, f"{len(a)} bytes", f"{len(b)} bytes", False))
+    return diffs
+
+
+def check_outputs(ref: str, committed_root: Path, lock: Path = Path("dvc.lock"),
+                  ignore: tuple[str, ...] = DEFAULT_IGNORE) -> tuple[dict[str, list[Diff]], list[str]]:
+    """``({out: real differences}, outs whose hash differs only by wall-clock keys)`` for every output
+    whose hash in the work tree's lock differs from the committed lock's."""
+    old = lock_hashes(git_show(ref, str(lock)))
+    new = lock_hashes(lock.read_text() if lock.is_file() else None)
+    real, timing_only = {}, []
+    for out in sorted(p for p in old.keys() & new.keys() if old[p] != new[p]):
+        diffs = compare_output(committed_root / out, Path(out), ignore)
+        if diffs:
+            real[out] = diffs
+        else:
+            timing_only.append(out)
+    return real, timing_only
+
+
 def check_metrics(ref: str, folder: str, **tolerance: Any) -> dict[str, list[Diff]]:
     result = {}
     for path in committed_files(ref, folder):
@@ -152,6 +201,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lock-outs", nargs="*", default=["data/synth", "data/prepared"],
                    help="dvc.lock outputs whose hash must match exactly")
     p.add_argument("--ignore", action="append", default=list(DEFAULT_IGNORE), help="regex of keys to skip")
+    p.add_argument("--outputs-from", type=Path, default=None,
+                   help="a checkout holding the committed run's outputs: open every output whose hash differs")
     return p
 
 
@@ -161,12 +212,19 @@ def main(argv: list[str] | None = None) -> int:
                  "within_ci": args.within_ci}
     report = {"dvc.lock": check_lock(args.ref, args.lock_outs),
               **check_metrics(args.ref, args.metrics_dir, **tolerance)}
+    timing_only: list[str] = []
+    if args.outputs_from is not None:
+        real, timing_only = check_outputs(args.ref, args.outputs_from, ignore=tuple(args.ignore))
+        report.update({f"output {out}": diffs for out, diffs in real.items()})
     bad = 0
     for name, diffs in report.items():
         if diffs:
             print(f"{name}: {len(diffs)} differing key(s)")
             print("\n".join(d.line() for d in diffs))
         bad += sum(not d.ok for d in diffs)
+    if timing_only:
+        print(f"{len(timing_only)} output(s) differ from the committed lock only in wall-clock keys: "
+              + ", ".join(timing_only))
     total = sum(len(d) for d in report.values())
     ci = ", or inside the committed CI" if args.within_ci else ""
     print(f"check-repro: {len(report)} files vs {args.ref}; {total} differing key(s), {bad} beyond tolerance "
