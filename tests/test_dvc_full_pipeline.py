@@ -34,6 +34,8 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(repo_copy):  # noqa: F811
     full["probe"]["runs"] = ["with_adapter_s0"]
     full["train_sparsectrl"]["variants"] = {"rgb": full["train_sparsectrl"]["variants"]["rgb"]}
     full["sample_moonshot"]["modes"] = {"animate": full["sample_moonshot"]["modes"]["animate"]}
+    for target in full["sample_controlnet"]["targets"].values():  # the ControlNet's MoonShot baseline: that mode
+        target["moonshot_mode"] = "animate"
     (repo_copy / "params.yaml").write_text(yaml.safe_dump(full, sort_keys=False))
     (repo_copy / "dvc.lock").unlink(missing_ok=True)
     _git(repo_copy, "init", "-q")
@@ -52,13 +54,17 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(repo_copy):  # noqa: F811
                 *(f"{s}@{d}" for s in ("train_direction_lora", "sample_direction_lora", "evaluate_direction_lora") for d in dirs),
                 *(f"{s}@{v}" for s in ("train_sparsectrl", "sample_sparsectrl", "evaluate_sparsectrl") for v in ctrl),
                 "train_moonshot_image", "train_moonshot_video",
-                *(f"{s}@{m}" for s in ("sample_moonshot", "evaluate_moonshot") for m in modes)}
+                *(f"{s}@{m}" for s in ("sample_moonshot", "evaluate_moonshot") for m in modes),
+                "train_controlnet_image",
+                *(f"{s}@{t}" for s in ("sample_controlnet", "evaluate_controlnet") for t in full["sample_controlnet"]["targets"])}
     assert stages == expected
     metrics = json.loads((repo_copy / "metrics/with_adapter_s0.json").read_text())
     assert {"watermark_leakage", "fvd_synth", "gt_direction_acc"} <= set(metrics["scale_0.0"])
     assert json.loads((repo_copy / "metrics/dir_left.json").read_text())["scale_0.0"]["gt_direction_acc"]["n"] > 0
     animate = json.loads((repo_copy / "metrics/moonshot/animate.json").read_text())["scale_0.0"]
     assert {"fvd_synth", "watermark_leakage_latent", "first_frame_psnr", "identity_frame_acc"} <= set(animate)
+    control = json.loads((repo_copy / "metrics/controlnet/moonshot.json").read_text())
+    assert {"edge_f1", "fvd_synth"} <= set(control["scale_0.0"]) and "edge_f1" in control["controlled_minus_uncontrolled"]
     before = (repo_copy / "README.md").read_text()
     assert "with_adapter" in (repo_copy / "reports/findings.md").read_text()
     # make repro's last step: the README's findings block from reports/findings.md (no DVC stage writes README.md)

@@ -63,7 +63,8 @@ def test_every_training_run_has_its_loss_curve_declared_inside_its_outs():
     expected |= {f"models/motion/{r}/loss.csv" for r in params["train_motion"]["runs"]}
     expected |= {f"models/motion_lora/n{n}/loss.csv" for n in params["train_motion_lora"]["n_videos"]}
     expected |= {f"models/direction_lora/{d}/loss.csv" for d in params["train_direction_lora"]["directions"]}
-    expected |= {f"{params[g]['out_dir']}/loss.csv" for g in ("train_moonshot_image", "train_moonshot_video")}
+    expected |= {f"{params[g]['out_dir']}/loss.csv" for g in ("train_moonshot_image", "train_moonshot_video",
+                                                              "train_controlnet_image")}
     assert declared == expected
     outs = _stage_outs(dvc, params)
     for f in declared:

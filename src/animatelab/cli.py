@@ -41,6 +41,9 @@ STAGES: dict[str, str] = {
     "train_moonshot_video": "MoonShot stage 2: temporal attention + first-frame input on clips (image condition)",
     "sample_moonshot": "RQ7: MoonShot videos of one mode (--run MODE) on the sample stage's prompts and seeds",
     "evaluate_moonshot": "RQ7: score one MoonShot mode like evaluate, plus first-frame fidelity and identity (--run MODE)",
+    "train_controlnet_image": "RQ7: an image ControlNet (Canny edges -> image) on the frozen base",
+    "sample_controlnet": "RQ7: videos with the image ControlNet on every frame, no video training (--run TARGET)",
+    "evaluate_controlnet": "RQ7: score ControlNet videos like evaluate, plus edge agreement vs uncontrolled (--run TARGET)",
 }
 
 

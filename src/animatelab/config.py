@@ -15,6 +15,12 @@ import yaml
 from pydantic import ValidationError, model_validator
 
 from animatelab.schema.base import LoopParams, NoiseScheduleParams, ParamsError, PositiveInt, Strict  # noqa: F401
+from animatelab.schema.controlnet import (  # noqa: F401
+    ControlTarget,
+    EvaluateControlNetParams,
+    SampleControlNetParams,
+    TrainControlNetImageParams,
+)
 from animatelab.schema.data import DatasetSpec, EncodeParams, PrepareParams, SynthDataParams  # noqa: F401
 from animatelab.schema.evaluate import (  # noqa: F401
     EvaluateParams,
@@ -76,6 +82,9 @@ class Params(Strict):
     train_moonshot_video: TrainMoonShotVideoParams = TrainMoonShotVideoParams()
     sample_moonshot: SampleMoonShotParams = SampleMoonShotParams()
     evaluate_moonshot: EvaluateMoonShotParams = EvaluateMoonShotParams()
+    train_controlnet_image: TrainControlNetImageParams = TrainControlNetImageParams()
+    sample_controlnet: SampleControlNetParams = SampleControlNetParams()
+    evaluate_controlnet: EvaluateControlNetParams = EvaluateControlNetParams()
 
     @model_validator(mode="after")
     def _check_run_names(self) -> "Params":
@@ -146,10 +155,12 @@ def required_paths(params: Params, stage: str) -> dict[str, str]:
             paths[f"prepare.datasets.{i}.video_dir"] = ds.video_dir
     if stage in {"encode", "train_adapter", "train_motion", "train_motion_lora", "train_direction_lora", "sample", "probe"}:
         paths["base.path"] = params.base.path
+    if stage in {"train_controlnet_image", "sample_controlnet"}:
+        paths["base.path"] = params.base.path
     if stage in {"train_moonshot_image", "train_moonshot_video", "sample_moonshot"}:
         paths["base.path"] = params.base.path
         paths["train_moonshot_image.image_encoder"] = params.train_moonshot_image.image_encoder
-    if stage in {"evaluate", "evaluate_moonshot"}:
+    if stage in {"evaluate", "evaluate_moonshot", "evaluate_controlnet"}:
         ev = params.evaluate
         net = {"i3d": "i3d_path", "videomae": "videomae_path"}.get(ev.fvd_backbone, "video_net")
         paths[f"evaluate.{net}"] = getattr(ev, net)

@@ -1,0 +1,135 @@
+"""``train_controlnet_image``: an image ControlNet (edge maps -> image) on the frozen base, through ``fit``.
+
+The first ``max_images`` clean images (``images.npz``) are VAE-encoded (posterior mean x scaling
+factor, as the encode cache), their captions text-encoded, and their Canny edge maps computed once.
+Each step: one timestep per image, captions dropped with ``loop.cfg_dropout``, the ControlNet's
+residuals from the noisy latent + text + edges added to the frozen base UNet's down/mid blocks, the
+noise loss of that prediction. Only the ControlNet trains.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from animatelab.models import controlnet_image as cn
+from animatelab.train.diffusion import (
+    add_noise_one_timestep_per_video,
+    diffusion_loss,
+    diffusion_target,
+    drop_captions,
+    make_noise_scheduler,
+)
+
+if TYPE_CHECKING:
+    from animatelab.config import Params
+    from animatelab.train.loop import StepRandom
+
+
+class EdgeImageSet(Dataset):
+    """``{"latents": (C, h, w), "text": (L, D), "edges": uint8 (H, W)}`` per clean image, in memory."""
+
+    def __init__(self, latents: torch.Tensor, text: torch.Tensor, edges: torch.Tensor, empty_text: torch.Tensor) -> None:
+        if not len(latents) == len(text) == len(edges):
+            raise ValueError(f"{len(latents)} latents, {len(text)} captions, {len(edges)} edge maps")
+        self.latents, self.text, self.edges, self.empty_text = latents, text, edges, empty_text
+
+    def __len__(self) -> int:
+        return len(self.latents)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {"latents": self.latents[i], "text": self.text[i], "edges": self.edges[i]}
+
+
+@torch.no_grad()
+def edge_image_set(params: "Params") -> EdgeImageSet:
+    from animatelab.data.encode import encode_captions, encode_frames
+    from animatelab.models.base import load_base
+    from animatelab.train.pretrain_base import load_synth_images
+
+    p = params.train_controlnet_image
+    images, rows = load_synth_images(p.synth_dir)
+    images, captions = images[: p.max_images], [r["caption"] for r in rows[: p.max_images]]
+    comps = load_base(params.base.path)
+    latents = encode_frames(comps, images[:, None], p.encode_batch_size)[:, 0]
+    text = encode_captions(comps, captions, p.encode_batch_size)
+    empty = encode_captions(comps, [""], 1)[0]
+    edges = torch.from_numpy(cn.edge_maps(images, tuple(p.canny_thresholds)))
+    return EdgeImageSet(latents, text, edges, empty)
+
+
+class ControlNetTrainee(nn.Module):
+    """The ControlNet (trainable) and the frozen base UNet in one module, so ``fit`` places both."""
+
+    def __init__(self, controlnet: nn.Module, unet: nn.Module) -> None:
+        super().__init__()
+        self.controlnet, self.unet = controlnet, unet.requires_grad_(False)
+
+    def enable_gradient_checkpointing(self) -> None:
+        self.controlnet.enable_gradient_checkpointing()
+        self.unet.enable_gradient_checkpointing()
+
+    def forward(self, noisy: torch.Tensor, t: torch.Tensor, text: torch.Tensor, cond: torch.Tensor,
+                scale: float = 1.0) -> torch.Tensor:
+        down, mid = self.controlnet(noisy, t, encoder_hidden_states=text, controlnet_cond=cond,
+                                    conditioning_scale=scale, return_dict=False)
+        return self.unet(noisy, t, encoder_hidden_states=text, down_block_additional_residuals=down,
+                         mid_block_additional_residual=mid).sample
+
+
+def controlnet_loss_fn(model: ControlNetTrainee, params: "Params", empty_text: torch.Tensor):
+    """``compute_loss(batch, rng)`` for ``fit``."""
+    p = params.train_controlnet_image
+    scheduler = make_noise_scheduler(p.noise)
+
+    def compute_loss(batch: dict, rng: "StepRandom") -> torch.Tensor:
+        latents = batch["latents"]
+        text = drop_captions(batch["text"], empty_text, p.loop.cfg_dropout, rng)
+        noisy, eps, t = add_noise_one_timestep_per_video(scheduler, latents, rng)
+        pred = model(noisy, t, text, cn.edge_condition(batch["edges"]).to(latents))
+        return diffusion_loss(pred, diffusion_target(scheduler, latents, eps, t))
+
+    return compute_loss
+
+
+def new_trainee(params: "Params") -> ControlNetTrainee:
+    """A fresh ControlNet (seeded by ``loop.seed``) on the frozen base UNet."""
+    from animatelab.train.motion import load_frozen_unet2d
+
+    p = params.train_controlnet_image
+    unet = load_frozen_unet2d(params, with_adapter=False)
+    controlnet = cn.build_controlnet(unet, p.conditioning_embedding_out_channels, cn.vae_levels(params.base.path),
+                                     seed=p.loop.seed)
+    return ControlNetTrainee(controlnet, unet)
+
+
+def train_controlnet_image(params: "Params") -> dict[str, Any]:
+    """Train and write ``{out_dir}`` (diffusers ControlNet folder + info + loss.csv + summary)."""
+    from animatelab.train.checkpoint import params_fingerprint
+    from animatelab.train.loop import fit
+    from animatelab.train.motion import _file_identity
+    from animatelab.utils import write_json
+
+    p = params.train_controlnet_image
+    torch.set_num_threads(p.threads)
+    data = edge_image_set(params)
+    model = new_trainee(params)
+    files = [_file_identity(Path(params.base.path) / "unet"), _file_identity(Path(p.synth_dir) / "images.npz")]
+    result = fit(trainable=model, compute_loss=controlnet_loss_fn(model, params, data.empty_text), dataset=data,
+                 loop=p.loop, checkpoint_dir=Path(p.checkpoint_dir), fingerprint=params_fingerprint(p, *files),
+                 run_name="train_controlnet_image", loss_csv=Path(p.out_dir) / "loss.csv")
+    controlnet = model.controlnet.eval()
+    info = {"canny_thresholds": list(p.canny_thresholds), "images": len(data), "conditioning_channels": 3,
+            "condition": "cv2.Canny edges of the RGB image, white on black, 3 channels in [0, 1]"}
+    cn.save_controlnet(controlnet, p.out_dir, info)
+    tail = result.losses[-20:]
+    summary = {**info, "steps": result.steps, "resumed_from": result.resumed_from, "seconds": round(result.seconds, 2),
+               "seconds_per_step": round(result.seconds / max(1, result.steps - result.resumed_from), 4),
+               "final_loss": sum(tail) / len(tail) if tail else None,
+               "trainable_parameters": int(sum(q.numel() for q in controlnet.parameters()))}
+    write_json(Path(p.out_dir) / "train_summary.json", summary)
+    return summary
