@@ -30,7 +30,7 @@ from typing import Any
 
 MISSING = "<missing>"
 # wall-clock keys: machine- and load-dependent by nature, never part of a result
-DEFAULT_IGNORE = (r"(^|\.)(seconds|seconds_per_step|timings_s|wall_s|elapsed_s)(\.|\[|$)",)
+DEFAULT_IGNORE = (r"(^|\.)([a-z0-9_]*_)?(seconds|timings_s|wall_s|elapsed_s)(_[a-z0-9_]*)?(\.|\[|$)",)
 
 
 @dataclass(frozen=True)

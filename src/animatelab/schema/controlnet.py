@@ -54,7 +54,7 @@ class SampleControlNetParams(Strict):
     heldout_dir: str = "data/prepared/heldout"
     targets: dict[str, ControlTarget] = {"animatediff": ControlTarget(model="animatediff"),
                                          "moonshot": ControlTarget(model="moonshot")}
-    num_videos: int = Field(default=16, gt=0)
+    num_videos: int = Field(default=32, gt=0)
     conditioning_scale: float = Field(default=1.0, ge=0)
     adapter_scale: float = Field(default=0.0, ge=0)  # the inference setting: domain adapter dropped
     threads: int = Field(default=2, gt=0)

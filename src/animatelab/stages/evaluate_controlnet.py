@@ -90,13 +90,13 @@ def run(params: Params, args) -> None:
     with stage_run("evaluate_controlnet", group, target):
         start = time.perf_counter()
         results, meta = score(params, target)
-        meta["seconds"] = round(time.perf_counter() - start, 2)
+        seconds = round(time.perf_counter() - start, 2)  # MLflow only (animatelab.outputs)
         out = Path(pc.out_dir) / f"{target}.json"
         write_json(out, results)
         write_json(out.with_suffix(".meta.json"), meta)
         mlflow.log_metrics({f"{g}/{m}/{s}": float(v[s]) for g, ms in results.items() for m, v in ms.items()
                             for s in ("mean", "ci_low", "ci_high") if np.isfinite(v[s])})
-        mlflow.log_metric("seconds", meta["seconds"])
+        mlflow.log_metric("seconds", seconds)
         mlflow.log_artifact(str(out))
         mlflow.log_artifact(str(out.with_suffix(".meta.json")))
-    print(f"evaluate_controlnet@{target}: {len(results)} groups in {meta['seconds']:.1f}s -> {out}")
+    print(f"evaluate_controlnet@{target}: {len(results)} groups in {seconds:.1f}s -> {out}")

@@ -69,13 +69,13 @@ def run(params: Params, args) -> None:
         write_json(out, results)
         meta = {**ref.meta, "mode": mode, "scales": [d.name for d in dirs], "frames": frames,
                 "bootstrap": p.bootstrap, "seed": p.seed,
-                "first_frame_reference": "frame 0 of each prompt's held-out clip (condition.npz)",
-                "seconds": round(time.perf_counter() - start, 2)}
+                "first_frame_reference": "frame 0 of each prompt's held-out clip (condition.npz)"}
+        seconds = round(time.perf_counter() - start, 2)  # MLflow only (animatelab.outputs)
         write_json(out.with_suffix(".meta.json"), meta)
         mlflow.set_tags({f"eval.{k}": str(v)[:250] for k, v in ref.meta.items()})
         mlflow.log_metrics({f"{g}/{m}/{s}": float(v[s]) for g, ms in results.items() for m, v in ms.items()
                             for s in ("mean", "ci_low", "ci_high") if np.isfinite(v[s])})
-        mlflow.log_metric("seconds", meta["seconds"])
+        mlflow.log_metric("seconds", seconds)
         mlflow.log_artifact(str(out))
         mlflow.log_artifact(str(out.with_suffix(".meta.json")))
-    print(f"evaluate_moonshot@{mode}: {len(dirs)} scale(s) in {meta['seconds']:.1f}s -> {out}")
+    print(f"evaluate_moonshot@{mode}: {len(dirs)} scale(s) in {seconds:.1f}s -> {out}")

@@ -111,14 +111,14 @@ def train_controlnet_image(params: "Params") -> dict[str, Any]:
     """Train and write ``{out_dir}`` (diffusers ControlNet folder + info + loss.csv + summary)."""
     from animatelab.train.checkpoint import params_fingerprint
     from animatelab.train.loop import fit
-    from animatelab.train.motion import _file_identity
+    from animatelab.outputs import content_digest, without_wall_clock
     from animatelab.utils import write_json
 
     p = params.train_controlnet_image
     torch.set_num_threads(p.threads)
     data = edge_image_set(params)
     model = new_trainee(params)
-    files = [_file_identity(Path(params.base.path) / "unet"), _file_identity(Path(p.synth_dir) / "images.npz")]
+    files = [content_digest(Path(params.base.path) / "unet"), content_digest(Path(p.synth_dir) / "images.npz")]
     result = fit(trainable=model, compute_loss=controlnet_loss_fn(model, params, data.empty_text), dataset=data,
                  loop=p.loop, checkpoint_dir=Path(p.checkpoint_dir), fingerprint=params_fingerprint(p, *files),
                  run_name="train_controlnet_image", loss_csv=Path(p.out_dir) / "loss.csv")
@@ -131,5 +131,5 @@ def train_controlnet_image(params: "Params") -> dict[str, Any]:
                "seconds_per_step": round(result.seconds / max(1, result.steps - result.resumed_from), 4),
                "final_loss": sum(tail) / len(tail) if tail else None,
                "trainable_parameters": int(sum(q.numel() for q in controlnet.parameters()))}
-    write_json(Path(p.out_dir) / "train_summary.json", summary)
+    write_json(Path(p.out_dir) / "train_summary.json", without_wall_clock(summary))
     return summary

@@ -24,6 +24,7 @@ from animatelab.data.latents import EncodedClips
 from animatelab.models import moonshot as ms
 from animatelab.train.diffusion import add_noise_one_timestep_per_video, diffusion_loss, diffusion_target, \
     drop_captions, make_noise_scheduler
+from animatelab.outputs import content_digest, without_wall_clock
 
 if TYPE_CHECKING:
     from animatelab.config import NoiseScheduleParams, Params
@@ -122,12 +123,6 @@ def clean_image_set(params: "Params", encode: ms.ImageEncoder) -> ImageSet:
     return ImageSet(latents, text, encode(np.ascontiguousarray(images)).float(), empty)
 
 
-def _content_hash(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
 def _summary(result: Any, module: torch.nn.Module, names: list[str], extra: dict) -> dict[str, Any]:
     tail = result.losses[-20:]
     wanted = set(names)
@@ -141,7 +136,7 @@ def train_moonshot_image(params: "Params", encoder: tuple[ms.ImageEncoder, int] 
     """Stage 1; writes ``{out_dir}`` (image adapter weights + info + loss + summary)."""
     from animatelab.train.checkpoint import params_fingerprint
     from animatelab.train.loop import fit
-    from animatelab.train.motion import _file_identity, load_frozen_unet2d
+    from animatelab.train.motion import load_frozen_unet2d
     from animatelab.utils import write_json
 
     p = params.train_moonshot_image
@@ -152,7 +147,7 @@ def train_moonshot_image(params: "Params", encoder: tuple[ms.ImageEncoder, int] 
     ms.add_image_cross_attention(unet, dim, p.num_image_tokens, p.image_scale, seed=p.loop.seed)
     names = ms.train_only(unet, ms.IMAGE_KEYS)
     unet.train()
-    files = [_file_identity(Path(params.base.path) / "unet"), _file_identity(Path(p.synth_dir) / "images.npz")]
+    files = [content_digest(Path(params.base.path) / "unet"), content_digest(Path(p.synth_dir) / "images.npz")]
     result = fit(trainable=unet, compute_loss=image_loss_fn(unet, p.noise, data.empty_text, p.loop.cfg_dropout,
                                                              p.image_dropout),
                  dataset=data, loop=p.loop, checkpoint_dir=Path(p.checkpoint_dir),
@@ -162,7 +157,7 @@ def train_moonshot_image(params: "Params", encoder: tuple[ms.ImageEncoder, int] 
             "images": len(data)}
     ms.save_weights(unet.eval(), ms.IMAGE_KEYS, p.out_dir, ms.IMAGE_FILE, info)
     summary = _summary(result, unet, names, info)
-    write_json(Path(p.out_dir) / "train_summary.json", summary)
+    write_json(Path(p.out_dir) / "train_summary.json", without_wall_clock(summary))
     return summary
 
 
@@ -170,7 +165,7 @@ def train_moonshot_video(params: "Params", encoder: tuple[ms.ImageEncoder, int] 
     """Stage 2 on stage 1's image attention; writes ``{out_dir}`` (motion modules + conv_in + info)."""
     from animatelab.train.checkpoint import params_fingerprint
     from animatelab.train.loop import fit
-    from animatelab.train.motion import _file_identity, load_frozen_unet2d
+    from animatelab.train.motion import load_frozen_unet2d
     from animatelab.utils import write_json
 
     p, image_dir = params.train_moonshot_video, Path(params.train_moonshot_image.out_dir)
@@ -185,15 +180,15 @@ def train_moonshot_video(params: "Params", encoder: tuple[ms.ImageEncoder, int] 
     files = [Path(params.base.path) / "unet"]
     if p.with_adapter:
         files.append(Path(params.train_adapter.out_dir) / "pytorch_lora_weights.safetensors")
-    stage1 = _content_hash(image_dir / ms.IMAGE_FILE)  # a resumed stage 1 rewrites the same bytes
+    stage1 = content_digest(image_dir / ms.IMAGE_FILE)  # a resumed stage 1 rewrites the same bytes
     result = fit(trainable=unet, compute_loss=video_loss_fn(unet, p.noise, data.empty_text, p.loop.cfg_dropout,
                                                              p.image_dropout, p.animate_p),
                  dataset=data, loop=p.loop, checkpoint_dir=Path(p.checkpoint_dir),
-                 fingerprint=params_fingerprint(p, stage1, *(_file_identity(f) for f in files)),
+                 fingerprint=params_fingerprint(p, stage1, *(content_digest(f) for f in files)),
                  run_name="train_moonshot_video", loss_csv=Path(p.out_dir) / "loss.csv")
     info = {"module": p.module.model_dump(mode="json"), "with_adapter": p.with_adapter, "frames": p.frames,
             "image_dir": str(image_dir), "clips": len(data)}
     ms.save_weights(unet.eval(), ms.VIDEO_KEYS, p.out_dir, ms.VIDEO_FILE, info)
     summary = _summary(result, unet, names, info)
-    write_json(Path(p.out_dir) / "train_summary.json", summary)
+    write_json(Path(p.out_dir) / "train_summary.json", without_wall_clock(summary))
     return summary

@@ -1,0 +1,49 @@
+"""What may go into a DVC output: only what the computation determines.
+
+A duration, or a file's modification time, differs on every run and machine. One such value in an
+output changes the output's hash and, through it, every downstream entry of ``dvc.lock``, so two runs
+that computed the same result would never show the same lock (a fresh ``make repro`` showed exactly
+this: identical weights, other hashes). Durations go to MLflow (``pipeline_times`` reads them there)
+and to stdout; identities of input files are content digests, not size + mtime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+# seconds, unet_seconds, seconds_per_step, seconds_total, wall_s, ...
+WALL_CLOCK_KEY = re.compile(r"(^|_)(seconds|wall_s|elapsed_s|timings_s)($|_)")
+
+
+def is_wall_clock(key: str) -> bool:
+    return bool(WALL_CLOCK_KEY.search(key))
+
+
+def without_wall_clock(record: Any) -> Any:
+    """``record`` (nested dicts/lists) without its duration keys: what may go into a DVC output."""
+    if isinstance(record, dict):
+        return {k: without_wall_clock(v) for k, v in record.items() if not is_wall_clock(str(k))}
+    if isinstance(record, list):
+        return [without_wall_clock(v) for v in record]
+    return record
+
+
+def wall_clock(record: dict[str, Any]) -> dict[str, float]:
+    """The top-level numeric duration keys of ``record``: what goes to MLflow instead."""
+    return {k: float(v) for k, v in record.items()
+            if is_wall_clock(k) and isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def content_digest(path: str | Path) -> str:
+    """A short sha256 of a file, or of every file's relative name and bytes under a folder."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(q for q in path.rglob("*") if q.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            digest.update(f.relative_to(path).as_posix().encode() + b"\0")
+        digest.update(f.read_bytes())
+    return digest.hexdigest()[:16]

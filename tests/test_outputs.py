@@ -1,0 +1,31 @@
+"""What goes into a DVC output: no durations, no modification times (animatelab.outputs)."""
+
+from __future__ import annotations
+
+import os
+
+from animatelab.outputs import content_digest, wall_clock, without_wall_clock
+
+
+def test_durations_are_dropped_at_every_depth_and_kept_for_mlflow():
+    record = {"loss": 0.5, "seconds": 3.2, "seconds_per_step": 0.1, "unet_seconds": 9.0, "steps": 10,
+              "inner": {"wall_s": 1.0, "acc": 0.9, "runs": [{"elapsed_s": 2, "n": 3}]}, "seconds_note": "kept"}
+    assert without_wall_clock(record) == {"loss": 0.5, "steps": 10, "inner": {"acc": 0.9, "runs": [{"n": 3}]},
+                                          "seconds_note": "kept"}
+    assert wall_clock(record) == {"seconds": 3.2, "seconds_per_step": 0.1, "unet_seconds": 9.0}
+
+
+def test_content_digest_follows_bytes_and_names_not_mtimes(tmp_path):
+    folder = tmp_path / "unet"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "weights.bin").write_bytes(b"\x00\x01")
+    before = content_digest(folder)
+    os.utime(folder / "weights.bin", (1, 1))
+    assert content_digest(folder) == before
+    (folder / "weights.bin").write_bytes(b"\x00\x02")
+    assert content_digest(folder) != before
+    (folder / "weights.bin").write_bytes(b"\x00\x01")
+    (folder / "weights.bin").rename(folder / "other.bin")
+    assert content_digest(folder) != before
+    assert content_digest(folder / "config.json") != content_digest(folder / "other.bin")
