@@ -21,7 +21,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@rm -f $(VENV)/.installed-* && touch $@
 
 repro: env
-	$(BIN)/dvc repro
+	$(BIN)/python -m animatelab.warm -- $(BIN)/dvc repro
 	$(BIN)/python -m animatelab.reports_readme README.md reports/findings.md
 
 test: env

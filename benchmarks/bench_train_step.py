@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 
 from animatelab.config import MotionModuleParams, NoiseScheduleParams, PretrainBaseParams
-from animatelab.train.loop import StepRandom
 from animatelab.train.motion import video_loss_fn
+from animatelab.train.randomness import StepRandom
 
 
 def _rss() -> int:

@@ -1,8 +1,10 @@
 """Same inputs, same params, fresh process each time -> the same weight files, byte for byte.
 
 Every training stage runs as the CLI (and DVC) runs it, ``python -m animatelab.cli <stage>``, in a
-copy of one fabricated micro world; a run killed with SIGKILL after its first checkpoint and
-resumed must end with the weights of an uninterrupted run.
+copy of one fabricated micro world: one copy in fresh processes, the other through the warm server
+``make repro`` uses (``animatelab.warm``: forks of one process with torch already imported), so the same
+test also shows that a warm stage writes what a cold one does. A run killed with SIGKILL after its
+first checkpoint and resumed must end with the weights of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -47,14 +49,16 @@ def _cmd(stage: str, run: str | None, *sets: str) -> list[str]:
     return cmd
 
 
-def _start(root: Path, stage: str, run: str | None = None, *sets: str) -> subprocess.Popen:
-    return subprocess.Popen(_cmd(stage, run, *sets), cwd=root, env=_env(root), stdout=subprocess.PIPE,
+def _start(root: Path, stage: str, run: str | None = None, *sets: str, warm: str | None = None) -> subprocess.Popen:
+    env = {**_env(root), **({"ANIMATELAB_WARM": warm} if warm else {})}
+    return subprocess.Popen(_cmd(stage, run, *sets), cwd=root, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
-def _finish(proc: subprocess.Popen) -> str:
+def _finish(proc: subprocess.Popen, warm: bool = False) -> str:
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, f"{proc.args}: {err[-3000:]}"
+    assert not warm or "running cold" not in err, err[-2000:]  # the warm copy really ran warm
     return out
 
 
@@ -93,10 +97,15 @@ def _differing_tensors(a: Path, b: Path) -> list[str]:
 
 
 def test_every_training_stage_gives_the_same_bytes_twice(world, tmp_path):
-    runs = [_copy(world, tmp_path / name) for name in ("a", "b")]
-    for stage, run in CHAIN:  # both copies at once: two fresh processes, each its own run
-        for proc in [_start(root, stage, run) for root in runs]:
-            _finish(proc)
+    from animatelab.warm import running_server
+
+    runs = [_copy(world, tmp_path / name) for name in ("cold", "warm")]
+    with running_server(env=_env(runs[1])) as server:
+        assert server.path is not None
+        for stage, run in CHAIN:  # both copies at once: a fresh process and a fork of the warm server
+            cold, warm = _start(runs[0], stage, run), _start(runs[1], stage, run, warm=server.path)
+            _finish(cold)
+            _finish(warm, warm=True)
     first, second = (_weights(r) for r in runs)
     assert first.keys() == second.keys()
     for stage_dir in ("models/base/unet", "domain_adapter", "motion/with_adapter_s0", "motion_lora/n2",

@@ -41,8 +41,9 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(repo_copy):  # noqa: F811
     _git(repo_copy, "init", "-q")
     _git(repo_copy, "add", "-A")
     _git(repo_copy, "commit", "-qm", "micro baseline")
-    run = _dvc(repo_copy, "repro", timeout=900)
+    run = _dvc(repo_copy, "repro", timeout=900, warm=True)  # as `make repro` runs it: stages forked warm
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    assert "running cold" not in run.stdout + run.stderr, (run.stdout + run.stderr)[-3000:]
 
     stages = set(yaml.safe_load((repo_copy / "dvc.lock").read_text())["stages"])
     runs, loras, dirs = full["train_motion"]["runs"], full["train_motion_lora"]["n_videos"], full["train_direction_lora"]["directions"]
@@ -58,6 +59,9 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(repo_copy):  # noqa: F811
                 "train_controlnet_image",
                 *(f"{s}@{t}" for s in ("sample_controlnet", "evaluate_controlnet") for t in full["sample_controlnet"]["targets"])}
     assert stages == expected
+    # what makes two runs' locks differ although they computed the same: durations in an output
+    timed = _outputs_with_wall_clock(repo_copy)
+    assert not timed, f"DVC outputs that record durations (their hash changes every run): {timed[:10]}"
     metrics = json.loads((repo_copy / "metrics/with_adapter_s0.json").read_text())
     assert {"watermark_leakage", "fvd_synth", "gt_direction_acc"} <= set(metrics["scale_0.0"])
     assert json.loads((repo_copy / "metrics/dir_left.json").read_text())["scale_0.0"]["gt_direction_acc"]["n"] > 0
@@ -84,6 +88,29 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(repo_copy):  # noqa: F811
     assert exp.stdout.count("Running stage") == 1 and "'figures'" in exp.stdout
     shown = _dvc(repo_copy, "exp", "show", "--json")
     assert shown.returncode == 0 and "low-dpi" in shown.stdout and re.search(r'"dpi":\s*72\b', shown.stdout)
+
+
+def _outputs_with_wall_clock(repo) -> list[str]:
+    """``file: key`` for every JSON file among ``dvc.lock``'s outputs holding a duration key."""
+    from animatelab.outputs import is_wall_clock
+
+    def keys(record):
+        if isinstance(record, dict):
+            for k, v in record.items():
+                yield str(k)
+                yield from keys(v)
+        elif isinstance(record, list):
+            for v in record:
+                yield from keys(v)
+
+    found = []
+    for stage in yaml.safe_load((repo / "dvc.lock").read_text())["stages"].values():
+        for out in stage.get("outs", []):
+            path = repo / out["path"]
+            for f in ([path] if path.is_file() else sorted(path.rglob("*.json"))):
+                if f.suffix == ".json":
+                    found += [f"{f.relative_to(repo)}: {k}" for k in keys(json.loads(f.read_text())) if is_wall_clock(k)]
+    return found
 
 
 def _git(repo, *args: str) -> None:

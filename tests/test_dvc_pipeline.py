@@ -33,11 +33,13 @@ def repo_copy(tmp_path) -> Path:
     return dst
 
 
-def _dvc(repo: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def _dvc(repo: Path, *args: str, timeout: float = 300, warm: bool = False) -> subprocess.CompletedProcess:
+    """``dvc ARGS`` in ``repo``; ``warm``: beside a warm stage server, as ``make repro`` runs it."""
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
            "PYTHONPATH": str(repo / "src"), "DVC_NO_ANALYTICS": "1"}
-    return subprocess.run([str(VENV_BIN / "dvc"), *args], cwd=repo, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    prefix = [str(VENV_BIN / "python"), "-m", "animatelab.warm", "--"] if warm else []
+    return subprocess.run([*prefix, str(VENV_BIN / "dvc"), *args], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def test_dvc_repro_prepare(repo_copy):

@@ -10,8 +10,9 @@ from torch import nn
 
 from animatelab.config import LoopParams
 from animatelab.train.checkpoint import load_checkpoint
-from animatelab.train.loop import NonFiniteLossError, StepRandom, fit
+from animatelab.train.loop import NonFiniteLossError, fit
 from animatelab.train.pretrain_base import TensorDict
+from animatelab.train.randomness import StepRandom
 
 DATA = TensorDict(x=torch.randn(32, 6, generator=torch.Generator().manual_seed(1)),
                   y=torch.randn(32, 1, generator=torch.Generator().manual_seed(2)))
@@ -102,8 +103,12 @@ def test_interrupted_checkpoint_swap_falls_back_to_previous(tmp_path):
 
 def test_diffusion_noise_one_timestep_per_video_and_caption_dropout():
     from animatelab.config import NoiseScheduleParams
-    from animatelab.train.diffusion import add_noise_one_timestep_per_video, drop_captions, make_noise_scheduler
-    from animatelab.train.loop import StepRandom
+    from animatelab.train.diffusion import (
+        add_noise_one_timestep_per_video,
+        drop_captions,
+        make_noise_scheduler,
+    )
+    from animatelab.train.randomness import StepRandom
 
     sched = make_noise_scheduler(NoiseScheduleParams())
     assert sched.config.beta_schedule == "linear" and sched.config.prediction_type == "epsilon"
@@ -123,7 +128,7 @@ def test_diffusion_noise_one_timestep_per_video_and_caption_dropout():
 def test_step_random_is_plain_torch_on_one_process_and_sliced_on_many():
     """One process draws exactly what torch.randn/rand/randint(generator=g) draw (so runs made
     before StepRandom existed are unchanged); each rank of N gets its rows of the global draw."""
-    from animatelab.train.loop import StepRandom
+    from animatelab.train.randomness import StepRandom
 
     one = StepRandom(5, 6)
     g = torch.Generator().manual_seed(5)

@@ -29,3 +29,21 @@ def test_content_digest_follows_bytes_and_names_not_mtimes(tmp_path):
     (folder / "weights.bin").rename(folder / "other.bin")
     assert content_digest(folder) != before
     assert content_digest(folder / "config.json") != content_digest(folder / "other.bin")
+
+
+def test_training_fingerprints_follow_input_bytes_not_mtimes(tmp_path):
+    """The base/adapter identity inside a checkpoint's fingerprint (``state.json``, a DVC output) must not
+    change with a re-checkout's mtimes, and must change when the weights do."""
+    import os
+
+    from animatelab.train.motion import _file_identity
+
+    unet = tmp_path / "unet"
+    unet.mkdir()
+    (unet / "weights.safetensors").write_bytes(b"abc")
+    first = _file_identity(unet)
+    os.utime(unet / "weights.safetensors", (1, 1))
+    assert _file_identity(unet) == first
+    (unet / "weights.safetensors").write_bytes(b"abd")
+    assert _file_identity(unet) != first
+    assert _file_identity(tmp_path / "absent") == "missing"

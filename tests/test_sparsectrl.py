@@ -14,7 +14,6 @@ import torch
 from tests.conftest import MICRO
 from tests.motion_fixtures import run_stage
 
-
 _run = run_stage  # the micro world's stages run through the CLI, in the world's folder
 
 
@@ -167,7 +166,7 @@ def test_condition_draws_and_keyframe_indices():
     from animatelab.config import ConditionDraw
     from animatelab.eval.sparsectrl import nearest_keyframe_distance
     from animatelab.models.sparsectrl import keyframe_indices
-    from animatelab.train.loop import StepRandom
+    from animatelab.train.randomness import StepRandom
     from animatelab.train.sparsectrl import draw_condition_frames
 
     assert draw_condition_frames(StepRandom(0, 3), 3, 16, ConditionDraw(first=1, first_last=0, random=0)) == [[0]] * 3
@@ -250,8 +249,12 @@ def test_a_short_training_lowers_the_loss_with_the_condition(world):
 
     from animatelab.models.sparsectrl import load_encoder
     from animatelab.train import sparsectrl as T
-    from animatelab.train.diffusion import add_noise_one_timestep_per_video, diffusion_loss, make_noise_scheduler
-    from animatelab.train.loop import StepRandom
+    from animatelab.train.diffusion import (
+        add_noise_one_timestep_per_video,
+        diffusion_loss,
+        make_noise_scheduler,
+    )
+    from animatelab.train.randomness import StepRandom
 
     cwd = os.getcwd()
     os.chdir(world)

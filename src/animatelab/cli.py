@@ -1,7 +1,9 @@
 """``animatelab <stage>``: one subcommand per DVC stage.
 
 Stage modules are imported lazily so ``animatelab --help`` stays instant (torch is not loaded).
-Every stage validates the whole params file before any compute.
+Every stage validates the whole params file before any compute. Under ``python -m animatelab.warm``
+(``make repro``) the stage runs in a fork of a process that has torch, diffusers and MLflow imported
+already (``animatelab.warm``); this process only hands it over.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ import gc
 import importlib
 import os
 import sys
-
-from animatelab.config import ParamsError, load_params
 
 # stage name -> (module under animatelab.stages, one-line help)
 STAGES: dict[str, str] = {
@@ -94,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and os.environ.get("ANIMATELAB_WARM"):
+        from animatelab.warm import run_stage_warm
+
+        code = run_stage_warm(sys.argv[1:])
+        if code is not None:
+            return code
+    from animatelab.config import ParamsError, load_params
+
     args = build_parser().parse_args(argv)
     try:
         params = load_params(args.params, args.overrides)

@@ -235,6 +235,27 @@ def frame_grid(videos: np.ndarray, rows: int = 8, cols: int = 8) -> np.ndarray:
     return np.concatenate([np.concatenate(list(v[idx]), axis=1) for v in videos], axis=0)
 
 
+def log_sample_dir(out: Path, key: str, log_videos: int, files: tuple[str, ...] = ("prompts.json",),
+                   timings: dict[str, Any] | None = None, metric_prefix: str = "") -> None:
+    """One sample folder to the stage's MLflow run: a frame grid (also kept beside the folder as
+    ``grid_{key}.png``), the first ``log_videos`` videos as mp4 and gif, ``files`` and the ``*seconds``
+    durations of ``timings`` (which stay out of the DVC outputs)."""
+    import mlflow
+    from PIL import Image
+
+    if timings:
+        mlflow.log_metrics({f"{metric_prefix}{k}": v for k, v in timings.items() if k.endswith("seconds")})
+    videos = np.load(out / "videos.npy", mmap_mode="r")
+    grid = out.parent / f"grid_{key}.png"
+    Image.fromarray(frame_grid(np.asarray(videos[:8]))).save(grid)
+    mlflow.log_artifact(str(grid), "grids")
+    for i in range(min(log_videos, len(videos))):
+        for fmt in ("mp4", "gif"):
+            mlflow.log_artifact(str(out / fmt / f"{i:03d}.{fmt}"), f"{key}/{fmt}")
+    for name in files:
+        mlflow.log_artifact(str(out / name), key)
+
+
 def sample_run(params: "Params", run: str) -> dict[str, Any]:
     """Sample ``run`` at every scale of ``sample.scales_for(run)``; returns ``{scale: {dir, seconds,
     videos, load/unet/decode/write seconds}}`` (``seconds``: load + UNet + decode, as before)."""

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from animatelab.config import EvaluateParams, ParamsError, Params, check_paths
+from animatelab.config import EvaluateParams, Params, ParamsError, check_paths
 from animatelab.tracking import stage_run
 
 if TYPE_CHECKING:
@@ -56,8 +56,8 @@ def run(params: Params, args) -> None:
     import numpy as np
     import torch
 
+    from animatelab.eval.publish import publish_scores
     from animatelab.eval.suite import build_reference, real_heldout_set, score_videos
-    from animatelab.utils import write_json
 
     if not args.run:
         raise ParamsError("evaluate needs --run <name> (one of train_motion.runs)")
@@ -85,21 +85,10 @@ def run(params: Params, args) -> None:
                 print(f"evaluate: {p.heldout_latents} holds {len(latents)} clips, not {len(clips)}: real_heldout latent leakage not scored")
                 latents = None
             results["real_heldout"] = score_videos(ref, clips, prompts, p, latents=latents)
-        out = Path(p.out_dir)
-        write_json(out / f"{args.run}.json", results)
+        out = Path(p.out_dir) / f"{args.run}.json"
         meta = {**ref.meta, "run": args.run, "scales": [d.name for d in dirs], "frames": frames,
                 "bootstrap": p.bootstrap, "seed": p.seed, "timings_s": timings,
                 "seconds": round(time.perf_counter() - start, 2)}
-        write_json(out / f"{args.run}.meta.json", meta)
         mlflow.set_tags({f"eval.{k}": str(v)[:250] for k, v in ref.meta.items()})
-        flat = {}
-        for group, metrics in results.items():
-            for name, m in metrics.items():
-                for stat in ("mean", "ci_low", "ci_high"):
-                    if np.isfinite(m[stat]):
-                        flat[f"{group}/{name}/{stat}"] = float(m[stat])
-        mlflow.log_metrics(flat)
-        mlflow.log_metric("seconds", meta["seconds"])
-        mlflow.log_artifact(str(out / f"{args.run}.json"))
-        mlflow.log_artifact(str(out / f"{args.run}.meta.json"))
-    print(f"evaluate@{args.run}: {len(dirs)} scale(s) in {meta['seconds']:.1f}s -> {out / f'{args.run}.json'}")
+        publish_scores(out, results, meta)
+    print(f"evaluate@{args.run}: {len(dirs)} scale(s) in {meta['seconds']:.1f}s -> {out}")

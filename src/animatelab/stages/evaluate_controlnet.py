@@ -76,11 +76,9 @@ def score(params: Params, target: str) -> tuple[dict[str, dict], dict]:
 
 
 def run(params: Params, args) -> None:
-    import mlflow
-    import numpy as np
     import torch
 
-    from animatelab.utils import write_json
+    from animatelab.eval.publish import publish_scores
 
     target = check_target(params, args.run)
     check_paths(params, "evaluate_controlnet")
@@ -90,13 +88,7 @@ def run(params: Params, args) -> None:
     with stage_run("evaluate_controlnet", group, target):
         start = time.perf_counter()
         results, meta = score(params, target)
-        seconds = round(time.perf_counter() - start, 2)  # MLflow only (animatelab.outputs)
+        seconds = round(time.perf_counter() - start, 2)
         out = Path(pc.out_dir) / f"{target}.json"
-        write_json(out, results)
-        write_json(out.with_suffix(".meta.json"), meta)
-        mlflow.log_metrics({f"{g}/{m}/{s}": float(v[s]) for g, ms in results.items() for m, v in ms.items()
-                            for s in ("mean", "ci_low", "ci_high") if np.isfinite(v[s])})
-        mlflow.log_metric("seconds", seconds)
-        mlflow.log_artifact(str(out))
-        mlflow.log_artifact(str(out.with_suffix(".meta.json")))
+        publish_scores(out, results, {**meta, "seconds": seconds})
     print(f"evaluate_controlnet@{target}: {len(results)} groups in {seconds:.1f}s -> {out}")

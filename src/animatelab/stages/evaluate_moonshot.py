@@ -43,10 +43,10 @@ def run(params: Params, args) -> None:
     import numpy as np
     import torch
 
+    from animatelab.eval.publish import publish_scores
     from animatelab.eval.suite import build_reference, real_heldout_set, score_videos
     from animatelab.scoring_moonshot import identity
     from animatelab.stages.evaluate import real_heldout_latents, scale_dirs
-    from animatelab.utils import write_json
 
     mode = check_mode(params, args.run)
     check_paths(params, "evaluate_moonshot")
@@ -66,16 +66,10 @@ def run(params: Params, args) -> None:
             results["real_heldout"] = {**score_videos(ref, clips, prompts, p, latents=latents),
                                        **identity(ref, clips, clips[:, 0], prompts, p)}
         out = Path(pm.out_dir) / f"{mode}.json"
-        write_json(out, results)
+        seconds = round(time.perf_counter() - start, 2)
         meta = {**ref.meta, "mode": mode, "scales": [d.name for d in dirs], "frames": frames,
                 "bootstrap": p.bootstrap, "seed": p.seed,
-                "first_frame_reference": "frame 0 of each prompt's held-out clip (condition.npz)"}
-        seconds = round(time.perf_counter() - start, 2)  # MLflow only (animatelab.outputs)
-        write_json(out.with_suffix(".meta.json"), meta)
+                "first_frame_reference": "frame 0 of each prompt's held-out clip (condition.npz)", "seconds": seconds}
         mlflow.set_tags({f"eval.{k}": str(v)[:250] for k, v in ref.meta.items()})
-        mlflow.log_metrics({f"{g}/{m}/{s}": float(v[s]) for g, ms in results.items() for m, v in ms.items()
-                            for s in ("mean", "ci_low", "ci_high") if np.isfinite(v[s])})
-        mlflow.log_metric("seconds", seconds)
-        mlflow.log_artifact(str(out))
-        mlflow.log_artifact(str(out.with_suffix(".meta.json")))
+        publish_scores(out, results, meta)
     print(f"evaluate_moonshot@{mode}: {len(dirs)} scale(s) in {seconds:.1f}s -> {out}")

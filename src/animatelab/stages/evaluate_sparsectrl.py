@@ -69,11 +69,9 @@ def score(params: Params, variant: str) -> dict[str, dict]:
 def run(params: Params, args) -> None:
     import time
 
-    import mlflow
-    import numpy as np
     import torch
 
-    from animatelab.utils import write_json
+    from animatelab.eval.publish import publish_scores
 
     variant = check_variant(params, args.run)
     p = params.evaluate_sparsectrl
@@ -82,12 +80,8 @@ def run(params: Params, args) -> None:
         start = time.perf_counter()
         results = score(params, variant)
         out = Path(p.out_dir) / f"sparsectrl_{variant}.json"
-        write_json(out, results)
         meta = {"variant": variant, "groups": list(results), "bootstrap": p.bootstrap, "seed": p.seed,
                 "baseline": f"samples/{params.train_sparsectrl.motion_run}/scale_{float(params.sample_sparsectrl.adapter_scale)}",
                 "seconds": round(time.perf_counter() - start, 2)}
-        write_json(out.with_suffix(".meta.json"), meta)
-        mlflow.log_metrics({f"{g}/{m}/mean": float(v["mean"]) for g, ms in results.items() for m, v in ms.items()
-                            if np.isfinite(v["mean"])})
-        mlflow.log_artifact(str(out))
+        publish_scores(out, results, meta)
     print(f"evaluate_sparsectrl@{variant}: {len(results)} groups in {meta['seconds']:.1f}s -> {out}")

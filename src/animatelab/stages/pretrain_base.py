@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from animatelab.config import Params
+from animatelab.outputs import without_wall_clock
 
 
 def run(params: Params, args: Any) -> None:
@@ -33,7 +34,7 @@ def run(params: Params, args: Any) -> None:
         reader = accuracy(images[:500], rows[:500])  # the reader's own error, on real images
         result = {**summary, "quality": quality, "reader_accuracy_on_training_images": reader,
                   "quality_samples": len(samples), "quality_steps": p.quality_steps, "guidance": p.quality_guidance}
-        write_json(out / "quality.json", result)
+        write_json(out / "quality.json", without_wall_clock(result))
         np.save(out / "quality_samples.npy", samples)
         mlflow.log_metrics({f"quality_{k}": v for k, v in quality.items()})
         mlflow.log_metrics({k: v for k, v in summary.items()})

@@ -10,12 +10,8 @@ from animatelab.tracking import stage_run
 def run(params: Params, args) -> None:
     from pathlib import Path
 
-    import mlflow
-    import numpy as np
-    from PIL import Image
-
     from animatelab.moonshot_layout import CONDITION_FILE, MODE_FILE
-    from animatelab.sampling import frame_grid
+    from animatelab.sampling import log_sample_dir
     from animatelab.sampling_moonshot import sample_mode
 
     mode = check_mode(params, args.run)
@@ -25,14 +21,5 @@ def run(params: Params, args) -> None:
     with stage_run("sample_moonshot", group, mode):
         res = sample_mode(params, mode)
         out = Path(res["dir"])
-        mlflow.log_metrics({k: v for k, v in res.items() if k.endswith("seconds")})
-        videos = np.load(out / "videos.npy")
-        grid = out.parent / f"grid_{out.name}.png"
-        Image.fromarray(frame_grid(videos)).save(grid)
-        mlflow.log_artifact(str(grid), "grids")
-        for i in range(min(params.sample.log_videos, len(videos))):
-            mlflow.log_artifact(str(out / "mp4" / f"{i:03d}.mp4"), f"{out.name}/mp4")
-            mlflow.log_artifact(str(out / "gif" / f"{i:03d}.gif"), f"{out.name}/gif")
-        for name in ("prompts.json", MODE_FILE, CONDITION_FILE):
-            mlflow.log_artifact(str(out / name), out.name)
+        log_sample_dir(out, out.name, params.sample.log_videos, ("prompts.json", MODE_FILE, CONDITION_FILE), timings=res)
     print(f"sample_moonshot@{mode}: {res['videos']} videos -> {out}")

@@ -10,11 +10,7 @@ from animatelab.tracking import stage_run
 def run(params: Params, args) -> None:
     from pathlib import Path
 
-    import mlflow
-    import numpy as np
-    from PIL import Image
-
-    from animatelab.sampling import frame_grid
+    from animatelab.sampling import log_sample_dir
     from animatelab.sampling_sparsectrl import sample_variant
 
     variant = check_variant(params, args.run)
@@ -26,9 +22,5 @@ def run(params: Params, args) -> None:
         raise ParamsError(f"sample_sparsectrl keyframes {ss.keyframes_for(variant)} exceed sample.frames")
     with stage_run("sample_sparsectrl", {"sample_sparsectrl": ss.model_dump(mode="json")}, variant):
         for key, res in sample_variant(params, variant).items():
-            out = Path(res["dir"])
-            mlflow.log_metric(f"{key}.seconds", res["seconds"])
-            grid = out.parent / f"grid_{key}.png"
-            Image.fromarray(frame_grid(np.load(out / "videos.npy"))).save(grid)
-            mlflow.log_artifact(str(grid), "grids")
-            mlflow.log_artifact(str(out / "keyframes.json"), key)
+            log_sample_dir(Path(res["dir"]), key, params.sample.log_videos, ("prompts.json", "keyframes.json"),
+                           timings=res, metric_prefix=f"{key}.")

@@ -9,13 +9,13 @@ import csv
 import json
 import time
 from pathlib import Path
-
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from animatelab.config import Params, TrainEvalModelsParams
+from animatelab.outputs import without_wall_clock
 from animatelab.tracking import stage_run
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ def run(params: Params, args: Any) -> None:
                        "seconds_video_net": round(seconds["video_net"], 1),
                        "seconds": {k: round(v, 1) for k, v in seconds.items()},
                        "seconds_total": round(time.perf_counter() - start, 1)})
-        write_json(out / "report.json", report)
+        write_json(out / "report.json", without_wall_clock(report))
         mlflow.log_metrics({**{f"video_net_acc_{k}": v for k, v in video_acc.items()},
                             "clip_heldout_top1": report["clip_heldout_top1"],
                             "domain_heldout_accuracy": report["domain_heldout"]["accuracy"],

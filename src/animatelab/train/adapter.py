@@ -17,7 +17,7 @@ from animatelab.models.lora import WEIGHT_NAME, add_lora, attention_targets, mer
 
 if TYPE_CHECKING:
     from animatelab.config import LoraParams, TrainAdapterParams
-    from animatelab.train.loop import StepRandom
+    from animatelab.train.randomness import StepRandom
 
 ADAPTER_NAME = "domain_adapter"
 
@@ -49,7 +49,11 @@ def train_domain_adapter(base_path: str | Path, encoded_dir: str | Path, p: "Tra
     from animatelab.models.base import load_base
     from animatelab.train.checkpoint import params_fingerprint
     from animatelab.train.diffusion import (
-        add_noise_one_timestep_per_video, diffusion_loss, diffusion_target, drop_captions, make_noise_scheduler,
+        add_noise_one_timestep_per_video,
+        diffusion_loss,
+        diffusion_target,
+        drop_captions,
+        make_noise_scheduler,
     )
     from animatelab.train.loop import fit, get_accelerator
 

@@ -27,7 +27,7 @@ from animatelab.train.diffusion import (
 
 if TYPE_CHECKING:
     from animatelab.config import Params
-    from animatelab.train.loop import StepRandom
+    from animatelab.train.randomness import StepRandom
 
 
 class EdgeImageSet(Dataset):
@@ -109,9 +109,9 @@ def new_trainee(params: "Params") -> ControlNetTrainee:
 
 def train_controlnet_image(params: "Params") -> dict[str, Any]:
     """Train and write ``{out_dir}`` (diffusers ControlNet folder + info + loss.csv + summary)."""
+    from animatelab.outputs import content_digest, without_wall_clock
     from animatelab.train.checkpoint import params_fingerprint
     from animatelab.train.loop import fit
-    from animatelab.outputs import content_digest, without_wall_clock
     from animatelab.utils import write_json
 
     p = params.train_controlnet_image
@@ -126,10 +126,6 @@ def train_controlnet_image(params: "Params") -> dict[str, Any]:
     info = {"canny_thresholds": list(p.canny_thresholds), "images": len(data), "conditioning_channels": 3,
             "condition": "cv2.Canny edges of the RGB image, white on black, 3 channels in [0, 1]"}
     cn.save_controlnet(controlnet, p.out_dir, info)
-    tail = result.losses[-20:]
-    summary = {**info, "steps": result.steps, "resumed_from": result.resumed_from, "seconds": round(result.seconds, 2),
-               "seconds_per_step": round(result.seconds / max(1, result.steps - result.resumed_from), 4),
-               "final_loss": sum(tail) / len(tail) if tail else None,
-               "trainable_parameters": int(sum(q.numel() for q in controlnet.parameters()))}
+    summary = result.summary(**info, trainable_parameters=int(sum(q.numel() for q in controlnet.parameters())))
     write_json(Path(p.out_dir) / "train_summary.json", without_wall_clock(summary))
     return summary

@@ -2,7 +2,7 @@
 
 Linear betas 0.00085 -> 0.012 over 1000 steps, epsilon prediction, one timestep per video,
 captions replaced by "" with probability ``cfg_dropout`` (classifier-free guidance).
-All randomness comes from the loop's :class:`~animatelab.train.loop.StepRandom`, so a resumed run
+All randomness comes from the loop's :class:`~animatelab.train.randomness.StepRandom`, so a resumed run
 is bit-exact and the noise of a clip does not depend on the number of processes.
 """
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from diffusers import DDPMScheduler
 
     from animatelab.config import NoiseScheduleParams
-    from animatelab.train.loop import StepRandom
+    from animatelab.train.randomness import StepRandom
 
 
 def make_noise_scheduler(noise: "NoiseScheduleParams") -> "DDPMScheduler":

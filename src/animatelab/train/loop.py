@@ -32,6 +32,7 @@ from torch.utils.data import Dataset, default_collate
 
 from animatelab.parallel import rank_slice
 from animatelab.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, save_snapshot
+from animatelab.train.randomness import StepRandom, step_seed
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -59,6 +60,14 @@ class FitResult:
     loss_csv: Path | None = None
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self, **info: Any) -> dict[str, Any]:
+        """What a trainer reports: ``info``, steps, resume point, the last 20 steps' mean loss and durations
+        (``seconds*``: MLflow only, ``animatelab.outputs`` keeps them out of the written summary)."""
+        tail = self.losses[-20:]
+        return {**info, "steps": self.steps, "resumed_from": self.resumed_from,
+                "final_loss": sum(tail) / len(tail) if tail else None, "seconds": round(self.seconds, 2),
+                "seconds_per_step": round(self.seconds / max(1, self.steps - self.resumed_from), 4)}
 
 
 _ACCELERATORS: dict[str, "Accelerator"] = {}
@@ -116,42 +125,6 @@ def lr_factor(step: int, loop: "LoopParams") -> float:
         return 1.0
     progress = (step - warm) / max(1, loop.steps - 1 - warm)
     return loop.min_lr_ratio + (1 - loop.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
-def _noise_seed(seed: int, step: int, rank: int = 0) -> int:
-    return (seed * 1_000_003 + step * 7_919 + rank * 104_729) % (2**63 - 1)
-
-
-class StepRandom:
-    """The randomness of one optimisation step (noise, timesteps, caption dropout).
-
-    Every rank seeds the same generator and draws each tensor for the whole global batch, then
-    keeps its own rows (``rank_slice``), so a clip's noise does not depend on the process count.
-    With one process the draws are exactly ``torch.randn(shape, generator=g)`` and friends.
-    The first dimension of every request must be this rank's batch size.
-    """
-
-    def __init__(self, seed: int, global_batch: int, device: torch.device | str = "cpu", rank: int = 0,
-                 world: int = 1) -> None:
-        self.generator = torch.Generator(device=device).manual_seed(seed)
-        self.device = self.generator.device
-        rows = rank_slice(range(global_batch), rank, world)
-        self.global_batch, self.start, self.rows = global_batch, (rows[0] if len(rows) else 0), len(rows)
-
-    def _mine(self, full: torch.Tensor, n: int) -> torch.Tensor:
-        if n != self.rows:
-            raise ValueError(f"StepRandom: asked for {n} rows, but this rank's batch has {self.rows}")
-        return full[self.start : self.start + n]
-
-    def randn(self, shape: tuple[int, ...] | torch.Size, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        full = torch.randn((self.global_batch, *shape[1:]), generator=self.generator, device=self.device, dtype=dtype)
-        return self._mine(full, shape[0])
-
-    def rand(self, n: int) -> torch.Tensor:
-        return self._mine(torch.rand(self.global_batch, generator=self.generator, device=self.device), n)
-
-    def randint(self, high: int, n: int) -> torch.Tensor:
-        return self._mine(torch.randint(0, high, (self.global_batch,), generator=self.generator, device=self.device), n)
 
 
 def write_loss_csv(path: str | Path, losses: list[float]) -> Path:
@@ -272,7 +245,7 @@ def fit(
     for step in range(start, loop.steps):
         index = torch.randint(n, (loop.batch_size * world,), generator=data_gen).tolist()
         batch = _to_device(collate([dataset[i] for i in rank_slice(index, rank, world)]), device)
-        rng = StepRandom(_noise_seed(loop.seed, step), loop.batch_size * world, device, rank, world)
+        rng = StepRandom(step_seed(loop.seed, step), loop.batch_size * world, device, rank, world)
         for group in optimizer.param_groups:
             group["lr"] = loop.lr * lr_factor(step, loop)
         with acc.autocast():

@@ -22,13 +22,18 @@ from torch.utils.data import Dataset
 
 from animatelab.data.latents import EncodedClips
 from animatelab.models import moonshot as ms
-from animatelab.train.diffusion import add_noise_one_timestep_per_video, diffusion_loss, diffusion_target, \
-    drop_captions, make_noise_scheduler
 from animatelab.outputs import content_digest, without_wall_clock
+from animatelab.train.diffusion import (
+    add_noise_one_timestep_per_video,
+    diffusion_loss,
+    diffusion_target,
+    drop_captions,
+    make_noise_scheduler,
+)
 
 if TYPE_CHECKING:
     from animatelab.config import NoiseScheduleParams, Params
-    from animatelab.train.loop import StepRandom
+    from animatelab.train.randomness import StepRandom
 
 
 class ImageSet(Dataset):
@@ -124,12 +129,9 @@ def clean_image_set(params: "Params", encode: ms.ImageEncoder) -> ImageSet:
 
 
 def _summary(result: Any, module: torch.nn.Module, names: list[str], extra: dict) -> dict[str, Any]:
-    tail = result.losses[-20:]
     wanted = set(names)
-    return {**extra, "steps": result.steps, "resumed_from": result.resumed_from, "seconds": round(result.seconds, 2),
-            "seconds_per_step": round(result.seconds / max(1, result.steps - result.resumed_from), 4),
-            "final_loss": sum(tail) / len(tail) if tail else None,
-            "trainable_parameters": int(sum(p.numel() for n, p in module.named_parameters() if n in wanted))}
+    return result.summary(**extra, trainable_parameters=int(sum(p.numel() for n, p in module.named_parameters()
+                                                                if n in wanted)))
 
 
 def train_moonshot_image(params: "Params", encoder: tuple[ms.ImageEncoder, int] | None = None) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from animatelab.outputs import content_digest, without_wall_clock
 from animatelab.train.diffusion import (
     add_noise_one_timestep_per_video,
     diffusion_loss,
@@ -22,7 +23,7 @@ from animatelab.train.diffusion import (
 
 if TYPE_CHECKING:
     from animatelab.config import NoiseScheduleParams, Params
-    from animatelab.train.loop import StepRandom
+    from animatelab.train.randomness import StepRandom
 
 
 def video_loss_fn(unet: torch.nn.Module, noise: "NoiseScheduleParams", empty_text: torch.Tensor,
@@ -65,9 +66,9 @@ def motion_fingerprint(params: "Params", run: str, extra: Any = None) -> str:
 
 
 def _file_identity(path: Path) -> str:
-    """Size+mtime of a file, or of every file under a folder (cheap, changes when it is rewritten)."""
-    files = sorted(path.rglob("*")) if path.is_dir() else [path]
-    return ";".join(f"{f.name}:{f.stat().st_size}:{int(f.stat().st_mtime)}" for f in files if f.is_file())
+    """Content digest of a file or folder: a checkpoint survives a re-checkout (new mtimes, same bytes), and
+    the fingerprint written into ``state.json`` (a DVC output) is the same on every machine."""
+    return content_digest(path) if path.exists() else "missing"
 
 
 def load_frozen_unet2d(params: "Params", with_adapter: bool, scale: float = 1.0):
@@ -120,13 +121,10 @@ def train_motion(params: "Params", run: str) -> dict[str, Any]:
     unet.eval()
     _publish_snapshots(Path(tm.checkpoint_dir) / run / "snapshots", out_dir / "snapshots")
     save_motion(unet, cfg.module, out_dir, extra={"run": run, "with_adapter": cfg.with_adapter, "seed": cfg.seed})
-    summary = {
-        "run": run, "with_adapter": cfg.with_adapter, "seed": cfg.seed, "steps": result.steps,
-        "resumed_from": result.resumed_from, "seconds": round(result.seconds, 2),
-        "seconds_per_step": round(result.seconds / max(1, result.steps - result.resumed_from), 4),
-        "final_loss": sum(result.losses[-20:]) / max(1, len(result.losses[-20:])) if result.losses else None,
-        "trainable_parameters": int(sum(p.numel() for n, p in unet.named_parameters() if n in set(trainable))),
-        "clips": len(dataset), "frames": tm.frames, "design": cfg.module.model_dump(mode="json"),
-    }
-    write_json(out_dir / "train_summary.json", summary)
+    wanted = set(trainable)
+    summary = result.summary(
+        run=run, with_adapter=cfg.with_adapter, seed=cfg.seed, clips=len(dataset), frames=tm.frames,
+        trainable_parameters=int(sum(p.numel() for n, p in unet.named_parameters() if n in wanted)),
+        design=cfg.module.model_dump(mode="json"))
+    write_json(out_dir / "train_summary.json", without_wall_clock(summary))
     return summary

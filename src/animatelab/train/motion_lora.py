@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from animatelab.outputs import without_wall_clock
+
 if TYPE_CHECKING:
     from animatelab.config import MotionLoraTraining, Params
 
@@ -55,11 +57,9 @@ def _train_lora(params: "Params", p: "MotionLoraTraining", indices: list[int],
                  dataset=dataset, loop=p.loop, checkpoint_dir=Path(p.checkpoint_dir) / name,
                  fingerprint=fingerprint, run_name=f"{stage}@{name}", loss_csv=out / "loss.csv")
     save_motion_lora(unet, out)
-    tail = result.losses[-20:]
-    summary = {"n_videos": len(indices), "motion_run": p.motion_run, "rank": p.lora.rank, "steps": result.steps,
-               "seconds": round(result.seconds, 2), "final_loss": sum(tail) / len(tail) if tail else None,
-               "videoids": [m.get("videoid") for m in dataset.meta]}
-    write_json(out / "train_summary.json", summary)
+    summary = result.summary(n_videos=len(indices), motion_run=p.motion_run, rank=p.lora.rank,
+                             videoids=[m.get("videoid") for m in dataset.meta])
+    write_json(out / "train_summary.json", without_wall_clock(summary))
     return summary
 
 

@@ -20,9 +20,14 @@ from animatelab.data.encode import frames_to_pixels
 from animatelab.models.base import BaseComponents, tokenize
 from animatelab.train.checkpoint import params_fingerprint
 from animatelab.train.diffusion import (
-    add_noise_one_timestep_per_video, diffusion_loss, diffusion_target, drop_captions, make_noise_scheduler,
+    add_noise_one_timestep_per_video,
+    diffusion_loss,
+    diffusion_target,
+    drop_captions,
+    make_noise_scheduler,
 )
-from animatelab.train.loop import FitResult, StepRandom, fit
+from animatelab.train.loop import FitResult, fit
+from animatelab.train.randomness import StepRandom
 
 if TYPE_CHECKING:
     from animatelab.config import PretrainBaseParams

@@ -23,12 +23,18 @@ from torch import nn
 
 from animatelab.data.latents import EncodedClips
 from animatelab.models.sparsectrl import place_keyframes, sketches
-from animatelab.train.diffusion import add_noise_one_timestep_per_video, diffusion_loss, diffusion_target, \
-    drop_captions, make_noise_scheduler
+from animatelab.outputs import without_wall_clock
+from animatelab.train.diffusion import (
+    add_noise_one_timestep_per_video,
+    diffusion_loss,
+    diffusion_target,
+    drop_captions,
+    make_noise_scheduler,
+)
 
 if TYPE_CHECKING:
     from animatelab.config import ConditionDraw, Params, SparseCtrlVariant
-    from animatelab.train.loop import StepRandom
+    from animatelab.train.randomness import StepRandom
 
 
 class SparseClips(EncodedClips):
@@ -191,10 +197,7 @@ def train_sparsectrl(params: "Params", variant: str) -> dict[str, Any]:
     info = {"variant": cfg.model_dump(mode="json"), "name": variant, "motion_run": ts.motion_run,
             "frames": ts.frames, "canny_thresholds": list(ts.canny_thresholds)}
     save_encoder(encoder, out_dir, info)
-    tail = result.losses[-20:]
-    summary = {**info, "steps": result.steps, "resumed_from": result.resumed_from, "seconds": round(result.seconds, 2),
-               "seconds_per_step": round(result.seconds / max(1, result.steps - result.resumed_from), 4),
-               "final_loss": sum(tail) / len(tail) if tail else None, "clips": len(dataset),
-               "trainable_parameters": int(sum(p.numel() for p in encoder.parameters()))}
-    write_json(out_dir / "train_summary.json", summary)
+    summary = result.summary(**info, clips=len(dataset),
+                             trainable_parameters=int(sum(p.numel() for p in encoder.parameters())))
+    write_json(out_dir / "train_summary.json", without_wall_clock(summary))
     return summary
