@@ -35,6 +35,7 @@ def write_metrics(folder: Path, seeds: int = 3, seed: int = 0) -> Path:
     for n in (2, 4, 8):
         (folder / f"lora_n{n}.json").write_text(json.dumps(run_metrics(rng, 0.1)))
     (folder / "conv1d_s0.json").write_text(json.dumps(run_metrics(rng, 0.2)))
+    (folder / "untrained.json").write_text(json.dumps(run_metrics(rng, 0.05, [0.0])))  # RQ1's floor
     (folder / "text_xattn_s0.json").write_text(json.dumps(run_metrics(rng, 0.15)))
     return folder
 

@@ -72,6 +72,7 @@ def test_build_all_and_readme(tmp_path, monkeypatch):
     assert "no_adapter 0.10 (step 0) → 0.40 (step 2) → 0.60 (step 4)" in readme  # the dose-response sentence
     assert "Real clips: " in readme and "no_adapter_s0.meta" not in readme
     assert "VAE-reconstruction ceiling (real clips through this VAE): " in readme
+    assert "Floor (`untrained`: the motion module as initialised, the base's own frames): 0.05 [" in readme
     assert "## RQ6: SparseCtrl" in readme and "- rgb, 4 keyframes: `pos_err_cond` 0.6 [" in readme
     assert "(paired difference -3.4 [" in readme
 

@@ -105,3 +105,25 @@ def test_rerun_resumes_finished_checkpoint(world):
 
 def test_unknown_run_is_a_params_error(world):
     assert run_stage(world, "train_motion", "--run", "nope") == 2
+
+
+def test_untrained_run_keeps_the_module_as_initialised(world):
+    """``steps: 0`` (RQ1's floor): the saved module is the seeded initial one, proj_out zero, no curve."""
+    import json
+
+    import yaml
+
+    from animatelab.models.motion import load_motion_unet
+
+    params = yaml.safe_load((world / "params.yaml").read_text())
+    params["train_motion"]["runs"]["untrained"] = {"with_adapter": False, "seed": 0, "steps": 0}
+    (world / "params.yaml").write_text(yaml.safe_dump(params))
+    assert run_stage(world, "train_motion", "--run", "untrained") == 0
+    out = world / "models/motion/untrained"
+    assert json.loads((out / "train_summary.json").read_text())["steps"] == 0
+    assert (out / "loss.csv").read_text().strip() == "step,loss"
+    unet2d, start = _motion_unet(world, with_adapter=False)
+    saved = load_motion_unet(unet2d, out).state_dict()
+    assert all(torch.equal(v, saved[k]) for k, v in start.state_dict().items())
+    proj_out = [v for k, v in saved.items() if "motion_modules." in k and k.endswith("proj_out.weight")]
+    assert proj_out and all(not v.any() for v in proj_out)

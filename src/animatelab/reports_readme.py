@@ -81,8 +81,11 @@ def _rq1(store: MetricsStore, p: FiguresParams) -> list[str]:
         line = compare_difference(metric, (va, ma, sa), (vb, mb, sb)) + seed_test(va, sa, vb, sb)
         real = store.reference(seeds, metric)
         ceiling = _ceiling(store, seeds, metric, p.rq1_scale)
+        floor = store.get(p.rq1_floor_run, metric, p.rq1_scale) if p.rq1_floor_run in store.runs else None
         lines.append(line + (f" Real clips: {real.text()}." if real is not None else "")
-                     + (f" VAE-reconstruction ceiling (real clips through this VAE): {ceiling.text()}." if ceiling else ""))
+                     + (f" VAE-reconstruction ceiling (real clips through this VAE): {ceiling.text()}." if ceiling else "")
+                     + (f" Floor (`{p.rq1_floor_run}`: the motion module as initialised, the base's own frames): "
+                        f"{floor.text()}." if floor is not None else ""))
     lines += ["", *_dose_response(p, va, vb)]
     return lines + ["", "![RQ1](figures/rq1_adapter_ablation.png)", "", "![RQ1 dose-response](figures/rq1_dose_response.png)", ""]
 

@@ -31,9 +31,10 @@ def _err(m: Metric) -> list[list[float]]:
     return [[max(m.mean - m.ci_low, 0)], [max(m.ci_high - m.mean, 0)]]
 
 
-def rq1_bars(store: MetricsStore, variants: list[str], metrics: list[str], scale: float | None, width: float):
+def rq1_bars(store: MetricsStore, variants: list[str], metrics: list[str], scale: float | None, width: float,
+             floor_run: str | None = None):
     """One panel per metric, at most four to a row: a bar per variant (mean over seeds, t interval)
-    and each seed's mean."""
+    and each seed's mean; the real clips (dashed) and ``floor_run``, the untrained module (dotted)."""
     ncols = min(4, len(metrics))
     nrows = -(-len(metrics) // ncols)
     # panels a little taller than wide: height / width = rows / columns (+ room for the labels)
@@ -53,6 +54,9 @@ def rq1_bars(store: MetricsStore, variants: list[str], metrics: list[str], scale
         real = store.reference([r for v in variants for r in store.seeds(v)], metric)
         if real is not None and np.isfinite(real.mean):
             ax.axhline(real.mean, color="0.3", ls="--", lw=0.7, label="real clips")
+        floor = store.get(floor_run, metric, scale) if floor_run in store.runs else None
+        if floor is not None and np.isfinite(floor.mean):
+            ax.axhline(floor.mean, color="0.45", ls=":", lw=0.9, label="untrained module")
         ax.set_xticks(range(len(variants)), [SHORT.get(v, v) for v in variants], rotation=45, ha="right")
         ax.set_xlim(-0.6, len(variants) - 0.4)
         ax.set_title(label(metric))

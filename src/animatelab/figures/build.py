@@ -46,7 +46,7 @@ def build_all(p: FiguresParams) -> dict:
             figures.extend(save(fig, fig_dir, name, p.dpi))
 
     with paper_style():
-        keep(ablations.rq1_bars(store, p.rq1_variants, p.rq1_metrics, p.rq1_scale, 2 * w), "rq1_adapter_ablation")
+        keep(ablations.rq1_bars(store, p.rq1_variants, p.rq1_metrics, p.rq1_scale, 2 * w, p.rq1_floor_run), "rq1_adapter_ablation")
         if store.scales(p.rq2_run):
             keep(ablations.rq2_scale_curve(store, p.rq2_run, p.rq2_metrics, w), "rq2_adapter_scale")
         else:

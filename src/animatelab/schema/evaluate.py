@@ -164,6 +164,8 @@ class FiguresParams(Strict):
         "warp_error", "flicker", "gt_persistent_object", "gt_moving_frac", "gt_direction_acc",
     ]
     rq1_scale: float = 0.0  # the inference setting: adapter dropped
+    # the train_motion run kept at initialisation: each RQ1 metric's floor (None: not drawn)
+    rq1_floor_run: str | None = "untrained"
     rq2_run: str = "with_adapter_s0"
     rq2_metrics: tuple[str, str] = ("fvd_synth", "clip_synth_text")  # visual quality, text alignment
     rq3_metrics: list[str] = ["gt_direction_acc", "fvd_synth"]

@@ -17,17 +17,23 @@ class TrainAdapterParams(Strict):
     dataset: str = "train"  # folder under encode.out_dir
     checkpoint_dir: str = "models/checkpoints/domain_adapter"
     lora: LoraParams = LoraParams(rank=16)
-    loop: LoopParams = LoopParams(steps=300, batch_size=64, lr=1e-3)
+    loop: LoopParams = LoopParams(steps=900, batch_size=64, lr=1e-3)
     noise: NoiseScheduleParams = NoiseScheduleParams()
     threads: int = Field(default=2, gt=0)
 
 
 class MotionRun(Strict):
-    """One trained motion module: whether the domain adapter is on, a seed, a design."""
+    """One trained motion module: whether the domain adapter is on, a seed, a design.
+
+    ``steps`` None trains ``train_motion.loop.steps``; 0 keeps the module as initialised (``proj_out`` zero,
+    so the UNet draws each frame as the base image model does): RQ1's floor, what its metrics read on
+    videos that learned nothing from the video data.
+    """
 
     with_adapter: bool
     seed: int = 0
     module: MotionModuleParams = MotionModuleParams()
+    steps: int | None = Field(default=None, ge=0)
 
 
 class TrainMotionParams(Strict):

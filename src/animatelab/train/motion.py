@@ -98,7 +98,7 @@ def train_motion(params: "Params", run: str) -> dict[str, Any]:
     from animatelab.data.latents import EncodedClips
     from animatelab.models.motion import build_motion_unet, save_motion
     from animatelab.train.checkpoint import snapshot_steps
-    from animatelab.train.loop import fit
+    from animatelab.train.loop import FitResult, fit, write_loss_csv
     from animatelab.utils import write_json
 
     tm = params.train_motion
@@ -112,12 +112,17 @@ def train_motion(params: "Params", run: str) -> dict[str, Any]:
     unet = build_motion_unet(unet2d, cfg.module, seed=cfg.seed)
     trainable = assert_only_motion_trainable(unet)
     out_dir = Path(tm.out_dir) / run
-    result = fit(
-        trainable=unet, compute_loss=video_loss_fn(unet, tm.noise, dataset.empty_text, loop.cfg_dropout),
-        dataset=dataset, loop=loop, checkpoint_dir=Path(tm.checkpoint_dir) / run,
-        fingerprint=motion_fingerprint(params, run), run_name=f"train_motion@{run}",
-        loss_csv=out_dir / "loss.csv", snapshot_steps=snapshot_steps(loop.steps, tm.snapshots),
-    )
+    if cfg.steps == 0:  # the module as initialised (RQ1's floor): nothing to fit
+        (Path(tm.checkpoint_dir) / run).mkdir(parents=True, exist_ok=True)
+        result = FitResult(steps=0, losses=[], state={}, loss_csv=write_loss_csv(out_dir / "loss.csv", []))
+    else:
+        loop = loop if cfg.steps is None else loop.model_copy(update={"steps": cfg.steps})
+        result = fit(
+            trainable=unet, compute_loss=video_loss_fn(unet, tm.noise, dataset.empty_text, loop.cfg_dropout),
+            dataset=dataset, loop=loop, checkpoint_dir=Path(tm.checkpoint_dir) / run,
+            fingerprint=motion_fingerprint(params, run), run_name=f"train_motion@{run}",
+            loss_csv=out_dir / "loss.csv", snapshot_steps=snapshot_steps(loop.steps, tm.snapshots),
+        )
     unet.eval()
     _publish_snapshots(Path(tm.checkpoint_dir) / run / "snapshots", out_dir / "snapshots")
     save_motion(unet, cfg.module, out_dir, extra={"run": run, "with_adapter": cfg.with_adapter, "seed": cfg.seed})
