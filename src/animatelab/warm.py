@@ -91,10 +91,15 @@ def run_stage_warm(argv: list[str]) -> int | None:
         return None
     request = {"argv": ["animatelab", *argv], "cwd": os.getcwd(), "env": dict(os.environ), "identity": code_identity()}
     body = json.dumps(request).encode()
-    socket.send_fds(sock, [_HEADER.pack(len(body))], [0, 1, 2])
-    sock.sendall(body)
-    replies = sock.makefile("rb")
-    first = replies.readline().decode().split(" ", 1)
+    try:
+        socket.send_fds(sock, [_HEADER.pack(len(body))], [0, 1, 2])  # fails if one of them is closed
+        sock.sendall(body)
+        replies = sock.makefile("rb")
+        first = replies.readline().decode().split(" ", 1)
+    except OSError as err:
+        sock.close()
+        print(f"animatelab: running cold ({err})", file=sys.stderr)
+        return None
     if first[0] != "pid":
         reason = first[1].strip() if len(first) > 1 else "no answer"
         print(f"animatelab: running cold ({reason})", file=sys.stderr)
@@ -183,7 +188,7 @@ def _fresh_rng(rng: dict[str, Any]) -> None:
 
 def serve(path: str, ready_fd: int | None = None) -> None:
     """Import the stage stack once, then fork one child per request until SIGTERM."""
-    before = dict(os.environ)
+    before, identity = dict(os.environ), code_identity()  # before importing: a file changed meanwhile runs cold
     import torch
 
     rng = {"torch": torch.get_rng_state()}  # before any import could draw from it
@@ -196,7 +201,7 @@ def serve(path: str, ready_fd: int | None = None) -> None:
         importlib.import_module(name)
     for mod in pkgutil.iter_modules(animatelab.stages.__path__):
         importlib.import_module(f"animatelab.stages.{mod.name}")
-    identity, env = code_identity(), import_time_env(before)
+    env = import_time_env(before)
     # variables the imports themselves set (mlflow, torch inductor): a fresh stage process would have them too
     set_by_imports = {k: v for k, v in os.environ.items() if k not in before}
     gc.freeze()  # the imported heap stays shared with the children (no copy-on-write from the collector)
