@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-
 import numpy as np
+from matplotlib.lines import Line2D
 
 from animatelab.runs import RunId
 from animatelab.figures.metrics import Metric, MetricsStore
@@ -61,6 +61,16 @@ def rq1_bars(store: MetricsStore, variants: list[str], metrics: list[str], scale
         ax.set_xlim(-0.6, len(variants) - 0.4)
         ax.set_title(label(metric))
         note_missing(ax, missing)
+    spare = list(axes.flat[len(metrics):])
+    handles = [Line2D([], [], color="0.3", ls="--", lw=0.7, label="real clips")]
+    if floor_run in store.runs:
+        handles.append(Line2D([], [], color="0.45", ls=":", lw=0.9, label=f"{floor_run} (module as initialised)"))
+    if spare:  # the key in the first empty panel, else under the panels
+        spare[0].set_visible(True)
+        spare[0].axis("off")
+        spare[0].legend(handles=handles, loc="center", frameon=False)
+    else:
+        fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
     fig.tight_layout(w_pad=0.4)
     return fig
 
