@@ -31,19 +31,12 @@ def test_content_digest_follows_bytes_and_names_not_mtimes(tmp_path):
     assert content_digest(folder / "config.json") != content_digest(folder / "other.bin")
 
 
-def test_training_fingerprints_follow_input_bytes_not_mtimes(tmp_path):
-    """The base/adapter identity inside a checkpoint's fingerprint (``state.json``, a DVC output) must not
-    change with a re-checkout's mtimes, and must change when the weights do."""
-    import os
-
+def test_training_fingerprints_use_the_content_digest(tmp_path):
+    """The base/adapter identity inside a checkpoint's fingerprint (``state.json``, a DVC output) is the
+    content digest above (mtime-blind), not size + mtime as before."""
     from animatelab.train.motion import _file_identity
 
-    unet = tmp_path / "unet"
-    unet.mkdir()
-    (unet / "weights.safetensors").write_bytes(b"abc")
-    first = _file_identity(unet)
-    os.utime(unet / "weights.safetensors", (1, 1))
-    assert _file_identity(unet) == first
-    (unet / "weights.safetensors").write_bytes(b"abd")
-    assert _file_identity(unet) != first
+    (tmp_path / "unet").mkdir()
+    (tmp_path / "unet" / "weights.safetensors").write_bytes(b"abc")
+    assert _file_identity(tmp_path / "unet") == content_digest(tmp_path / "unet")
     assert _file_identity(tmp_path / "absent") == "missing"
