@@ -70,7 +70,7 @@ def executed(inputs, tmp_path_factory) -> dict[str, nbformat.NotebookNode]:
 @pytest.mark.parametrize("name", [p.stem for p in NOTEBOOKS])
 def test_notebook_executes(name: str, executed):
     text = json.dumps([c.get("outputs", []) for c in executed[name].cells])
-    assert "11 metrics files" in text  # 3+3 seeds, 3 MotionLoRA, conv1d, text_xattn
+    assert "12 metrics files" in text  # 3+3 seeds, 3 MotionLoRA, conv1d, text_xattn, untrained
     assert "Traceback" not in text
     if name == "rq1_domain_adapter":
         assert "with_adapter_s0" in text and "image/png" in text  # the MLflow run table and the figures
