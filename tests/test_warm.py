@@ -101,3 +101,14 @@ def test_killed_client_takes_its_stage_with_it(server, tmp_path):
     while _children(srv.pid):
         assert time.monotonic() < end, "the stage outlived its killed client"
         time.sleep(0.05)
+
+
+def test_a_stage_error_gives_the_cold_status_and_traceback(server, tmp_path):
+    """``encode`` in an empty folder raises FileNotFoundError (no base): status 1 and the same last line."""
+    (tmp_path / "params.yaml").write_text(MICRO.read_text())
+    warm = _run(server, "encode", cwd=tmp_path)
+    cold = subprocess.run([*ANIMATELAB, "encode"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert warm.returncode == cold.returncode == 1 and "running cold" not in warm.stderr
+    assert "Traceback" in warm.stderr
+    assert warm.stderr.strip().splitlines()[-1] == cold.stderr.strip().splitlines()[-1]
+    assert "FileNotFoundError" in warm.stderr.strip().splitlines()[-1]

@@ -161,7 +161,7 @@ def _child(request: dict[str, Any], fds: list[int], rng: dict[str, Any], set_by_
             code = err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
         except KeyboardInterrupt:
             code = 128 + signal.SIGINT
-        except BaseException:  # noqa: BLE001  (the traceback a cold process would print, then its status)
+        except Exception:  # noqa: BLE001  (a stage's error: the traceback and status a cold process gives)
             traceback.print_exc()
             code = 1
         atexit._run_exitfuncs()
@@ -169,7 +169,7 @@ def _child(request: dict[str, Any], fds: list[int], rng: dict[str, Any], set_by_
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
-            except Exception:  # noqa: BLE001
+            except (OSError, ValueError):  # the client's end is gone or closed: nothing left to tell it
                 pass
         os._exit(code)
 
