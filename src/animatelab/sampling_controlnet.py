@@ -125,28 +125,19 @@ def moonshot_params(params: "Params") -> "Params":
 
 def denoise_moonshot(unet: cn.ControlledUNet, scheduler, base, prompts: list[dict], first: torch.Tensor,
                      image: torch.Tensor, edges: np.ndarray, mode, params: "Params") -> list[torch.Tensor]:
-    """``sampling_moonshot.denoise_mode`` with the ControlNet's residuals: final latents per batch of
-    ``sample.batch_size`` prompts (B, 4, F, h, w), video i from seed ``sample.seed + i``."""
-    from tqdm.auto import tqdm
-
+    """``sampling_moonshot.denoise_batches`` with the ControlNet's residuals from each batch's edges."""
     from animatelab.models import moonshot as ms
-    from animatelab.models.base import encode_prompts
-    from animatelab.sampling_moonshot import sample_moonshot
+    from animatelab.sampling_moonshot import denoise_batches
 
-    s = params.sample
-    ms.set_image_scale(unet.unet, mode.image_scale)
-    empty = encode_prompts(base, [""])[0]
-    shape = (unet.config.out_channels, unet.config.sample_size, unet.config.sample_size)
-    out = []
-    for i in tqdm(range(0, len(prompts), s.batch_size), desc="controlnet moonshot"):
-        batch = slice(i, i + s.batch_size)
-        text = encode_prompts(base, [p["prompt"] for p in prompts[batch]])
-        gens = [torch.Generator().manual_seed(s.seed + j) for j in range(i, i + len(text))]
+    def condition(batch: slice) -> None:
         unet.set_condition(video_condition(edges[batch]), params.sample_controlnet.conditioning_scale)
-        out.append(sample_moonshot(unet, scheduler, text, empty, image[batch], first[batch] if mode.first_frame else None,
-                                   s.frames, s.num_inference_steps, s.guidance_scale, gens, latent_shape=shape))
-    unet.set_condition(None)
-    return out
+
+    ms.set_image_scale(unet.unet, mode.image_scale)
+    try:
+        return denoise_batches(unet, scheduler, base, prompts, first, image, mode, params, condition,
+                               desc="controlnet moonshot")
+    finally:
+        unet.set_condition(None)
 
 
 def build_moonshot_controlled(params: "Params", controlnet=None):

@@ -14,6 +14,7 @@ and its VAE reconstruction (the ceiling of first-frame fidelity for a latent mod
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -138,28 +139,38 @@ def conditions(params: "Params", pipe, base, prompts: list[dict], image_dim: int
     return frames, latents, image, recon
 
 
-def denoise_mode(pipe, base, prompts: list[dict], latents: torch.Tensor, image: torch.Tensor,
-                 mode: "MoonShotMode", params: "Params") -> list[torch.Tensor]:
+def denoise_batches(unet, scheduler, base, prompts: list[dict], latents: torch.Tensor, image: torch.Tensor,
+                    mode: "MoonShotMode", params: "Params", before_batch: Callable[[slice], None] | None = None,
+                    desc: str = "moonshot batches") -> list[torch.Tensor]:
     """Final latents per batch of ``sample.batch_size`` prompts, each (B, 4, F, h, w); video i from
-    seed ``sample.seed + i``."""
+    seed ``sample.seed + i``. ``before_batch(batch)`` sets per-batch state (the ControlNet's condition)."""
     from tqdm.auto import tqdm
 
-    from animatelab.models import moonshot as ms
     from animatelab.models.base import encode_prompts
 
-    s, unet = params.sample, pipe.unet
-    ms.set_image_scale(unet, mode.image_scale)
+    s = params.sample
     empty = encode_prompts(base, [""])[0]
     shape = (unet.config.out_channels, unet.config.sample_size, unet.config.sample_size)
     out = []
-    for i in tqdm(range(0, len(prompts), s.batch_size), desc="moonshot batches"):
+    for i in tqdm(range(0, len(prompts), s.batch_size), desc=desc):
         batch = slice(i, i + s.batch_size)
         text = encode_prompts(base, [p["prompt"] for p in prompts[batch]])
         gens = [torch.Generator().manual_seed(s.seed + j) for j in range(i, i + len(text))]
+        if before_batch is not None:
+            before_batch(batch)
         first = latents[batch] if mode.first_frame else None
-        out.append(sample_moonshot(unet, pipe.scheduler, text, empty, image[batch], first, s.frames,
+        out.append(sample_moonshot(unet, scheduler, text, empty, image[batch], first, s.frames,
                                    s.num_inference_steps, s.guidance_scale, gens, latent_shape=shape))
     return out
+
+
+def denoise_mode(pipe, base, prompts: list[dict], latents: torch.Tensor, image: torch.Tensor,
+                 mode: "MoonShotMode", params: "Params") -> list[torch.Tensor]:
+    """``denoise_batches`` on the MoonShot pipeline, its image cross-attention at ``mode.image_scale``."""
+    from animatelab.models import moonshot as ms
+
+    ms.set_image_scale(pipe.unet, mode.image_scale)
+    return denoise_batches(pipe.unet, pipe.scheduler, base, prompts, latents, image, mode, params)
 
 
 def sample_mode(params: "Params", name: str) -> dict[str, Any]:
