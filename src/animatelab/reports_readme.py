@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from animatelab.config import FiguresParams
-from animatelab.figures import ablations, probes
+from animatelab.figures import ablations, base_model, probes
 from animatelab.figures.metrics import Metric, MetricsStore, welch_difference
 from animatelab.figures.tables import cell
 
@@ -277,7 +277,7 @@ def write_readme(p: FiguresParams, manifest: dict) -> Path:
         "",
     ]
     rq1 = _rq1(store, p)
-    lines += rq1 + _rq2(store, p) + _rq3(store, p)
+    lines += base_model.findings(p) + rq1 + _rq2(store, p) + _rq3(store, p)
     lines += _table_section("RQ4: motion-module design", tables / "rq4_design.md")
     lines += ["![RQ4](figures/rq4_design.png)", ""]
     lines += _table_section("RQ5: can the motion follow the prompt?", tables / "rq5_prompt_motion.md")

@@ -21,7 +21,7 @@ import torch
 
 from animatelab.eval.bootstrap import bootstrap_ci
 from animatelab.eval.suite import ATTRS
-from animatelab.eval.tracking_gt import track_video
+from animatelab.eval.tracking_gt import shape_votes, track_video
 
 if TYPE_CHECKING:
     from animatelab.config import EvaluateParams
@@ -76,7 +76,7 @@ def identity_frame_acc(gt: "GroundTruthReference", videos: np.ndarray, prompts: 
         track = track_video(video, gt.watermark)
         hits = []
         for t in range(len(video)):
-            feat = {"colour": track.colours[t], "shape": np.array([track.fill[t]]),
+            feat = {"colour": track.colours[t], "shape": shape_votes(track.shape_misfit[t : t + 1]),
                     "background": track.background.reshape(-1)}
             read = gt.reader.predict(feat)
             hits.append(all(read[a] == q.get(a) for a in ATTRS))

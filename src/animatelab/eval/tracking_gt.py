@@ -3,7 +3,8 @@
 Tracking needs no weights: the background colours are the dominant colours of the frame border
 (one for plain backgrounds, two for a checker); pixels far from every mix of background colours and
 the (possibly leaked) watermark are the object. Per frame: the largest component's centroid, area,
-median colour and bounding-box fill ratio, plus how many components there are.
+median colour, bounding-box fill ratio and shape misfits (``eval.shape_fit``: robust to the blur a
+VAE adds, which the fill ratio is not), plus how many components there are.
 Appearance classes are read by nearest centroids *calibrated on the real clips*, so they do not
 depend on the exact palette the data stage used.
 """
@@ -15,7 +16,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from animatelab.eval.shape_fit import coverage_map, shape_errors
 from animatelab.eval.watermark import Watermark
+from animatelab.world import SHAPES
 
 MOTION_ALIASES = {"still": "static", "zoom_in": "grow", "zoom_out": "shrink"}
 
@@ -31,6 +34,7 @@ class Track:
     components: np.ndarray  # (F,) number of significant foreground components
     colours: np.ndarray  # (F, 3) median RGB of the object
     fill: np.ndarray  # (F,) object area / bounding-box area
+    shape_misfit: np.ndarray  # (F, len(SHAPES)) least-squares misfit of each world shape; NaN where no object
     whole: np.ndarray  # (F,) bool: object not cut by the frame edge (its fill ratio reads its shape)
     background: np.ndarray  # (2, 3) dark and light background colour (equal for plain backgrounds)
 
@@ -58,7 +62,7 @@ def background_colours(video: np.ndarray, exclude: np.ndarray | None = None, rin
     return np.stack([cols[lum.argmin()], cols[lum.argmax()]])
 
 
-def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Distance of colours ``p`` (..., 3) to the RGB segments [a, b] (broadcastable)."""
     ab = b - a
     t = np.clip(((p - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-6), 0.0, 1.0)
@@ -70,12 +74,12 @@ def background_distance(video: np.ndarray, bg: np.ndarray, watermark: Watermark 
     with the watermark blended in at any strength from none to the full template."""
     v = video.astype(np.float32)
     dark, light = bg
-    d = _segment_distance(v, dark, light)
+    d = segment_distance(v, dark, light)
     if watermark is not None:
         a = (watermark.alpha * watermark.template)[..., None]
         dark_w, light_w = (c * (1 - a) + watermark.colour * a for c in (dark, light))
         for seg in ((dark, dark_w), (light, light_w), (dark_w, light_w)):
-            d = np.minimum(d, _segment_distance(v, *seg))
+            d = np.minimum(d, segment_distance(v, *seg))
     return d
 
 
@@ -88,13 +92,15 @@ def track_video(
         watermark = watermark.resized(h)
     exclude = watermark.template > 0.02 if watermark is not None else None
     bg = background_colours(video, exclude)
-    fg = background_distance(video, bg, watermark) > threshold
+    dist = background_distance(video, bg, watermark)
+    fg = dist > threshold
     v = video.astype(np.float32)
     centroids = np.full((f, 2), np.nan)
     areas = np.zeros(f)
     comps = np.zeros(f, int)
     colours = np.full((f, 3), np.nan)
     fill = np.full(f, np.nan)
+    misfit = np.full((f, len(SHAPES)), np.nan)
     whole = np.zeros(f, bool)
     for t in range(f):
         n, labels, stats, cents = cv2.connectedComponentsWithStats(fg[t].astype(np.uint8), connectivity=8)
@@ -108,8 +114,11 @@ def track_video(
         colours[t] = np.median(v[t][labels == k], axis=0)
         x0, y0, bw, bh = (stats[k, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
         fill[t] = areas[t] / (bw * bh)
+        obj = labels == k
+        errors = shape_errors(coverage_map(dist[t], obj), obj)
+        misfit[t] = [errors[name] for name in SHAPES]
         whole[t] = not (x0 == 0 or y0 == 0 or x0 + bw == w or y0 + bh == h)  # not cut by the frame edge
-    return Track(centroids, areas, comps, colours, fill, whole, bg)
+    return Track(centroids, areas, comps, colours, fill, misfit, whole, bg)
 
 
 def _slope(y: np.ndarray) -> float:
@@ -168,13 +177,21 @@ def persistent_object(track: Track, colour_tol: float = 40.0, fill_tol: float = 
     return bool((drift < colour_tol).mean() >= min_frac and same_shape)
 
 
+def shape_votes(misfit: np.ndarray) -> np.ndarray:
+    """Fraction of the given frames (rows of shape misfits) that read as each world shape."""
+    ok = np.isfinite(misfit).all(axis=1)
+    if not ok.any():
+        return np.full(len(SHAPES), np.nan)
+    return np.bincount(misfit[ok].argmin(axis=1), minlength=len(SHAPES)) / ok.sum()
+
+
 def appearance_features(track: Track) -> dict[str, np.ndarray]:
-    """Per-video features for nearest-centroid reading of colour, shape and background."""
+    """Per-video features for nearest-centroid reading of colour, shape and background; the shape
+    feature is the vote of the frames where the object is whole (not cut by the frame edge)."""
     ok = np.isfinite(track.colours[:, 0])
     colour = np.median(track.colours[ok], axis=0) if ok.any() else np.full(3, np.nan)
     use = track.whole if track.whole.any() else np.isfinite(track.fill)
-    fill = float(np.median(track.fill[use])) if use.any() else np.nan
-    return {"colour": colour, "shape": np.array([fill]), "background": track.background.reshape(-1)}
+    return {"colour": colour, "shape": shape_votes(track.shape_misfit[use]), "background": track.background.reshape(-1)}
 
 
 class AppearanceReader:

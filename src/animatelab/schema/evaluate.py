@@ -158,6 +158,7 @@ class FiguresParams(Strict):
     metrics_dir: str = "metrics"
     probes_dir: str = "metrics/probes"
     samples_dir: str = "samples"
+    base_quality: str = "models/base/quality.json"  # pretrain_base's reader of the base's samples
     rq1_variants: list[str] = ["with_adapter", "no_adapter"]
     rq1_metrics: list[str] = [
         "watermark_leakage", "watermark_leakage_latent", "domain_video_frac", "fvd_synth", "clip_synth_text",

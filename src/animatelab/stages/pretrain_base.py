@@ -17,7 +17,7 @@ def run(params: Params, args: Any) -> None:
     from animatelab.models.base_quality import accuracy
     from animatelab.models.tiny_base import build_tiny_base, save_base
     from animatelab.tracking import stage_run
-    from animatelab.train.pretrain_base import load_synth_images, load_video_frames, pretrain, sample_quality
+    from animatelab.train.pretrain_base import load_synth_images, load_video_frames, pretrain, reconstruct, sample_quality
     from animatelab.utils import seed_everything, write_json
 
     p, out = params.pretrain_base, Path(params.base.path)
@@ -32,7 +32,9 @@ def run(params: Params, args: Any) -> None:
         save_base(comps, out)
         quality, samples = sample_quality(comps, rows, p)
         reader = accuracy(images[:500], rows[:500])  # the reader's own error, on real images
+        ceiling = accuracy(reconstruct(comps.vae, images[:500]), rows[:500])  # what the VAE lets through
         result = {**summary, "quality": quality, "reader_accuracy_on_training_images": reader,
+                  "reader_accuracy_on_vae_reconstructions": ceiling,
                   "quality_samples": len(samples), "quality_steps": p.quality_steps, "guidance": p.quality_guidance}
         write_json(out / "quality.json", without_wall_clock(result))
         np.save(out / "quality_samples.npy", samples)
@@ -40,4 +42,4 @@ def run(params: Params, args: Any) -> None:
         mlflow.log_metrics({k: v for k, v in summary.items()})
         ci = f"[{quality['all_lo']:.3f}, {quality['all_hi']:.3f}]"
         print(f"pretrain_base: saved {out}; all-three accuracy {quality['all']:.3f} {ci} on {len(samples)} "
-              f"samples (reader on real images: {reader['all']:.3f})")
+              f"samples (reader on real images: {reader['all']:.3f}, on their VAE reconstructions: {ceiling['all']:.3f})")
