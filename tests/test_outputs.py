@@ -15,6 +15,13 @@ def test_durations_are_dropped_at_every_depth_and_kept_for_mlflow():
     assert wall_clock(record) == {"seconds": 3.2, "seconds_per_step": 0.1, "unet_seconds": 9.0, "seconds_total": 5.0}
 
 
+def test_the_resume_point_is_run_history_not_a_result():
+    """A re-run that resumed a finished checkpoint wrote ``resumed_from: 300`` where a fresh run wrote 0."""
+    summary = {"steps": 300, "resumed_from": 300, "final_loss": 0.04}
+    assert without_wall_clock(summary) == {"steps": 300, "final_loss": 0.04}
+    assert wall_clock(summary) == {"resumed_from": 300.0}
+
+
 def test_content_digest_follows_bytes_and_names_not_mtimes(tmp_path):
     folder = tmp_path / "unet"
     folder.mkdir()

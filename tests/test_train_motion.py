@@ -94,13 +94,14 @@ def test_official_export_matches_through_from_single_file(world):
     torch.testing.assert_close(a, b, atol=0, rtol=0)
 
 
-def test_rerun_resumes_finished_checkpoint(world):
-    """Same params: the loop finds the finished checkpoint and does no step again."""
-    import json
-
+def test_rerun_resumes_finished_checkpoint(world, capsys):
+    """Same params: the loop finds the finished checkpoint and does no step again; the summary (a DVC
+    output) is the fresh run's, since where a run resumed is no result."""
+    summary_file = world / "models/motion/with_adapter_s0/train_summary.json"
+    fresh = summary_file.read_bytes()
     assert run_stage(world, "train_motion", "--run", "with_adapter_s0") == 0
-    summary = json.loads((world / "models/motion/with_adapter_s0/train_summary.json").read_text())
-    assert summary["resumed_from"] == 4
+    assert "resuming from checkpoint at step 4/4" in capsys.readouterr().out
+    assert summary_file.read_bytes() == fresh and b"resumed_from" not in fresh
 
 
 def test_unknown_run_is_a_params_error(world):

@@ -1,9 +1,11 @@
 """What may go into a DVC output: only what the computation determines.
 
-A duration, or a file's modification time, differs on every run and machine. One such value in an
+A duration, a file's modification time, or the step a run resumed from differs between runs and
+machines that computed the same thing. One such value in an
 output changes the output's hash and, through it, every downstream entry of ``dvc.lock``, so two runs
 that computed the same result would never show the same lock (a fresh ``make repro`` showed exactly
-this: identical weights, other hashes). Durations go to MLflow (``pipeline_times`` reads them there)
+this: identical weights, other hashes; a re-run that resumed finished checkpoints wrote
+``resumed_from: 300`` where a fresh run writes 0). Durations and resume points go to MLflow (``pipeline_times`` reads them there)
 and to stdout; identities of input files are content digests, not size + mtime.
 """
 
@@ -18,8 +20,12 @@ from typing import Any
 WALL_CLOCK_KEY = re.compile(r"(^|_)(seconds|wall_s|elapsed_s|timings_s)($|_)")
 
 
+RUN_HISTORY_KEYS = frozenset({"resumed_from"})  # how this execution went, not what it computed
+
+
 def is_wall_clock(key: str) -> bool:
-    return bool(WALL_CLOCK_KEY.search(key))
+    """A duration or another fact of this execution only (the resume point)."""
+    return bool(WALL_CLOCK_KEY.search(key)) or key in RUN_HISTORY_KEYS
 
 
 def without_wall_clock(record: Any) -> Any:
