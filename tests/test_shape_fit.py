@@ -67,3 +67,13 @@ def test_votes_ignore_frames_without_an_object():
     misfit = np.array([[0.1, 0.2, 0.3], [np.nan] * 3, [0.3, 0.1, 0.2]])
     assert shape_votes(misfit).tolist() == [0.5, 0.5, 0.0]
     assert np.isnan(shape_votes(np.full((2, 3), np.nan))).all()
+
+
+def test_scattered_speckles_read_without_error():
+    """A bad sample: four isolated one-pixel specks pass the object threshold but no component is
+    bigger than one pixel; the reader still names a shape instead of failing the stage."""
+    image = np.full((32, 32, 3), 15, np.uint8)
+    for y, x in ((5, 5), (5, 25), (25, 5), (25, 25)):
+        image[y, x] = (220, 40, 40)
+    read = read_image(image)
+    assert read["colour"] == "red" and read["shape"] in SHAPES

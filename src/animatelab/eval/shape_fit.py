@@ -15,17 +15,16 @@ import cv2
 import numpy as np
 
 from animatelab.data.render import render
-from animatelab.world import SHAPES
+from animatelab.world import COLOURS, PLAIN_BACKGROUNDS, SHAPES
 
 BLURS = (0.0, 0.6, 1.0, 1.4)  # px: sharp renders, codec/blur of real clips, VAE renders
+_WHITE, _BLACK = float(COLOURS["white"][0]), float(PLAIN_BACKGROUNDS["black"][0])  # drawn -> coverage
 _AREA_PER_SIZE2 = {"circle": np.pi / 4, "square": 1.0, "triangle": 0.5}  # area / size**2 (render's size)
 
 
-def coverage_map(dist: np.ndarray, fg: np.ndarray) -> np.ndarray | None:
-    """Soft coverage in [0, 1] from a distance-to-background map and its object mask: the
-    distance relative to the object's full contrast (its 90th percentile inside the mask)."""
-    if fg.sum() < 2:
-        return None
+def coverage_map(dist: np.ndarray, fg: np.ndarray) -> np.ndarray:
+    """Soft coverage in [0, 1] from a distance-to-background map and its (non-empty) object mask:
+    the distance relative to the object's full contrast (its 90th percentile inside the mask)."""
     full = float(np.percentile(dist[fg], 90))
     return np.clip(dist / max(full, 1e-6), 0.0, 1.0).astype(np.float32)
 
@@ -46,8 +45,7 @@ def shape_errors(cover: np.ndarray, fg: np.ndarray) -> dict[str, float]:
     errors = {}
     for shape in SHAPES:
         size = np.array([np.sqrt(mass / _AREA_PER_SIZE2[shape])], np.float32)
-        drawn = render(shape, "white", "black", centre, size, h)[0, :, :, 0]
-        drawn = (drawn - drawn.min()) / max(float(np.ptp(drawn)), 1e-6)
+        drawn = (render(shape, "white", "black", centre, size, h)[0, :, :, 0] - _BLACK) / (_WHITE - _BLACK)
         errors[shape] = min(float(np.mean((_blur(drawn, s) - cover)[near] ** 2)) for s in BLURS)
     return errors
 

@@ -108,9 +108,9 @@ def encode_images(vae: nn.Module, pixels: torch.Tensor, batch_size: int = 256) -
 @torch.no_grad()
 def reconstruct(vae: nn.Module, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """uint8 VAE reconstructions (posterior mean): what any sample drawn through this VAE can look like."""
-    out = [vae.decode(vae.encode(frames_to_pixels(images[i : i + batch_size])).latent_dist.mean).sample
-           for i in range(0, len(images), batch_size)]
-    return ((torch.cat(out).clamp(-1, 1) + 1) * 127.5).round().byte().movedim(1, -1).numpy()
+    means = encode_images(vae, frames_to_pixels(images), batch_size)
+    out = torch.cat([vae.decode(means[i : i + batch_size]).sample for i in range(0, len(means), batch_size)])
+    return ((out.clamp(-1, 1) + 1) * 127.5).round().byte().movedim(1, -1).numpy()
 
 
 def train_unet_and_text(comps: BaseComponents, latents: torch.Tensor, captions: list[str], p: "PretrainBaseParams",
