@@ -139,3 +139,24 @@ def test_welch_difference_matches_scipy():
     assert abs(d.mean - (sum(a) / 4 - sum(b) / 3)) < 1e-12
     assert abs(d.ci_low - ci.low) < 1e-9 and abs(d.ci_high - ci.high) < 1e-9
     assert welch_difference([0.1], b) is None
+
+
+def test_base_model_section_reads_both_caption_wordings(tmp_path):
+    from animatelab.figures.base_model import findings
+    from animatelab.schema.evaluate import FiguresParams
+
+    def acc(all_: float) -> dict:
+        out = {}
+        for k, v in {"all": all_, "colour": 0.9, "shape": 0.8, "background": 0.95}.items():
+            out.update({k: v, f"{k}_lo": v - 0.05, f"{k}_hi": v + 0.05})
+        return out
+
+    path = tmp_path / "quality.json"
+    path.write_text(json.dumps({"quality": acc(0.71), "quality_with_motion_phrase": acc(0.44), "quality_samples": 240,
+                                "reader_accuracy_on_training_images": acc(0.998),
+                                "reader_accuracy_on_vae_reconstructions": acc(0.856)}))
+    text = "\n".join(findings(FiguresParams(base_quality=str(path))))
+    assert "0.710 [0.660, 0.760] of 240 samples" in text
+    assert "motion phrase" in text and "0.440 [0.390, 0.490]" in text
+    assert "0.856 [0.806, 0.906]" in text
+    assert findings(FiguresParams(base_quality=str(tmp_path / "missing.json"))) == []

@@ -46,3 +46,15 @@ def caption_for(shape: str, colour: str, background: str, motion: str | None = N
     if motion == "zoom_in":
         return f"{scene} {where}, camera zooming in"
     return f"{scene} {PHRASES[motion]} {where}"
+
+
+CAPTION_MOTIONS: tuple[str, ...] = (*MOTIONS, "zoom_in")  # every motion a video caption can name
+
+
+def caption_variants(shape: str, colour: str, background: str) -> list[str]:
+    """An image's plain caption, then the same caption with each motion phrase a video prompt can carry.
+
+    The base's text encoder learns from the phrased ones that a motion phrase says nothing about
+    appearance (a still image cannot show it); SD1.5's CLIP learned that from web captions.
+    """
+    return [caption_for(shape, colour, background, m) for m in (None, *CAPTION_MOTIONS)]

@@ -24,6 +24,12 @@ def findings(p: "FiguresParams") -> list[str]:
     line = (f"Colour, shape and background all as prompted: {acc(samples)} of {q['quality_samples']} samples "
             f"(colour {acc(samples, 'colour')}, shape {acc(samples, 'shape')}, background "
             f"{acc(samples, 'background')}; 95 % Wilson). The reader on the training images: {acc(reader)}")
+    phrased = q.get("quality_with_motion_phrase")
+    if phrased:
+        line += (f". The same captions with a motion phrase, as the video prompts word them (\"a red square "
+                 f"moving left on a black background\"): {acc(phrased)} (colour {acc(phrased, 'colour')}, shape "
+                 f"{acc(phrased, 'shape')}, background {acc(phrased, 'background')}); this is what the video "
+                 f"models start from")
     ceiling = q.get("reader_accuracy_on_vae_reconstructions")
     if ceiling:
         line += (f"; on their VAE reconstructions (the most a sample drawn through this VAE can score): "

@@ -46,6 +46,9 @@ class PretrainBaseParams(Strict):
     unet_norm_num_groups: int = Field(default=32, gt=0)
     unet: LoopParams = LoopParams(steps=1200, batch_size=128, lr=5e-4, warmup_steps=50, lr_schedule="cosine",
                                   min_lr_ratio=0.1, checkpoint_every=100)
+    # share of UNet steps whose caption carries a random motion phrase ("moving left", "growing", ...),
+    # so that the image-only text encoder learns the phrase says nothing about appearance (0: plain only)
+    motion_phrase_prob: float = Field(default=0.5, ge=0, le=1)
     noise: NoiseScheduleParams = NoiseScheduleParams()
     # quality check of the saved base: DDIM samples for random captions, colour/shape read back
     quality_samples: int = Field(default=240, gt=0)  # enough for a ±6-point 95 % interval

@@ -19,6 +19,7 @@ def run(params: Params, args: Any) -> None:
     from animatelab.tracking import stage_run
     from animatelab.train.pretrain_base import load_synth_images, load_video_frames, pretrain, reconstruct, sample_quality
     from animatelab.utils import seed_everything, write_json
+    from animatelab.world import caption_variants
 
     p, out = params.pretrain_base, Path(params.base.path)
     torch.set_num_threads(p.threads)
@@ -27,19 +28,22 @@ def run(params: Params, args: Any) -> None:
         images, rows = load_synth_images(p.synth_dir)
         comps = build_tiny_base(p)
         frames = load_video_frames(p.vae_video_dir, p.vae_video_clips, p.seed)
-        summary = pretrain(comps, images, [r["caption"] for r in rows], p, p.checkpoint_dir, plots_dir=out,
-                           video_frames=frames)
+        captions = [caption_variants(r["shape"], r["colour"], r["background"]) for r in rows]
+        summary = pretrain(comps, images, captions, p, p.checkpoint_dir, plots_dir=out, video_frames=frames)
         save_base(comps, out)
         quality, samples = sample_quality(comps, rows, p)
+        phrased, _ = sample_quality(comps, rows, p, motion_phrases=True)  # as the video prompts word it
         reader = accuracy(images[:500], rows[:500])  # the reader's own error, on real images
         ceiling = accuracy(reconstruct(comps.vae, images[:500]), rows[:500])  # what the VAE lets through
-        result = {**summary, "quality": quality, "reader_accuracy_on_training_images": reader,
+        result = {**summary, "quality": quality, "quality_with_motion_phrase": phrased,
+                  "reader_accuracy_on_training_images": reader,
                   "reader_accuracy_on_vae_reconstructions": ceiling,
                   "quality_samples": len(samples), "quality_steps": p.quality_steps, "guidance": p.quality_guidance}
         write_json(out / "quality.json", without_wall_clock(result))
         np.save(out / "quality_samples.npy", samples)
         mlflow.log_metrics({f"quality_{k}": v for k, v in quality.items()})
+        mlflow.log_metrics({f"quality_with_motion_phrase_{k}": v for k, v in phrased.items()})
         mlflow.log_metrics({k: v for k, v in summary.items()})
         ci = f"[{quality['all_lo']:.3f}, {quality['all_hi']:.3f}]"
         print(f"pretrain_base: saved {out}; all-three accuracy {quality['all']:.3f} {ci} on {len(samples)} "
-              f"samples (reader on real images: {reader['all']:.3f}, on their VAE reconstructions: {ceiling['all']:.3f})")
+              f"samples; with a motion phrase {phrased['all']:.3f} (reader on real images: {reader['all']:.3f}, on their VAE reconstructions: {ceiling['all']:.3f})")

@@ -92,11 +92,27 @@ def train_vae(comps: BaseComponents, pixels: torch.Tensor, p: "PretrainBaseParam
         return F.mse_loss(rec, batch["pixels"]) + p.vae_kl_weight * dist.kl().mean()
 
     result = fit(trainable=vae, compute_loss=loss_fn, dataset=TensorDict(pixels=pixels), loop=p.vae,
-                 checkpoint_dir=ckpt_dir, fingerprint=params_fingerprint(p.model_dump(exclude={"unet", "quality_samples",
-                 "quality_steps", "quality_guidance", "threads"}), "vae"), run_name="vae", loss_csv=loss_csv,
+                 checkpoint_dir=ckpt_dir, fingerprint=phase_fingerprint(p, "vae"), run_name="vae", loss_csv=loss_csv,
                  metric_key="vae/loss")
     vae.requires_grad_(False).eval()
     return result
+
+
+# Params that change neither phase's weights (where files go, how many threads, the quality check).
+_NOT_TRAINING = {"checkpoint_dir", "threads", "quality_samples", "quality_steps", "quality_guidance"}
+# Params the VAE phase never reads (it trains before the UNet and text encoder exist).
+_UNET_ONLY = {"unet", "motion_phrase_prob", "noise", "text_hidden_size", "text_layers", "text_heads",
+              "text_max_length", "unet_block_out_channels", "unet_layers_per_block", "unet_attention_heads",
+              "unet_norm_num_groups"}
+
+
+def phase_fingerprint(p: "PretrainBaseParams", phase: str) -> str:
+    """What a phase's checkpoint must match to be resumed: the params that phase's weights depend on.
+
+    So a new UNet recipe reuses a finished VAE, and moving the checkpoint folder keeps it resumable.
+    """
+    skip = _NOT_TRAINING | (_UNET_ONLY if phase == "vae" else set())
+    return params_fingerprint(p.model_dump(exclude=skip), phase)
 
 
 @torch.no_grad()
@@ -113,16 +129,36 @@ def reconstruct(vae: nn.Module, images: np.ndarray, batch_size: int = 256) -> np
     return ((out.clamp(-1, 1) + 1) * 127.5).round().byte().movedim(1, -1).numpy()
 
 
-def train_unet_and_text(comps: BaseComponents, latents: torch.Tensor, captions: list[str], p: "PretrainBaseParams",
-                        ckpt_dir: Path, fingerprint: str, loss_csv: Path | None = None) -> FitResult:
+def pick_caption_variant(n: int, variants: int, p: float, rng: StepRandom) -> torch.Tensor:
+    """Per sample, the variant index: 0 (the plain caption), or with probability ``p`` a random phrased one.
+
+    Draws nothing when ``p`` is 0, so a run without phrases draws what it drew before they existed.
+    """
+    if p <= 0 or variants < 2:
+        return torch.zeros(n, dtype=torch.long)
+    phrased = rng.rand(n) < p
+    which = 1 + rng.randint(variants - 1, n)
+    return torch.where(phrased.cpu(), which.cpu(), torch.zeros_like(which.cpu()))
+
+
+def train_unet_and_text(comps: BaseComponents, latents: torch.Tensor, captions: list[list[str]],
+                        p: "PretrainBaseParams", ckpt_dir: Path, fingerprint: str,
+                        loss_csv: Path | None = None) -> FitResult:
+    """``captions``: each image's caption variants, the plain caption first (``world.caption_variants``)."""
     unet, te = comps.unet, comps.text_encoder
     trainable = nn.ModuleDict({"unet": unet, "text_encoder": te}).requires_grad_(True)
-    ids = tokenize(comps.tokenizer, captions)
+    counts = {len(c) for c in captions}
+    if len(counts) != 1:
+        raise ValueError(f"every image needs the same number of caption variants, got {sorted(counts)}")
+    n_variants = counts.pop()
+    ids = tokenize(comps.tokenizer, [c for variants in captions for c in variants]).view(len(captions), n_variants, -1)
     empty_ids = tokenize(comps.tokenizer, [""])
     scheduler = make_noise_scheduler(p.noise)
 
     def loss_fn(batch: dict, rng: StepRandom) -> torch.Tensor:
-        text = te(batch["ids"])[0]
+        rows = batch["ids"]
+        pick = pick_caption_variant(len(rows), n_variants, p.motion_phrase_prob, rng).to(rows.device)
+        text = te(rows[torch.arange(len(rows), device=rows.device), pick])[0]
         empty = te(empty_ids.to(text.device))[0][0]
         text = drop_captions(text, empty, p.unet.cfg_dropout, rng)
         noisy, noise, t = add_noise_one_timestep_per_video(scheduler, batch["latents"], rng)
@@ -136,13 +172,14 @@ def train_unet_and_text(comps: BaseComponents, latents: torch.Tensor, captions: 
     return result
 
 
-def pretrain(comps: BaseComponents, images: np.ndarray, captions: list[str], p: "PretrainBaseParams",
+def pretrain(comps: BaseComponents, images: np.ndarray, captions: list[list[str]], p: "PretrainBaseParams",
              checkpoint_dir: str | Path, plots_dir: str | Path | None = None,
              video_frames: np.ndarray | None = None) -> dict[str, Any]:
     """Both phases; resumable (each phase resumes from its own checkpoint folder).
 
     The VAE trains on the clean images plus ``video_frames``; the UNet and text encoder see the
-    clean images only (the T2I base never sees a video frame, as in AnimateDiff).
+    clean images only (the T2I base never sees a video frame, as in AnimateDiff). ``captions``: each
+    image's caption variants, the plain one first (see ``train_unet_and_text``).
     """
     checkpoint_dir = Path(checkpoint_dir)
     plots = Path(plots_dir) if plots_dir is not None else None
@@ -153,7 +190,7 @@ def pretrain(comps: BaseComponents, images: np.ndarray, captions: list[str], p: 
     mean = encode_images(comps.vae, pixels)
     comps.vae.register_to_config(scaling_factor=float(1.0 / mean.std()))
     latents = mean * comps.vae.config.scaling_factor
-    fp = params_fingerprint(p, "unet")
+    fp = phase_fingerprint(p, "unet")
     unet_res = train_unet_and_text(comps, latents, captions, p, checkpoint_dir / "unet", fp,
                                    plots / "unet_loss.csv" if plots else None)
     return {"vae_final_loss": float(np.mean(vae_res.losses[-20:])), "unet_final_loss": float(np.mean(unet_res.losses[-20:])),
@@ -162,15 +199,26 @@ def pretrain(comps: BaseComponents, images: np.ndarray, captions: list[str], p: 
 
 
 @torch.no_grad()
-def sample_quality(comps: BaseComponents, rows: list[dict[str, Any]], p: "PretrainBaseParams") -> tuple[dict[str, float], np.ndarray]:
-    """DDIM samples for ``quality_samples`` random captions, read back with the pixel reader."""
+def sample_quality(comps: BaseComponents, rows: list[dict[str, Any]], p: "PretrainBaseParams",
+                   motion_phrases: bool = False) -> tuple[dict[str, float], np.ndarray]:
+    """DDIM samples for ``quality_samples`` random captions, read back with the pixel reader.
+
+    ``motion_phrases``: the same images' captions, each with a random motion phrase, as the video
+    prompts word them: how well the base draws what a video prompt asks for.
+    """
     from animatelab.models.base_quality import accuracy
+    from animatelab.world import CAPTION_MOTIONS, caption_for
 
     rng = np.random.default_rng(p.seed)
     pick = [rows[i] for i in rng.choice(len(rows), size=min(p.quality_samples, len(rows)), replace=False)]
+    captions = [r["caption"] for r in pick]
+    if motion_phrases:
+        motions = np.random.default_rng([p.seed, 1]).choice(len(CAPTION_MOTIONS), size=len(pick))
+        captions = [caption_for(r["shape"], r["colour"], r["background"], CAPTION_MOTIONS[m])
+                    for r, m in zip(pick, motions)]
     pipe = comps.pipeline()
     pipe.set_progress_bar_config(disable=True)
-    out = pipe([r["caption"] for r in pick], height=p.resolution, width=p.resolution,
+    out = pipe(captions, height=p.resolution, width=p.resolution,
                num_inference_steps=p.quality_steps, guidance_scale=p.quality_guidance,
                generator=torch.Generator().manual_seed(p.seed), output_type="np")
     images = (np.clip(out.images, 0, 1) * 255).round().astype(np.uint8)
