@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from animatelab.warm import code_identity, running_server, why_cold
-from tests.conftest import MICRO
+from tests.conftest import micro_text
 
 ANIMATELAB = [sys.executable, "-m", "animatelab.cli"]
 
@@ -37,7 +37,7 @@ def _run(srv_env, *argv: str, cwd: Path, **kw) -> subprocess.CompletedProcess:
 
 
 def test_bad_params_give_the_cold_exit_code_and_message(server, tmp_path):
-    (tmp_path / "params.yaml").write_text(MICRO.read_text())
+    (tmp_path / "params.yaml").write_text(micro_text())
     warm = _run(server, "prepare", "--set", "prepare.frames=abc", cwd=tmp_path)
     cold = subprocess.run([*ANIMATELAB, "prepare", "--set", "prepare.frames=abc"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
@@ -68,12 +68,12 @@ def test_why_cold_names_package_changes_and_environment():
 
 
 def test_code_identity_follows_the_package_files(tmp_path, monkeypatch):
-    import animatelab.warm as warm
+    import animatelab.warm_client as warm
 
     pkg = tmp_path / "animatelab"
     pkg.mkdir()
-    (pkg / "warm.py").write_text("x = 1\n")
-    monkeypatch.setattr(warm, "__file__", str(pkg / "warm.py"))
+    (pkg / "warm_client.py").write_text("x = 1\n")
+    monkeypatch.setattr(warm, "__file__", str(pkg / "warm_client.py"))
     first = warm.code_identity()
     (pkg / "stage.py").write_text("y = 2\n")
     assert warm.code_identity() != first
@@ -105,7 +105,7 @@ def test_killed_client_takes_its_stage_with_it(server, tmp_path):
 
 def test_a_stage_error_gives_the_cold_status_and_traceback(server, tmp_path):
     """``encode`` in an empty folder raises FileNotFoundError (no base): status 1 and the same last line."""
-    (tmp_path / "params.yaml").write_text(MICRO.read_text())
+    (tmp_path / "params.yaml").write_text(micro_text())
     warm = _run(server, "encode", cwd=tmp_path)
     cold = subprocess.run([*ANIMATELAB, "encode"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert warm.returncode == cold.returncode == 1 and "running cold" not in warm.stderr

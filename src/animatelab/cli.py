@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None and os.environ.get("ANIMATELAB_WARM"):
-        from animatelab.warm import run_stage_warm
+        from animatelab.warm_client import run_stage_warm
 
         code = run_stage_warm(sys.argv[1:])
         if code is not None:
