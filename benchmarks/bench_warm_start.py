@@ -43,7 +43,9 @@ def repo_copy(dst: Path) -> Path:
         if (REPO / rel).is_file():
             (dst / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / rel, dst / rel)
-    micro = yaml.safe_load((REPO / "tests/micro_params.yaml").read_text())
+    from tests.micro import micro_params
+
+    micro = micro_params()
     (dst / "params.yaml").write_text(yaml.safe_dump(parse_params(micro).model_dump(mode="json"), sort_keys=False))
     (dst / "dvc.lock").unlink(missing_ok=True)
     env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",

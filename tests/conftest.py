@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.micro import micro_params, micro_text  # noqa: F401  (tests import them from here)
+
 REPO = Path(__file__).resolve().parents[1]
-MICRO = Path(__file__).with_name("micro_params.yaml")
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -49,13 +50,13 @@ def _scheduling_unchanged():
 
 @pytest.fixture
 def micro_params_dict() -> dict:
-    return yaml.safe_load(MICRO.read_text())
+    return micro_params()
 
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch) -> Path:
     """A tmp working directory holding micro params.yaml; stages run with paths relative to it."""
-    (tmp_path / "params.yaml").write_text(MICRO.read_text())
+    (tmp_path / "params.yaml").write_text(micro_text())
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 
 import torch
-import yaml
 
-MICRO = Path(__file__).with_name("micro_params.yaml")
+from tests.conftest import micro_params, micro_text
+
 CLIPS = {"train": 6, "heldout": 3, "motion_lora": 4}
 
 
@@ -25,8 +25,8 @@ def make_world(root: Path) -> Path:
     from animatelab.train.adapter import add_domain_adapter, save_domain_adapter
 
     root.mkdir(parents=True, exist_ok=True)
-    (root / "params.yaml").write_text(MICRO.read_text())
-    params = yaml.safe_load(MICRO.read_text())
+    (root / "params.yaml").write_text(micro_text())
+    params = micro_params()
     frames = params["train_motion"]["frames"]
     cfg = PretrainBaseParams(unet_block_out_channels=[32, 64], text_hidden_size=32, text_heads=2, text_max_length=8)
     base = build_tiny_base(cfg)

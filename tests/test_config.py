@@ -19,6 +19,28 @@ def test_micro_params_validate(micro_params_dict):
     parse_params(micro_params_dict)
 
 
+def _paths(node: dict, prefix: str = "") -> list[tuple[str, object]]:
+    out = []
+    for key, value in node.items():
+        out.append((f"{prefix}{key}", value))
+        if isinstance(value, dict):
+            out += _paths(value, f"{prefix}{key}.")
+    return out
+
+
+def test_micro_overrides_only_resize_knobs_the_study_has():
+    """An override of a knob the study no longer has (renamed, removed) would silently test something else."""
+    from tests.micro import MICRO_OVERRIDES, merge_patch
+
+    study = dict(_paths(load_params(REPO / "params.yaml").model_dump(mode="json")))
+    overrides = yaml.safe_load(MICRO_OVERRIDES.read_text())
+    unknown = [key for key, _ in _paths(overrides) if key not in study]
+    assert not unknown, f"micro overrides name keys the study does not have: {unknown}"
+    removed = {key for key, value in _paths(overrides) if value is None}
+    assert removed and removed <= set(study)
+    assert merge_patch({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"b": None, "e": 4}, "d": [5]}) == {"a": {"c": 2, "e": 4}, "d": [5]}
+
+
 @pytest.mark.parametrize(
     "key, value, fragment",
     [

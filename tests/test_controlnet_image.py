@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import MICRO
+from tests.conftest import micro_params
 from tests.motion_fixtures import run_stage
 
 TARGETS = ("animatediff", "moonshot")
@@ -39,7 +39,7 @@ def world(tmp_path_factory) -> Path:
     from tests.tiny_fixtures import save_tiny_base
 
     root = tmp_path_factory.mktemp("controlnet_stages")
-    params = yaml.safe_load(MICRO.read_text())
+    params = micro_params()
     params["train_eval_models"]["domain_net"]["steps"] = 3  # the classifier's accuracy is not under test here
     params["train_motion"]["runs"] = {"with_adapter_s0": params["train_motion"]["runs"]["with_adapter_s0"]}
     params["probe"]["runs"] = ["with_adapter_s0"]

@@ -16,17 +16,17 @@ import sys
 import pytest
 import yaml
 
-from tests.conftest import MICRO
+from tests.conftest import micro_params
 from tests.test_dvc_pipeline import _dvc, repo_copy  # noqa: F401  (fixture)
 
 
 @pytest.mark.slow
 def test_dvc_repro_runs_every_stage_and_then_nothing(repo_copy):  # noqa: F811
     from animatelab.config import parse_params
-    from animatelab.reports_readme import FINDINGS_START
+    from animatelab.readme_splice import FINDINGS_START
 
     # every key a stage declares must be in the file: write the micro params with schema defaults filled in
-    full = parse_params(yaml.safe_load(MICRO.read_text())).model_dump(mode="json")
+    full = parse_params(micro_params()).model_dump(mode="json")
     # one item per foreach keeps it to ~24 stages (the stage-level tests cover the variants)
     full["train_motion"]["runs"] = {"with_adapter_s0": full["train_motion"]["runs"]["with_adapter_s0"]}
     full["train_motion_lora"]["n_videos"] = full["train_motion_lora"]["n_videos"][:1]
@@ -72,7 +72,7 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(repo_copy):  # noqa: F811
     before = (repo_copy / "README.md").read_text()
     assert "with_adapter" in (repo_copy / "reports/findings.md").read_text()
     # make repro's last step: the README's findings block from reports/findings.md (no DVC stage writes README.md)
-    subprocess.run([sys.executable, "-m", "animatelab.reports_readme"], cwd=repo_copy, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "animatelab.readme_splice"], cwd=repo_copy, check=True, capture_output=True)
     readme = (repo_copy / "README.md").read_text()
     assert FINDINGS_START in readme and "with_adapter" in readme.split(FINDINGS_START)[1] and readme != before
     assert (repo_copy / "reports/figures/rq1_adapter_ablation.png").is_file()

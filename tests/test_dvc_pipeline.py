@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MICRO, REPO
+from tests.conftest import REPO, micro_text
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -29,7 +29,7 @@ def repo_copy(tmp_path) -> Path:
         target = dst / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, target)
-    shutil.copy(MICRO, dst / "params.yaml")
+    (dst / "params.yaml").write_text(micro_text())
     return dst
 
 

@@ -80,14 +80,14 @@ def test_a_remote_the_user_names(project, tmp_path):
 
 def test_synth_data_round_trip_on_micro_params(tmp_path):
     """The real first stage (micro params) in a copy of the repo: its outputs come back byte for byte."""
-    from tests.conftest import MICRO
+    from tests.conftest import micro_text
     from tests.test_dvc_pipeline import _repo_files
 
     root = tmp_path / "repo"
     for rel in _repo_files():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, root / rel)
-    shutil.copy(MICRO, root / "params.yaml")
+    (root / "params.yaml").write_text(micro_text())
     _dvc(root, "config", "core.no_scm", "true")
     env_path = f"PYTHONPATH={root / 'src'}"
     _run(root, "env", env_path, str(VENV_BIN / "dvc"), "repro", "-q", "synth_data")

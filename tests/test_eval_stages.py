@@ -15,11 +15,11 @@ from animatelab.cli import main
 def micro_world(tmp_path_factory):
     import os
 
-    from tests.conftest import MICRO
+    from tests.conftest import micro_text
     from tests.tiny_fixtures import save_tiny_base
 
     root = tmp_path_factory.mktemp("evalworld")
-    (root / "params.yaml").write_text(MICRO.read_text())
+    (root / "params.yaml").write_text(micro_text())
     old = os.getcwd()
     os.chdir(root)
     try:

@@ -96,7 +96,8 @@ def test_project_readme_headline_is_spliced_between_markers(tmp_path, monkeypatc
     README; `make repro` splices it between the README's markers, re-rooting links, text outside kept."""
     from animatelab.config import FiguresParams
     from animatelab.figures.build import build_all
-    from animatelab.reports_readme import FINDINGS_END, FINDINGS_START, splice_file, write_readme
+    from animatelab.readme_splice import FINDINGS_END, FINDINGS_START, splice_file
+    from animatelab.reports_readme import write_readme
 
     monkeypatch.chdir(tmp_path)
     write_all(tmp_path)

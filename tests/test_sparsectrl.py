@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import MICRO
+from tests.conftest import micro_text
 from tests.motion_fixtures import run_stage
 
 _run = run_stage  # the micro world's stages run through the CLI, in the world's folder
@@ -24,7 +24,7 @@ def world(tmp_path_factory) -> Path:
     from tests.tiny_fixtures import save_tiny_base
 
     root = tmp_path_factory.mktemp("sparsectrl_world")
-    (root / "params.yaml").write_text(MICRO.read_text())
+    (root / "params.yaml").write_text(micro_text())
     for argv in (["synth_data"], ["prepare"]):
         assert _run(root, *argv) == 0
     save_tiny_base(root / "models/base")

@@ -31,12 +31,10 @@ def _params(micro_params_dict: dict, out_dir: Path, **overrides) -> SynthDataPar
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> tuple[SynthDataParams, Path]:
-    import yaml
-
-    from tests.conftest import MICRO
+    from tests.conftest import micro_params
 
     out = tmp_path_factory.mktemp("synth") / "data"
-    p = _params(yaml.safe_load(MICRO.read_text()), out, workers=2)
+    p = _params(micro_params(), out, workers=2)
     generate(p)
     return p, out
 

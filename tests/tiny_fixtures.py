@@ -10,16 +10,16 @@ import json
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from animatelab.config import PretrainBaseParams
 
-MICRO = Path(__file__).with_name("micro_params.yaml")
+from tests.conftest import micro_params
+
 COLOURS = {"red": (220, 40, 40), "blue": (50, 90, 235)}
 
 
 def micro_pretrain_params(**overrides) -> PretrainBaseParams:
-    data = yaml.safe_load(MICRO.read_text())["pretrain_base"]
+    data = micro_params()["pretrain_base"]
     return PretrainBaseParams.model_validate({**data, **overrides})
 
 
