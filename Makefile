@@ -22,7 +22,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 repro: env
 	$(BIN)/python -m animatelab.warm -- $(BIN)/dvc repro
-	$(BIN)/python -m animatelab.reports_readme README.md reports/findings.md
+	$(BIN)/python -m animatelab.readme_splice README.md reports/findings.md
 
 test: env
 	$(BIN)/python -m pytest
