@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.micro import micro_params, micro_text  # noqa: F401  (tests import them from here)
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.micro import REPO, micro_params, micro_text  # noqa: F401  (tests import them from here)
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -31,11 +31,6 @@ def micro_params() -> dict:
     return merge_patch(study, yaml.safe_load(MICRO_OVERRIDES.read_text()))
 
 
-class _NoAliases(yaml.SafeDumper):
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
 def micro_text() -> str:
     """The micro params as a params.yaml file's text."""
-    return yaml.dump(micro_params(), Dumper=_NoAliases, sort_keys=False)
+    return yaml.safe_dump(micro_params(), sort_keys=False)
