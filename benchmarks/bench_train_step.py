@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from animatelab.config import MotionModuleParams, NoiseScheduleParams, PretrainBaseParams
+from animatelab.models.scheduler import scheduler_config
 from animatelab.train.motion import video_loss_fn
 from animatelab.train.randomness import StepRandom
 
@@ -129,7 +130,7 @@ def main() -> None:
         latents = vae.encode(pixels.flatten(0, 1)).latent_dist.mean.mul(scale).unflatten(0, (args.batch, args.frames))
         text = text_encoder(ids)[0]
         empty = text_encoder(empty_ids)[0][0]
-    loss_fn = video_loss_fn(unet, NoiseScheduleParams(), empty, 0.1)
+    loss_fn = video_loss_fn(unet, scheduler_config(NoiseScheduleParams()), empty, 0.1)
     params = [p for p in unet.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
 

@@ -9,11 +9,11 @@ import pytest
 
 from animatelab.config import LoopParams, SynthDataParams
 from animatelab.data import synth
-from animatelab.eval.domain_classifier import (DomainNet, DomainNetConfig, domain_video_frac, heldout_accuracy,
-                                               train_domain_net)
+from animatelab.eval.domain_classifier import DomainNet, DomainNetConfig, domain_video_frac, heldout_accuracy
+from animatelab.eval.eval_models import train_domain_net
 
 P = SynthDataParams(frames=8, num_images=400)
-LOOP = LoopParams(steps=150, batch_size=32, lr=3e-3, warmup_steps=0)
+LOOP = LoopParams(steps=150, batch_size=16, lr=3e-3, warmup_steps=0)  # 16 (image, frame) pairs
 
 
 def _images(seed: int, n: int) -> np.ndarray:
@@ -35,13 +35,13 @@ def _clips(split: str, n: int, defects: bool = True) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def trained():
+def trained(tmp_path_factory):
     import torch
 
     torch.set_num_threads(1)
     train = _clips("train", 40)
-    net = train_domain_net(_images(0, 320), train.reshape(-1, *train.shape[2:]), LOOP, DomainNetConfig((8, 16, 32)), seed=0)
-    return net
+    return train_domain_net(_images(0, 320), train.reshape(-1, *train.shape[2:]), LOOP, DomainNetConfig((8, 16, 32)),
+                            tmp_path_factory.mktemp("domain_ckpt"))
 
 
 def test_heldout_accuracy_is_well_above_chance(trained):
@@ -63,3 +63,30 @@ def test_save_load_round_trip(tmp_path, trained):
     x = _images(2, 8)
     np.testing.assert_array_equal(domain_video_frac(back, x), domain_video_frac(trained, x))
     assert back.config.channels == (8, 16, 32)
+
+
+def test_pairs_draw_images_and_frames_independently():
+    from animatelab.eval.eval_models import ImageFramePairs
+
+    images, frames = np.arange(3)[:, None].astype(np.uint8), np.arange(5)[:, None].astype(np.uint8)
+    pairs = ImageFramePairs(images, frames)
+    seen = {(int(pairs[i]["image"][0]), int(pairs[i]["frame"][0])) for i in range(len(pairs))}
+    assert len(pairs) == 15 and seen == {(a, b) for a in range(3) for b in range(5)}
+
+
+def test_training_goes_through_the_shared_loop_and_resumes(tmp_path, capsys):
+    """A finished run's checkpoint is resumed (no step re-run): the same weights come back."""
+    import torch
+
+    train = _clips("train", 4)
+    frames, images = train.reshape(-1, *train.shape[2:]), _images(0, 32)
+    loop = LoopParams(steps=6, batch_size=4, lr=3e-3, checkpoint_every=3)
+    first = train_domain_net(images, frames, loop, DomainNetConfig((8, 8, 8)), tmp_path)
+    capsys.readouterr()
+    again = train_domain_net(images, frames, loop, DomainNetConfig((8, 8, 8)), tmp_path)
+    assert "[domain_net] resuming from checkpoint at step 6/6" in capsys.readouterr().out
+    other = train_domain_net(images, frames, loop.model_copy(update={"seed": 1}), DomainNetConfig((8, 8, 8)),
+                             tmp_path / "seed1")
+    for (name, a), b, c in zip(first.state_dict().items(), again.state_dict().values(), other.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert any(not torch.equal(a, c) for a, c in zip(first.state_dict().values(), other.state_dict().values()))

@@ -11,7 +11,7 @@ from torch import nn
 from animatelab.config import LoopParams
 from animatelab.train.checkpoint import load_checkpoint
 from animatelab.train.loop import NonFiniteLossError, fit
-from animatelab.train.pretrain_base import TensorDict
+from animatelab.train.loop import TensorDict
 from animatelab.train.randomness import StepRandom
 
 DATA = TensorDict(x=torch.randn(32, 6, generator=torch.Generator().manual_seed(1)),
@@ -106,11 +106,11 @@ def test_diffusion_noise_one_timestep_per_video_and_caption_dropout():
     from animatelab.train.diffusion import (
         add_noise_one_timestep_per_video,
         drop_captions,
-        make_noise_scheduler,
     )
+    from animatelab.models.scheduler import scheduler_config, training_scheduler
     from animatelab.train.randomness import StepRandom
 
-    sched = make_noise_scheduler(NoiseScheduleParams())
+    sched = training_scheduler(scheduler_config(NoiseScheduleParams()))
     assert sched.config.beta_schedule == "linear" and sched.config.prediction_type == "epsilon"
     video = torch.randn(3, 5, 4, 2, 2)
     noisy, noise, t = add_noise_one_timestep_per_video(sched, video, StepRandom(0, 3))

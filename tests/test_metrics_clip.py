@@ -20,7 +20,8 @@ def tiny_clip(tmp_path_factory):
     clips = make_set(14, seed=0, frames=4)
     images = np.concatenate([c.video for c in clips])
     captions = [c.prompt for c in clips for _ in range(4)]
-    model = train_clip(images, captions, LoopParams(steps=3, batch_size=8, lr=1e-3), TinyClipConfig(layers=1, context_length=16), 0)
+    model = train_clip(images, captions, LoopParams(steps=3, batch_size=8, lr=1e-3), TinyClipConfig(layers=1, context_length=16),
+                       tmp_path_factory.mktemp("clip_ckpt"))
     path = tmp_path_factory.mktemp("clip") / "clip.pt"
     save_clip(model, path)
     return model, path, clips

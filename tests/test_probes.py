@@ -42,9 +42,9 @@ def clips():
 
 def _scheduler():
     from animatelab.config import NoiseScheduleParams
-    from animatelab.probes.inputs import noise_scheduler
+    from animatelab.models.scheduler import scheduler_config, training_scheduler
 
-    return noise_scheduler(NoiseScheduleParams())
+    return training_scheduler(scheduler_config(NoiseScheduleParams()))
 
 
 def test_radial_power_separates_low_and_high_frequencies():
@@ -124,6 +124,20 @@ def test_probe_stage_on_micro_params(workdir, micro_params_dict):
     assert dose["step"] == [0, 2, 4] and all(np.isfinite(dose["leakage_proxy"]))
     assert dose["leakage_proxy"][1] != dose["leakage_proxy"][2]
     assert "no_adapter_s0" in json.loads((out / "missing.json").read_text())
+    # the curve swaps each snapshot into one UNet: it must read what a UNet built afresh at that step reads
+    from animatelab.config import load_params
+    from animatelab.models.scheduler import study_schedule, training_scheduler
+    from animatelab.probes import loss_split
+    from animatelab.probes.inputs import load_clips, load_motion_unet
+
+    params = load_params(workdir / "params.yaml")
+    p = params.probe
+    clips = load_clips(workdir / "data/encoded/heldout", p.num_clips, p.frames or params.train_motion.frames, p.seed)
+    fresh = load_motion_unet("models/base", "models/motion/with_adapter_s0",
+                             checkpoint="models/motion/with_adapter_s0/snapshots/step_000002")
+    want = loss_split.measure(fresh, clips, training_scheduler(study_schedule(params)), p.timesteps, p.batch_size,
+                              p.seed)["values"]
+    assert over["loss_real"][0] == float(want["loss_real"].mean())
 
 
 def test_one_step_x0_is_exact_when_the_noise_is_predicted_exactly():

@@ -28,6 +28,21 @@ TRAINING_STAGES = ["train_adapter", "train_motion", "train_motion_lora", "train_
                    "train_moonshot_video"]  # run through `accelerate launch`
 
 
+def schedule_over_sd15_folder(overrides: dict) -> dict:
+    """``models.scheduler.base_scheduler_config`` on a folder holding SD1.5's scheduler config (PNDM, scaled_linear)."""
+    import tempfile
+
+    from diffusers import PNDMScheduler
+
+    from animatelab.models.scheduler import base_scheduler_config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000,
+                      set_alpha_to_one=False, skip_prk_steps=True, steps_offset=1).save_pretrained(f"{tmp}/scheduler")
+        assert base_scheduler_config(tmp)["beta_schedule"] == "scaled_linear"  # SD's own
+        return base_scheduler_config(tmp, overrides)
+
+
 @pytest.fixture(scope="module")
 def params():
     return load_params(EXP / "params.yaml")
@@ -37,7 +52,9 @@ def test_official_settings(params):
     p, m = params.prepare, params.train_motion
     assert (p.resolution, p.frames, p.stride) == (256, 16, 4)
     assert m.frames == 16 and m.loop.lr == 1e-4 and m.loop.batch_size == 4
-    assert (m.noise.beta_schedule, m.noise.beta_start, m.noise.beta_end) == ("linear", 0.00085, 0.012)
+    # every video model trains and samples on AnimateDiff's linear betas over SD1.5's own scheduler folder
+    schedule = schedule_over_sd15_folder(params.base.scheduler_overrides)
+    assert (schedule["beta_schedule"], schedule["beta_start"], schedule["beta_end"]) == ("linear", 0.00085, 0.012)
     for loop in (params.train_adapter.loop, m.loop, params.train_motion_lora.loop):
         assert loop.mixed_precision in {"bf16", "fp16"} and loop.gradient_checkpointing
     assert {r.with_adapter for r in m.runs.values()} == {True, False}
@@ -224,7 +241,6 @@ def test_sparsectrl_and_moonshot_settings(params):
     assert {ts.variants[n].modality for n in paper} == {"rgb", "sketch"}  # the paper's two encoders are trained
     assert ts.frames == m.frames == 16 and ts.motion_num_attention_heads == 8
     assert tuple(ts.sketch_embedding_channels) == (16, 32, 96, 256)
-    assert ts.noise == m.noise  # the frozen video model's own schedule
     assert ts.motion_run in m.runs and m.runs[ts.motion_run].with_adapter
     # the no-control baseline of evaluate_sparsectrl: sample's videos of motion_run at the same adapter scale
     scales = {*params.sample.adapter_scales, *params.sample.adapter_scales_by_run.get(ts.motion_run, [])}

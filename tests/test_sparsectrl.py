@@ -199,7 +199,7 @@ def test_stage_outputs(world):
     assert rgb["real_heldout_k2"]["pos_err_cond"]["mean"] < 1.0 and rgb["real_heldout_k2"]["object_found"]["mean"] == 1.0
 
 
-def test_encoder_round_trips_through_diffusers_and_the_unchanged_pipeline(world):
+def test_encoder_round_trips_through_diffusers_and_the_unchanged_pipeline(world, monkeypatch):
     from diffusers import AnimateDiffSparseControlNetPipeline, SparseControlNetModel
     from safetensors.torch import load_file
 
@@ -214,6 +214,7 @@ def test_encoder_round_trips_through_diffusers_and_the_unchanged_pipeline(world)
     assert all(torch.equal(state[k.removeprefix("encoder.")], v) for k, v in trained.items() if k.startswith("encoder."))
     params = _params(world)
     base = load_base(world / "models/base")
+    monkeypatch.chdir(world)  # params' paths (base.path: the scheduler's folder) are the study folder's
     pipe = AnimateDiffSparseControlNetPipeline(
         vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer, motion_adapter=None, controlnet=enc,
         unet=load_motion_unet(base.unet, world / "models/motion/with_adapter_s0"), scheduler=inference_scheduler(params))
@@ -252,8 +253,8 @@ def test_a_short_training_lowers_the_loss_with_the_condition(world):
     from animatelab.train.diffusion import (
         add_noise_one_timestep_per_video,
         diffusion_loss,
-        make_noise_scheduler,
     )
+    from animatelab.models.scheduler import study_schedule, training_scheduler
     from animatelab.train.randomness import StepRandom
 
     cwd = os.getcwd()
@@ -268,7 +269,12 @@ def test_a_short_training_lowers_the_loss_with_the_condition(world):
     finally:
         os.chdir(cwd)
     batch = default_collate([data[i] for i in range(len(data))])
-    scheduler = make_noise_scheduler(params.train_sparsectrl.noise)
+    cwd = os.getcwd()
+    os.chdir(world)  # base.path is relative to the study folder
+    try:
+        scheduler = training_scheduler(study_schedule(params))
+    finally:
+        os.chdir(cwd)
     cond, mask = T.build_condition(T.condition_values(batch, "rgb"), [[0, 7]] * len(data))
     loss = {0.0: 0.0, 1.0: 0.0}
     with torch.no_grad():

@@ -95,13 +95,10 @@ def heldout_prompts(params: "Params", motion: str | None = None) -> list[dict[st
 
 
 def inference_scheduler(params: "Params"):
-    from diffusers import DDIMScheduler
+    """DDIM on the study's schedule (every video pipeline: AnimateDiff, SparseCtrl, MoonShot, ControlNet)."""
+    from animatelab.models.scheduler import sampling_scheduler, study_schedule
 
-    noise = params.train_motion.noise
-    return DDIMScheduler(num_train_timesteps=noise.num_train_timesteps, beta_start=noise.beta_start,
-                         beta_end=noise.beta_end, beta_schedule=noise.beta_schedule,
-                         prediction_type=noise.prediction_type, steps_offset=1, clip_sample=False,
-                         set_alpha_to_one=False, timestep_spacing=params.sample.timestep_spacing)
+    return sampling_scheduler(study_schedule(params), params.sample.timestep_spacing)
 
 
 def build_pipeline(params: "Params", run: SampleRun, adapter_scale: float, base: Any = None):

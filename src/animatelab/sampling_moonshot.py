@@ -85,15 +85,6 @@ def heldout_first_frames(folder: str | Path, videoids: list[Any], size: int) -> 
     return np.stack([fit[v] for v in videoids])
 
 
-def inference_scheduler(params: "Params"):
-    """``sampling.inference_scheduler`` (DDIM, the official inference settings) on the noise schedule
-    MoonShot was trained with, ``train_moonshot_video.noise``."""
-    from animatelab.sampling import inference_scheduler as animatediff_scheduler
-
-    motion = params.train_motion.model_copy(update={"noise": params.train_moonshot_video.noise})
-    return animatediff_scheduler(params.model_copy(update={"train_motion": motion}))
-
-
 def build_moonshot(params: "Params"):
     """``(pipeline, base, image_embed_dim)``: an ``AnimateDiffPipeline`` holding the base's VAE, text
     encoder and tokenizer and the trained MoonShot UNet (on the base with the domain adapter merged at
@@ -103,6 +94,7 @@ def build_moonshot(params: "Params"):
 
     from animatelab.models import moonshot as ms
     from animatelab.models.base import load_base
+    from animatelab.sampling import inference_scheduler
     from animatelab.train.adapter import apply_domain_adapter
 
     base = load_base(params.base.path)

@@ -1,12 +1,9 @@
-"""Small helpers used across stages: seeding, JSON output, timing."""
+"""Small helpers used across stages: seeding, JSON output."""
 
 from __future__ import annotations
 
 import json
 import random
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +28,3 @@ def write_json(path: str | Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
-
-def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text())
-
-
-@contextmanager
-def timed(store: dict[str, float], key: str) -> Iterator[None]:
-    start = time.perf_counter()
-    yield
-    store[key] = round(time.perf_counter() - start, 3)

@@ -15,11 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
-from animatelab.config import LoopParams
 
 
 @dataclass
@@ -64,38 +61,17 @@ class DomainNet(nn.Module):
         return net.eval()
 
 
-def _pixels(frames: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(frames)).float().div(127.5).sub(1).permute(0, 3, 1, 2)
-
-
-def train_domain_net(images: np.ndarray, frames: np.ndarray, loop: LoopParams, config: DomainNetConfig,
-                     seed: int) -> DomainNet:
-    """Balanced batches (half images, half video frames) of uint8 (N, H, W, 3) arrays, with random
-    horizontal flips so that the net cannot key on where objects tend to be."""
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    net = DomainNet(config)
-    opt = torch.optim.AdamW(net.parameters(), lr=loop.lr, betas=loop.adam_betas, weight_decay=loop.weight_decay)
-    half = max(1, loop.batch_size // 2)
-    y = torch.cat([torch.zeros(half), torch.ones(half)])
-    net.train()
-    for _ in tqdm(range(loop.steps), desc="domain net", leave=False):
-        x = _pixels(np.concatenate([images[rng.integers(0, len(images), half)], frames[rng.integers(0, len(frames), half)]]))
-        flip = torch.from_numpy(rng.random(len(x)) < 0.5)
-        x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-        loss = F.binary_cross_entropy_with_logits(net(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), loop.grad_clip)
-        opt.step()
-    return net.eval()
+def pixels(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1]."""
+    x = frames if isinstance(frames, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(frames))
+    return x.float().div(127.5).sub(1).permute(0, 3, 1, 2)
 
 
 @torch.no_grad()
 def video_probability(net: DomainNet, frames: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """P("video") of uint8 (..., H, W, 3) frames, in their leading shape."""
     flat = frames.reshape(-1, *frames.shape[-3:])
-    out = [torch.sigmoid(net(_pixels(flat[i : i + batch_size]))) for i in range(0, len(flat), batch_size)]
+    out = [torch.sigmoid(net(pixels(flat[i : i + batch_size]))) for i in range(0, len(flat), batch_size)]
     return torch.cat(out).numpy().reshape(frames.shape[:-3])
 
 

@@ -2,6 +2,7 @@
 
 - :func:`train_video_net`: the 3-D CNN classifying motion, shape, colour and background of the
   synthetic clips; its bottleneck features give ``fvd_synth``.
+- :func:`train_domain_net`: the clean-image vs video-frame classifier (``domain_video_frac``).
 - :func:`train_clip`: a tiny ``clip.model.CLIP`` (ViT, widths multiples of 64) trained
   contrastively on clean images and video frames with their captions, saved as a state dict
   that ``clip.load(path, jit=False)`` also loads.
@@ -9,17 +10,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from torch.utils.data import Dataset
 
 from animatelab.config import LoopParams
+from animatelab.eval.domain_classifier import DomainNet, DomainNetConfig, pixels
 from animatelab.eval.features import SynthVideoNet, SynthVideoNetConfig, to_unit_range
+
+if TYPE_CHECKING:
+    from animatelab.train.randomness import StepRandom
 
 ATTRIBUTES = ("motion", "shape", "colour", "background")
 
@@ -61,42 +68,34 @@ def load_labelled_clips(folder: str | Path, ground_truth: dict, max_videos: int 
     return LabelledClips(np.stack(frames), captions, labels)
 
 
-def _optimizer(params, loop: LoopParams) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(params, lr=loop.lr, betas=loop.adam_betas, weight_decay=loop.weight_decay, eps=loop.adam_eps)
+def data_digest(*arrays: np.ndarray) -> str:
+    """Content hash of training arrays: a checkpoint of a net trained on other data is not resumed."""
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).data)
+    return h.hexdigest()[:16]
 
 
-def _lr_lambda(loop: LoopParams):
-    def f(step: int) -> float:  # linear warm-up, then cosine decay to 10 %
-        if step < loop.warmup_steps:
-            return (step + 1) / loop.warmup_steps
-        p = (step - loop.warmup_steps) / max(1, loop.steps - loop.warmup_steps)
-        return 0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * p))
+def train_video_net(train: LabelledClips, heldout: LabelledClips, loop: LoopParams, config: SynthVideoNetConfig,
+                    checkpoint_dir: str | Path) -> tuple[SynthVideoNet, dict[str, float]]:
+    """Multi-head classification through the shared loop (``train.loop.fit``, seeded by ``loop.seed``);
+    returns the net and its held-out accuracy per attribute."""
+    from animatelab.train.checkpoint import params_fingerprint
+    from animatelab.train.loop import TensorDict, fit
 
-    return f
-
-
-def train_video_net(
-    train: LabelledClips, heldout: LabelledClips, loop: LoopParams, config: SynthVideoNetConfig, seed: int
-) -> tuple[SynthVideoNet, dict[str, float]]:
-    """Multi-head classification; returns the net and its held-out accuracy per attribute."""
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     classes = {a: sorted({lab[a] for lab in train.labels + heldout.labels}) for a in ATTRIBUTES}
     config.heads = classes
+    torch.manual_seed(loop.seed)
     net = SynthVideoNet(config)
-    y = {a: torch.tensor([classes[a].index(lab[a]) for lab in train.labels]) for a in ATTRIBUTES}
-    opt = _optimizer(net.parameters(), loop)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(loop))
-    net.train()
-    for step in tqdm(range(loop.steps), desc="video_net", leave=False):
-        idx = rng.integers(0, len(train.frames), loop.batch_size)
-        out = net(to_unit_range(torch.from_numpy(train.frames[idx])))
-        loss = sum(F.cross_entropy(out[a], y[a][idx]) for a in ATTRIBUTES)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), loop.grad_clip)
-        opt.step()
-        sched.step()
+    labels = {f"y_{a}": torch.tensor([classes[a].index(lab[a]) for lab in train.labels]) for a in ATTRIBUTES}
+
+    def loss_fn(batch: dict, rng: "StepRandom") -> torch.Tensor:
+        out = net(to_unit_range(batch["frames"]))
+        return sum(F.cross_entropy(out[a], batch[f"y_{a}"]) for a in ATTRIBUTES)
+
+    fit(trainable=net, compute_loss=loss_fn, dataset=TensorDict(frames=torch.from_numpy(train.frames), **labels),
+        loop=loop, checkpoint_dir=checkpoint_dir, run_name="video_net", metric_key="video_net/loss",
+        fingerprint=params_fingerprint(loop, repr(config), data_digest(train.frames)))
     net.eval()
     return net, video_net_accuracy(net, heldout)
 
@@ -143,36 +142,34 @@ def _normalise_images(x: torch.Tensor) -> torch.Tensor:
     return (x.permute(0, 3, 1, 2).float() / 255 - mean) / std
 
 
-def train_clip(
-    images: np.ndarray, captions: list[str], loop: LoopParams, config: TinyClipConfig, seed: int
-) -> torch.nn.Module:
-    """Contrastive training; pairs with the same caption count as positives (soft targets),
-    since a small world repeats captions within a batch."""
+def train_clip(images: np.ndarray, captions: list[str], loop: LoopParams, config: TinyClipConfig,
+               checkpoint_dir: str | Path) -> torch.nn.Module:
+    """Contrastive training through the shared loop; pairs with the same caption count as positives
+    (soft targets), since a small world repeats captions within a batch."""
     import clip
 
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
+    from animatelab.train.checkpoint import params_fingerprint
+    from animatelab.train.loop import TensorDict, fit
+
+    torch.manual_seed(loop.seed)
     model = config.build().float()
     uniq = sorted(set(captions))
     cap_id = np.array([uniq.index(c) for c in captions])
     tokens = clip.tokenize(uniq, context_length=config.context_length, truncate=True)
-    opt = _optimizer(model.parameters(), loop)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(loop))
-    model.train()
-    for step in tqdm(range(loop.steps), desc="tiny clip", leave=False):
-        idx = rng.integers(0, len(images), loop.batch_size)
-        ids = torch.from_numpy(cap_id[idx])
-        img = F.normalize(model.encode_image(_normalise_images(torch.from_numpy(images[idx]))), dim=-1)
-        txt = F.normalize(model.encode_text(tokens[ids]), dim=-1)
+
+    def loss_fn(batch: dict, rng: "StepRandom") -> torch.Tensor:
+        ids = batch["ids"]
+        img = F.normalize(model.encode_image(_normalise_images(batch["images"])), dim=-1)
+        txt = F.normalize(model.encode_text(tokens.to(ids.device)[ids]), dim=-1)
         logits = model.logit_scale.exp().clamp(max=100) * img @ txt.t()
         same = (ids[:, None] == ids[None]).float()
         target = same / same.sum(1, keepdim=True)
-        loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), loop.grad_clip)
-        opt.step()
-        sched.step()
+        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+
+    fit(trainable=model, compute_loss=loss_fn,
+        dataset=TensorDict(images=torch.from_numpy(images), ids=torch.from_numpy(cap_id)),
+        loop=loop, checkpoint_dir=checkpoint_dir, run_name="clip", metric_key="clip/loss",
+        fingerprint=params_fingerprint(loop, repr(config), uniq, data_digest(images, cap_id)))
     return model.eval()
 
 
@@ -196,3 +193,42 @@ def save_clip(model: torch.nn.Module, path: str | Path) -> None:
 
 def write_report(path: str | Path, report: dict) -> None:
     Path(path).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+
+
+class ImageFramePairs(Dataset):
+    """Item i: clean image ``i // len(frames)`` and video frame ``i % len(frames)``: a uniform draw of items
+    is an independent uniform draw of each, so every batch is balanced (half images, half frames)."""
+
+    def __init__(self, images: np.ndarray, frames: np.ndarray) -> None:
+        self.images, self.frames = images, frames
+
+    def __len__(self) -> int:
+        return len(self.images) * len(self.frames)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"image": torch.from_numpy(self.images[i // len(self.frames)]),
+                "frame": torch.from_numpy(self.frames[i % len(self.frames)])}
+
+
+def train_domain_net(images: np.ndarray, frames: np.ndarray, loop: LoopParams, config: DomainNetConfig,
+                     checkpoint_dir: str | Path) -> DomainNet:
+    """Through the shared loop (``train.loop.fit``), on batches of ``loop.batch_size`` (image, frame) pairs of
+    uint8 (N, H, W, 3) arrays, with random horizontal flips so that the net cannot key on where objects tend to be."""
+    from animatelab.train.checkpoint import params_fingerprint
+    from animatelab.train.loop import fit
+
+    torch.manual_seed(loop.seed)
+    net = DomainNet(config)
+
+    def flipped(x: torch.Tensor, rng: "StepRandom") -> torch.Tensor:
+        return torch.where((rng.rand(len(x)) < 0.5).view(-1, 1, 1, 1).to(x.device), x.flip(-1), x)
+
+    def loss_fn(batch: dict, rng: "StepRandom") -> torch.Tensor:
+        x = torch.cat([flipped(pixels(batch["image"]), rng), flipped(pixels(batch["frame"]), rng)])
+        y = torch.cat([torch.zeros(len(batch["image"])), torch.ones(len(batch["frame"]))]).to(x.device)
+        return F.binary_cross_entropy_with_logits(net(x), y)
+
+    fit(trainable=net, compute_loss=loss_fn, dataset=ImageFramePairs(images, frames), loop=loop,
+        checkpoint_dir=checkpoint_dir, run_name="domain_net", metric_key="domain_net/loss",
+        fingerprint=params_fingerprint(loop, asdict(config), data_digest(images, frames)))
+    return net.eval()

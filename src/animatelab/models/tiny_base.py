@@ -18,7 +18,7 @@ import torch
 from animatelab.models.base import BaseComponents
 
 if TYPE_CHECKING:
-    from animatelab.config import NoiseScheduleParams, PretrainBaseParams
+    from animatelab.config import PretrainBaseParams
 
 CLIP_VOCAB_SIZE = 49408
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
@@ -59,23 +59,11 @@ def build_tokenizer(max_length: int):
     return tok
 
 
-def inference_scheduler(noise: "NoiseScheduleParams | None" = None):
-    """DDIM with the official AnimateDiff/SD settings (linear betas, eps, leading, offset 1)."""
-    from diffusers import DDIMScheduler
-
-    from animatelab.config import NoiseScheduleParams
-
-    noise = noise or NoiseScheduleParams()
-    return DDIMScheduler(
-        num_train_timesteps=noise.num_train_timesteps, beta_start=noise.beta_start, beta_end=noise.beta_end,
-        beta_schedule=noise.beta_schedule, prediction_type=noise.prediction_type, steps_offset=1,
-        timestep_spacing="leading", clip_sample=False, set_alpha_to_one=False,
-    )
-
-
 def build_tiny_base(cfg: "PretrainBaseParams") -> BaseComponents:
     """Random-weight SD-format components sized by ``cfg`` (seeded by ``cfg.seed``)."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
+
+    from animatelab.models.scheduler import sampling_scheduler, scheduler_config
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(cfg.seed)
@@ -102,7 +90,7 @@ def build_tiny_base(cfg: "PretrainBaseParams") -> BaseComponents:
         cross_attention_dim=cfg.text_hidden_size, norm_num_groups=cfg.unet_norm_num_groups,
     )
     return BaseComponents(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                          scheduler=inference_scheduler(cfg.noise))
+                          scheduler=sampling_scheduler(scheduler_config(cfg.noise)))
 
 
 def save_base(components: BaseComponents, path: str | Path) -> Path:

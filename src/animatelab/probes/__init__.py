@@ -4,5 +4,3 @@ One module per probe (``spectrum``, ``static_input``, ``loss_split``); ``inputs`
 encoded clips and a motion UNet, ``hooks`` captures or bypasses the motion modules. Each probe
 returns per-run metrics (``{mean, ci_low, ci_high, n}``) and curves; the figures stage draws them.
 """
-
-PROBES = ("spectrum", "static_input", "loss_split")

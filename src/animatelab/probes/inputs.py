@@ -1,4 +1,4 @@
-"""Inputs of every probe: real encoded clips, the noise schedule, a motion UNet per run."""
+"""Inputs of every probe: real encoded clips and a motion UNet per run."""
 
 from __future__ import annotations
 
@@ -42,19 +42,6 @@ def load_clips(folder: str | Path, num_clips: int, frames: int, seed: int) -> Cl
     return Clips(lat, text[take])
 
 
-def noise_scheduler(noise_params):
-    """The training noise schedule (``NoiseScheduleParams``), for ``add_noise`` only."""
-    from diffusers import DDPMScheduler
-
-    return DDPMScheduler(
-        num_train_timesteps=noise_params.num_train_timesteps,
-        beta_start=noise_params.beta_start,
-        beta_end=noise_params.beta_end,
-        beta_schedule=noise_params.beta_schedule,
-        prediction_type=noise_params.prediction_type,
-    )
-
-
 def load_motion_unet(
     base_path: str | Path,
     motion_dir: str | Path,
@@ -79,12 +66,13 @@ def load_motion_unet(
         apply_domain_adapter(unet2d, domain_adapter, adapter_scale)
     unet = load_run(unet2d, motion_dir)
     if checkpoint is not None:
-        _load_checkpoint_weights(unet, Path(checkpoint))
+        load_snapshot_weights(unet, Path(checkpoint))
     return unet.eval().requires_grad_(False)
 
 
-def _load_checkpoint_weights(unet, folder: Path) -> None:
-    """A MotionAdapter folder's or a training checkpoint's (``trainable.safetensors``) motion weights."""
+def load_snapshot_weights(unet, folder: Path):
+    """Put a MotionAdapter folder's or a training checkpoint's (``trainable.safetensors``) motion weights into
+    ``unet`` in place (the base's weights stay): the run's UNet at that step, without rebuilding it. Returns it."""
     from safetensors.torch import load_file
 
     if (folder / "trainable.safetensors").is_file():
@@ -97,6 +85,7 @@ def _load_checkpoint_weights(unet, folder: Path) -> None:
     _, unexpected = unet.load_state_dict(state, strict=False)
     if unexpected:
         raise RuntimeError(f"{folder}: checkpoint keys do not fit the run: {unexpected[:3]}")
+    return unet
 
 
 def find_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:

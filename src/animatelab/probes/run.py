@@ -16,8 +16,9 @@ from tqdm import tqdm
 
 from animatelab.config import Params
 from animatelab.eval.bootstrap import bootstrap_ci
+from animatelab.models.scheduler import study_schedule, training_scheduler
 from animatelab.probes import leakage_proxy
-from animatelab.probes.inputs import find_checkpoints, load_clips, load_motion_unet, noise_scheduler
+from animatelab.probes.inputs import find_checkpoints, load_clips, load_motion_unet, load_snapshot_weights
 from animatelab.utils import seed_everything, write_json
 
 
@@ -53,10 +54,11 @@ def run_probes(params: Params) -> dict:
     torch.set_num_threads(p.threads)
     frames = p.frames or params.train_motion.frames
     clips = load_clips(Path(params.encode.out_dir) / p.dataset, p.num_clips, frames, p.seed)
-    scheduler = noise_scheduler(params.train_motion.noise)
+    scheduler = training_scheduler(study_schedule(params))
     adapter_file = Path(params.train_adapter.out_dir) / "pytorch_lora_weights.safetensors"
-    def load(folder: Path, checkpoint: Path | None = None):
-        return load_motion_unet(params.base.path, folder, adapter_file, p.adapter_scale, checkpoint)
+
+    def load(folder: Path):
+        return load_motion_unet(params.base.path, folder, adapter_file, p.adapter_scale)
 
     proxy = _ProxyInputs.build(params)
     proxy_clips = leakage_proxy.clean_clips(params, proxy.base, p.proxy_clips, frames)
@@ -80,14 +82,18 @@ def run_probes(params: Params) -> dict:
             if out["curves"]:
                 curves[run][name] = out["curves"]
         snapshots = find_checkpoints(folder / "snapshots")
+        # every snapshot differs from the run only in its motion weights: swap them into the one UNet
+        # (the probes of the final weights are done) instead of rebuilding base + adapter + run per snapshot
+        def at_step(checkpoint: Path | None, unet=unet):
+            return unet if checkpoint is None else load_snapshot_weights(unet, Path(checkpoint))
+
         if "loss_split" in p.probes:
             from animatelab.probes.loss_split import over_training
 
             curves[run]["loss_over_training"] = over_training(
-                lambda c: load(folder, c), snapshots, clips, scheduler, p.timesteps, p.batch_size, p.seed
-            )
+                at_step, snapshots, clips, scheduler, p.timesteps, p.batch_size, p.seed)
         curves[run]["leakage_over_training"] = leakage_proxy.over_training(
-            lambda c: load(folder, c), snapshots, proxy.vae, proxy_clips, proxy.watermark, scheduler,
+            at_step, snapshots, proxy.vae, proxy_clips, proxy.watermark, scheduler,
             p.proxy_timestep, p.batch_size, p.seed)
     out_dir = Path(p.out_dir)
     for name, per_run in results.items():

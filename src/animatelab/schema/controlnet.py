@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from animatelab.schema.base import LoopParams, NoiseScheduleParams, Strict
+from animatelab.schema.base import LoopParams, Strict
 
 
 class TrainControlNetImageParams(Strict):
@@ -26,7 +26,6 @@ class TrainControlNetImageParams(Strict):
     conditioning_embedding_out_channels: list[int] = [16, 32, 64]
     encode_batch_size: int = Field(default=64, gt=0)
     loop: LoopParams = LoopParams(steps=500, batch_size=32, lr=3e-4, cfg_dropout=0.5)
-    noise: NoiseScheduleParams = NoiseScheduleParams()
     threads: int = Field(default=2, gt=0)
 
 

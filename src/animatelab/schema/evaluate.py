@@ -58,22 +58,24 @@ class TrainEvalModelsParams(Strict):
     """Stand-in evaluation networks of the embedded default (real runs skip this stage)."""
 
     out_dir: str = "models/eval"
+    checkpoint_dir: str = "models/checkpoints/eval"  # {video_net,clip,domain_net}/: resumable (train.loop.fit)
     seed: int = 0
     synth_dir: str = "data/synth"  # ground_truth.json, images.npz + images.csv
     train_dir: str = "data/prepared/train"
     heldout_dir: str = "data/prepared/heldout"
-    video_net: LoopParams = LoopParams(steps=300, batch_size=32, lr=3e-3, warmup_steps=20)
+    video_net: LoopParams = LoopParams(steps=300, batch_size=32, lr=3e-3, warmup_steps=20, lr_schedule="cosine",
+                                       min_lr_ratio=0.1)
     video_net_channels: list[int] = [16, 32, 64]
     # small on purpose: FVD needs more videos than feature dimensions (32 videos per run here)
     video_net_feature_dim: int = Field(default=16, gt=0)
-    clip: LoopParams = LoopParams(steps=400, batch_size=64, lr=2e-3, warmup_steps=20)
+    clip: LoopParams = LoopParams(steps=400, batch_size=64, lr=2e-3, warmup_steps=20, lr_schedule="cosine", min_lr_ratio=0.1)
     clip_embed_dim: int = Field(default=64, gt=0)
     clip_width: int = Field(default=64, gt=0)
     clip_layers: int = Field(default=2, gt=0)
     clip_patch_size: int = Field(default=4, gt=0)
     clip_context_length: int = Field(default=24, ge=8)  # longest synthetic caption: 17 tokens
     # domain classifier (clean images 0 vs real video frames 1): its held-out accuracy goes to report.json
-    domain_net: LoopParams = LoopParams(steps=150, batch_size=64, lr=3e-3)
+    domain_net: LoopParams = LoopParams(steps=150, batch_size=32, lr=3e-3)  # batch: (image, frame) pairs
     domain_net_channels: list[int] = [8, 16, 32]
     domain_heldout_frac: float = Field(default=0.2, gt=0, lt=1)  # last fraction of images.npz held out
     domain_vae_mix: bool = True  # also train on VAE reconstructions of both classes (samples are decoded)

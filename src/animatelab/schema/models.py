@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -14,6 +14,9 @@ class BaseModelParams(Strict):
     """Where the frozen text-to-image base lives: a diffusers pipeline folder (tiny or SD1.5)."""
 
     path: str = "models/base"
+    # keys of the base folder's scheduler/ config the video models replace (``models.scheduler``):
+    # {} in the default; {beta_schedule: linear} on SD1.5 (AnimateDiff trains and samples on linear betas)
+    scheduler_overrides: dict[str, Any] = {}
 
 
 class PretrainBaseParams(Strict):
@@ -49,7 +52,7 @@ class PretrainBaseParams(Strict):
     # share of UNet steps whose caption carries a random motion phrase ("moving left", "growing", ...),
     # so that the image-only text encoder learns the phrase says nothing about appearance (0: plain only)
     motion_phrase_prob: float = Field(default=0.5, ge=0, le=1)
-    noise: NoiseScheduleParams = NoiseScheduleParams()
+    noise: NoiseScheduleParams = NoiseScheduleParams()  # written to the base folder's scheduler/: every later stage reads it there
     # quality check of the saved base: DDIM samples for random captions, colour/shape read back
     quality_samples: int = Field(default=240, gt=0)  # enough for a ±6-point 95 % interval
     quality_steps: int = Field(default=25, gt=0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from animatelab.schema.base import LoopParams, NoiseScheduleParams, Strict
+from animatelab.schema.base import LoopParams, Strict
 from animatelab.schema.models import MotionModuleParams
 
 
@@ -24,7 +24,6 @@ class TrainMoonShotImageParams(Strict):
     image_dropout: float = Field(default=0.05, ge=0, le=1)  # zero image embedding (guidance)
     encode_batch_size: int = Field(default=64, gt=0)
     loop: LoopParams = LoopParams(steps=300, batch_size=32, lr=1e-4)
-    noise: NoiseScheduleParams = NoiseScheduleParams()
     threads: int = Field(default=2, gt=0)
 
 
@@ -42,7 +41,6 @@ class TrainMoonShotVideoParams(Strict):
     animate_p: float = Field(default=0.5, ge=0, le=1)
     image_dropout: float = Field(default=0.05, ge=0, le=1)
     loop: LoopParams = LoopParams(steps=300, batch_size=4, lr=5e-4)
-    noise: NoiseScheduleParams = NoiseScheduleParams()
     threads: int = Field(default=2, gt=0)
 
 
@@ -65,7 +63,7 @@ class SampleMoonShotParams(Strict):
     """MoonShot videos on ``sample``'s held-out prompts with ``sample``'s frames, DDIM steps, guidance,
     batch size and seeds (video i: seed ``sample.seed + i``, the same initial noise as AnimateDiff's
     video i), one folder per mode: ``{out_dir}/{mode}/scale_{adapter_scale}/`` in the sample stage's
-    layout, so ``evaluate`` scores it unchanged. The DDIM schedule is ``train_moonshot_video.noise``'s."""
+    layout, so ``evaluate`` scores it unchanged. The DDIM schedule is the study's (``models.scheduler``)."""
 
     out_dir: str = "samples/moonshot"
     heldout_dir: str = "data/prepared/heldout"  # frame 0 of each held-out prompt's own clip

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from animatelab.schema.base import LoopParams, NoiseScheduleParams, Strict
+from animatelab.schema.base import LoopParams, Strict
 
 
 # --------------------------------------------------------------------------- SparseCtrl (RQ6)
@@ -60,7 +60,6 @@ class TrainSparseCtrlParams(Strict):
     motion_num_attention_heads: int = Field(default=4, gt=0)  # the encoder's temporal layers
     sketch_embedding_channels: list[int] = [16, 32, 64, 128]  # first (VAE levels) entries are used
     loop: LoopParams = LoopParams(steps=150, batch_size=4, lr=5e-4)
-    noise: NoiseScheduleParams = NoiseScheduleParams()
     threads: int = Field(default=2, gt=0)
 
     @model_validator(mode="after")

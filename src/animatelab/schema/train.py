@@ -6,7 +6,7 @@ import re
 
 from pydantic import Field, model_validator
 
-from animatelab.schema.base import LoopParams, NoiseScheduleParams, Strict
+from animatelab.schema.base import LoopParams, Strict
 from animatelab.schema.models import LoraParams, MotionModuleParams
 
 
@@ -18,7 +18,6 @@ class TrainAdapterParams(Strict):
     checkpoint_dir: str = "models/checkpoints/domain_adapter"
     lora: LoraParams = LoraParams(rank=16)
     loop: LoopParams = LoopParams(steps=900, batch_size=64, lr=1e-3)
-    noise: NoiseScheduleParams = NoiseScheduleParams()
     threads: int = Field(default=2, gt=0)
 
 
@@ -48,7 +47,6 @@ class TrainMotionParams(Strict):
     frames: int = Field(default=16, ge=2)
     runs: dict[str, MotionRun]
     loop: LoopParams = LoopParams(steps=300, batch_size=4, lr=5e-4)
-    noise: NoiseScheduleParams = NoiseScheduleParams()
     threads: int = Field(default=2, gt=0)
     # weights-only snapshots kept at this many evenly spaced steps (the last included), for the
     # probes' dose-response along training; no default: a study knob lives in params.yaml
@@ -69,7 +67,6 @@ class MotionLoraTraining(Strict):
     motion_run: str = "with_adapter_s0"
     lora: LoraParams = LoraParams(rank=8)
     loop: LoopParams = LoopParams(steps=120, batch_size=4, lr=5e-4)
-    noise: NoiseScheduleParams = NoiseScheduleParams()
     threads: int = Field(default=2, gt=0)
 
 

@@ -14,13 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from animatelab.config import Params, TrainEvalModelsParams
+from animatelab.config import LoopParams, Params, TrainEvalModelsParams
 from animatelab.outputs import without_wall_clock
 from animatelab.tracking import stage_run
 
 if TYPE_CHECKING:
     from animatelab.eval.eval_models import LabelledClips
     from animatelab.eval.watermark import Watermark
+
+
+def seeded(loop: LoopParams, seed: int) -> LoopParams:
+    """The stage's one seed (``train_eval_models.seed``) drives every net's loop."""
+    return loop.model_copy(update={"seed": seed})
 
 
 def _clip_model(p: TrainEvalModelsParams, em: ModuleType, synth: Path, train: LabelledClips, heldout: LabelledClips,
@@ -39,7 +44,7 @@ def _clip_model(p: TrainEvalModelsParams, em: ModuleType, synth: Path, train: La
     clip_cfg = em.TinyClipConfig(embed_dim=p.clip_embed_dim, width=p.clip_width, layers=p.clip_layers,
                                  patch_size=p.clip_patch_size, image_resolution=images.shape[1],
                                  context_length=p.clip_context_length)
-    model = em.train_clip(clip_images, clip_captions, p.clip, clip_cfg, p.seed)
+    model = em.train_clip(clip_images, clip_captions, seeded(p.clip, p.seed), clip_cfg, Path(p.checkpoint_dir) / "clip")
     em.save_clip(model, Path(p.out_dir) / "clip.pt")
     mid = heldout.frames[:, heldout.frames.shape[1] // 2]
     truth_caps = [em.appearance_caption(lab["shape"], lab["colour"], lab["background"]) for lab in heldout.labels]
@@ -74,6 +79,7 @@ def _domain_net(p: TrainEvalModelsParams, vae: Any, images: np.ndarray, train: L
                 recon: np.ndarray) -> dict:
     """Clean images (the last ``domain_heldout_frac`` held out) vs frames of train / held-out clips."""
     from animatelab.eval import domain_classifier as dc
+    from animatelab.eval import eval_models as em
     from animatelab.eval.vae_reference import reconstruct
 
     n_held = max(1, round(p.domain_heldout_frac * len(images)))
@@ -84,7 +90,8 @@ def _domain_net(p: TrainEvalModelsParams, vae: Any, images: np.ndarray, train: L
     if p.domain_vae_mix:  # the decoder's rendering of each domain, labelled by its source
         img_train = np.concatenate([img_train, reconstruct(vae, img_train[: len(recon_frames)])])
         frames_train = np.concatenate([frames_train, recon_frames])
-    net = dc.train_domain_net(img_train, frames_train, p.domain_net, dc.DomainNetConfig(tuple(p.domain_net_channels)), p.seed)
+    net = em.train_domain_net(img_train, frames_train, seeded(p.domain_net, p.seed),
+                              dc.DomainNetConfig(tuple(p.domain_net_channels)), Path(p.checkpoint_dir) / "domain_net")
     net.save(Path(p.out_dir) / "domain_net.safetensors")
     k = min(len(img_held), len(frames_held), 256)
     decoded = dc.heldout_accuracy(net, reconstruct(vae, img_held[:k]), reconstruct(vae, frames_held[:k]))
@@ -119,7 +126,8 @@ def run(params: Params, args: Any) -> None:
 
         config = SynthVideoNetConfig(resolution=train.frames.shape[2], channels=tuple(p.video_net_channels),
                                      feature_dim=p.video_net_feature_dim)
-        net, video_acc = em.train_video_net(train, heldout, p.video_net, config, p.seed)
+        net, video_acc = em.train_video_net(train, heldout, seeded(p.video_net, p.seed), config,
+                                            Path(p.checkpoint_dir) / "video_net")
         net.save(out / "video_net.safetensors")
         seconds = {"video_net": time.perf_counter() - start}
 

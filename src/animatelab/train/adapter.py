@@ -8,7 +8,7 @@ Target modules are resolved to full module names on the UNet, never by bare suff
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -42,7 +42,8 @@ def apply_domain_adapter(unet: nn.Module, adapter_dir: str | Path, scale: float 
     return merge_lora(unet, adapter_dir, scale, ADAPTER_NAME)
 
 
-def train_domain_adapter(base_path: str | Path, encoded_dir: str | Path, p: "TrainAdapterParams"):
+def train_domain_adapter(base_path: str | Path, encoded_dir: str | Path, p: "TrainAdapterParams",
+                         scheduler_overrides: dict[str, Any] | None = None):
     """Train the adapter on single frames of the encoded clips; everything else frozen.
     Returns ``(FitResult, path of the LoRA file)``; ``loss.csv`` lands next to it."""
     from animatelab.data.latents import EncodedFrames
@@ -53,15 +54,16 @@ def train_domain_adapter(base_path: str | Path, encoded_dir: str | Path, p: "Tra
         diffusion_loss,
         diffusion_target,
         drop_captions,
-        make_noise_scheduler,
     )
+    from animatelab.models.scheduler import base_scheduler_config, training_scheduler
     from animatelab.train.loop import fit, get_accelerator
 
     device = get_accelerator(p.loop).device
     base = load_base(base_path, device=device)
     unet = add_domain_adapter(base.unet, p.lora, seed=p.loop.seed)
     data = EncodedFrames(encoded_dir)
-    scheduler = make_noise_scheduler(p.noise)
+    schedule = base_scheduler_config(base_path, scheduler_overrides)
+    scheduler = training_scheduler(schedule)
     empty = data.empty_text.to(device)
 
     def loss_fn(batch: dict, rng: "StepRandom") -> torch.Tensor:
@@ -71,7 +73,7 @@ def train_domain_adapter(base_path: str | Path, encoded_dir: str | Path, p: "Tra
         return diffusion_loss(pred, diffusion_target(scheduler, batch["latents"], noise, t))
 
     out = Path(p.out_dir)
-    fingerprint = params_fingerprint(p.model_dump(exclude={"threads", "out_dir"}), str(base_path), str(encoded_dir))
+    fingerprint = params_fingerprint(p.model_dump(exclude={"threads", "out_dir"}), schedule, str(base_path), str(encoded_dir))
     result = fit(trainable=unet, compute_loss=loss_fn, dataset=data, loop=p.loop, checkpoint_dir=p.checkpoint_dir,
                  fingerprint=fingerprint, run_name="domain_adapter", loss_csv=out / "loss.csv",
                  metric_key="train/loss")

@@ -17,12 +17,12 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from animatelab.models import controlnet_image as cn
+from animatelab.models.scheduler import study_schedule, training_scheduler
 from animatelab.train.diffusion import (
     add_noise_one_timestep_per_video,
     diffusion_loss,
     diffusion_target,
     drop_captions,
-    make_noise_scheduler,
 )
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ class ControlNetTrainee(nn.Module):
 def controlnet_loss_fn(model: ControlNetTrainee, params: "Params", empty_text: torch.Tensor):
     """``compute_loss(batch, rng)`` for ``fit``."""
     p = params.train_controlnet_image
-    scheduler = make_noise_scheduler(p.noise)
+    scheduler = training_scheduler(study_schedule(params))
 
     def compute_loss(batch: dict, rng: "StepRandom") -> torch.Tensor:
         latents = batch["latents"]

@@ -16,17 +16,7 @@ import torch.nn.functional as F
 if TYPE_CHECKING:
     from diffusers import DDPMScheduler
 
-    from animatelab.config import NoiseScheduleParams
     from animatelab.train.randomness import StepRandom
-
-
-def make_noise_scheduler(noise: "NoiseScheduleParams") -> "DDPMScheduler":
-    from diffusers import DDPMScheduler
-
-    return DDPMScheduler(
-        num_train_timesteps=noise.num_train_timesteps, beta_start=noise.beta_start, beta_end=noise.beta_end,
-        beta_schedule=noise.beta_schedule, prediction_type=noise.prediction_type, clip_sample=False,
-    )
 
 
 def drop_captions(text: torch.Tensor, empty_text: torch.Tensor, p: float, rng: "StepRandom") -> torch.Tensor:

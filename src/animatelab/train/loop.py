@@ -22,7 +22,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +51,20 @@ class NonFiniteLossError(FloatingPointError):
         self.run_name, self.step, self.value = run_name, step, value
 
 
+class TensorDict(Dataset):
+    """Rows of equally long tensors as dicts (``{"pixels": ..., "ids": ...}``)."""
+
+    def __init__(self, **tensors: torch.Tensor) -> None:
+        self.tensors = tensors
+        self.n = len(next(iter(tensors.values())))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {k: v[i] for k, v in self.tensors.items()}
+
+
 @dataclass
 class FitResult:
     steps: int  # optimizer steps done in total (including resumed ones)
@@ -59,7 +73,6 @@ class FitResult:
     resumed_from: int = 0
     loss_csv: Path | None = None
     seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def summary(self, **info: Any) -> dict[str, Any]:
         """What a trainer reports: ``info``, steps, resume point, the last 20 steps' mean loss and durations

@@ -23,16 +23,16 @@ from torch.utils.data import Dataset
 from animatelab.data.latents import EncodedClips
 from animatelab.models import moonshot as ms
 from animatelab.outputs import content_digest, without_wall_clock
+from animatelab.models.scheduler import study_schedule, training_scheduler
 from animatelab.train.diffusion import (
     add_noise_one_timestep_per_video,
     diffusion_loss,
     diffusion_target,
     drop_captions,
-    make_noise_scheduler,
 )
 
 if TYPE_CHECKING:
-    from animatelab.config import NoiseScheduleParams, Params
+    from animatelab.config import Params
     from animatelab.train.randomness import StepRandom
 
 
@@ -73,10 +73,10 @@ def drop_images(image: torch.Tensor, p: float, rng: "StepRandom") -> torch.Tenso
     return image * keep.view(-1, 1)
 
 
-def image_loss_fn(unet: torch.nn.Module, noise: "NoiseScheduleParams", empty_text: torch.Tensor,
+def image_loss_fn(unet: torch.nn.Module, schedule: dict[str, Any], empty_text: torch.Tensor,
                   cfg_dropout: float, image_dropout: float) -> Callable[[dict, "StepRandom"], torch.Tensor]:
     """``compute_loss`` of stage 1: a 2-D UNet, latents (B, C, h, w), text and image of the same picture."""
-    scheduler = make_noise_scheduler(noise)
+    scheduler = training_scheduler(schedule)
 
     def compute_loss(batch: dict, rng: "StepRandom") -> torch.Tensor:
         latents = batch["latents"]
@@ -89,10 +89,10 @@ def image_loss_fn(unet: torch.nn.Module, noise: "NoiseScheduleParams", empty_tex
     return compute_loss
 
 
-def video_loss_fn(unet: torch.nn.Module, noise: "NoiseScheduleParams", empty_text: torch.Tensor, cfg_dropout: float,
+def video_loss_fn(unet: torch.nn.Module, schedule: dict[str, Any], empty_text: torch.Tensor, cfg_dropout: float,
                   image_dropout: float, animate_p: float) -> Callable[[dict, "StepRandom"], torch.Tensor]:
     """``compute_loss`` of stage 2: latents (B, F, C, h, w); frame 0 is both image condition and input."""
-    scheduler = make_noise_scheduler(noise)
+    scheduler = training_scheduler(schedule)
 
     def compute_loss(batch: dict, rng: "StepRandom") -> torch.Tensor:
         latents = batch["latents"]
@@ -150,10 +150,10 @@ def train_moonshot_image(params: "Params", encoder: tuple[ms.ImageEncoder, int] 
     names = ms.train_only(unet, ms.IMAGE_KEYS)
     unet.train()
     files = [content_digest(Path(params.base.path) / "unet"), content_digest(Path(p.synth_dir) / "images.npz")]
-    result = fit(trainable=unet, compute_loss=image_loss_fn(unet, p.noise, data.empty_text, p.loop.cfg_dropout,
+    result = fit(trainable=unet, compute_loss=image_loss_fn(unet, study_schedule(params), data.empty_text, p.loop.cfg_dropout,
                                                              p.image_dropout),
                  dataset=data, loop=p.loop, checkpoint_dir=Path(p.checkpoint_dir),
-                 fingerprint=params_fingerprint(p, dim, *files), run_name="train_moonshot_image",
+                 fingerprint=params_fingerprint(p, study_schedule(params), dim, *files), run_name="train_moonshot_image",
                  loss_csv=Path(p.out_dir) / "loss.csv")
     info = {"image_embed_dim": dim, "num_image_tokens": p.num_image_tokens, "image_scale": p.image_scale,
             "images": len(data)}
@@ -183,10 +183,10 @@ def train_moonshot_video(params: "Params", encoder: tuple[ms.ImageEncoder, int] 
     if p.with_adapter:
         files.append(Path(params.train_adapter.out_dir) / "pytorch_lora_weights.safetensors")
     stage1 = content_digest(image_dir / ms.IMAGE_FILE)  # a resumed stage 1 rewrites the same bytes
-    result = fit(trainable=unet, compute_loss=video_loss_fn(unet, p.noise, data.empty_text, p.loop.cfg_dropout,
+    result = fit(trainable=unet, compute_loss=video_loss_fn(unet, study_schedule(params), data.empty_text, p.loop.cfg_dropout,
                                                              p.image_dropout, p.animate_p),
                  dataset=data, loop=p.loop, checkpoint_dir=Path(p.checkpoint_dir),
-                 fingerprint=params_fingerprint(p, stage1, *(content_digest(f) for f in files)),
+                 fingerprint=params_fingerprint(p, study_schedule(params), stage1, *(content_digest(f) for f in files)),
                  run_name="train_moonshot_video", loss_csv=Path(p.out_dir) / "loss.csv")
     info = {"module": p.module.model_dump(mode="json"), "with_adapter": p.with_adapter, "frames": p.frames,
             "image_dir": str(image_dir), "clips": len(data)}

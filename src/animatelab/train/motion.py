@@ -13,23 +13,24 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from animatelab.outputs import content_digest, without_wall_clock
+from animatelab.models.scheduler import study_schedule, training_scheduler
 from animatelab.train.diffusion import (
     add_noise_one_timestep_per_video,
     diffusion_loss,
     diffusion_target,
     drop_captions,
-    make_noise_scheduler,
 )
 
 if TYPE_CHECKING:
-    from animatelab.config import NoiseScheduleParams, Params
+    from animatelab.config import Params
     from animatelab.train.randomness import StepRandom
 
 
-def video_loss_fn(unet: torch.nn.Module, noise: "NoiseScheduleParams", empty_text: torch.Tensor,
+def video_loss_fn(unet: torch.nn.Module, schedule: dict[str, Any], empty_text: torch.Tensor,
                   cfg_dropout: float) -> Callable[[dict, "StepRandom"], torch.Tensor]:
-    """``compute_loss(batch, rng)`` for ``fit``: batch latents (B, F, C, h, w), text (B, L, D)."""
-    scheduler = make_noise_scheduler(noise)
+    """``compute_loss(batch, rng)`` for ``fit``: batch latents (B, F, C, h, w), text (B, L, D); ``schedule``:
+    the study's scheduler config (``models.scheduler.study_schedule``)."""
+    scheduler = training_scheduler(schedule)
 
     def compute_loss(batch: dict, rng: "StepRandom") -> torch.Tensor:
         latents, text = batch["latents"], batch["text"]
@@ -61,7 +62,7 @@ def motion_fingerprint(params: "Params", run: str, extra: Any = None) -> str:
     cfg = tm.runs[run]
     adapter = _file_identity(Path(params.train_adapter.out_dir) / "pytorch_lora_weights.safetensors") \
         if cfg.with_adapter else None
-    return params_fingerprint(cfg, tm.frames, tm.loop, tm.noise, tm.dataset,
+    return params_fingerprint(cfg, tm.frames, tm.loop, study_schedule(params), tm.dataset,
                               _file_identity(Path(params.base.path) / "unet"), adapter, extra)
 
 
@@ -118,7 +119,7 @@ def train_motion(params: "Params", run: str) -> dict[str, Any]:
     else:
         loop = loop if cfg.steps is None else loop.model_copy(update={"steps": cfg.steps})
         result = fit(
-            trainable=unet, compute_loss=video_loss_fn(unet, tm.noise, dataset.empty_text, loop.cfg_dropout),
+            trainable=unet, compute_loss=video_loss_fn(unet, study_schedule(params), dataset.empty_text, loop.cfg_dropout),
             dataset=dataset, loop=loop, checkpoint_dir=Path(tm.checkpoint_dir) / run,
             fingerprint=motion_fingerprint(params, run), run_name=f"train_motion@{run}",
             loss_csv=out_dir / "loss.csv", snapshot_steps=snapshot_steps(loop.steps, tm.snapshots),

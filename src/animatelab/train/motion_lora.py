@@ -35,6 +35,7 @@ def _train_lora(params: "Params", p: "MotionLoraTraining", indices: list[int],
     from animatelab.data.latents import EncodedClips
     from animatelab.models.motion import load_motion_unet
     from animatelab.models.motion_lora import add_motion_lora, save_motion_lora
+    from animatelab.models.scheduler import study_schedule
     from animatelab.train.checkpoint import params_fingerprint
     from animatelab.train.loop import fit
     from animatelab.train.motion import load_frozen_unet2d, motion_fingerprint, video_loss_fn
@@ -52,8 +53,8 @@ def _train_lora(params: "Params", p: "MotionLoraTraining", indices: list[int],
     stray = [k for k, v in unet.named_parameters() if v.requires_grad and ("lora_" not in k or "motion_modules." not in k)]
     if stray:
         raise AssertionError(f"MotionLoRA would train non-LoRA or spatial parameters: {stray[:5]}")
-    fingerprint = params_fingerprint(p.lora, p.loop, p.noise, p.dataset, indices, motion_fingerprint(params, p.motion_run))
-    result = fit(trainable=unet, compute_loss=video_loss_fn(unet, p.noise, dataset.empty_text, p.loop.cfg_dropout),
+    fingerprint = params_fingerprint(p.lora, p.loop, study_schedule(params), p.dataset, indices, motion_fingerprint(params, p.motion_run))
+    result = fit(trainable=unet, compute_loss=video_loss_fn(unet, study_schedule(params), dataset.empty_text, p.loop.cfg_dropout),
                  dataset=dataset, loop=p.loop, checkpoint_dir=Path(p.checkpoint_dir) / name,
                  fingerprint=fingerprint, run_name=f"{stage}@{name}", loss_csv=out / "loss.csv")
     save_motion_lora(unet, out)

@@ -14,37 +14,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import Dataset
 
 from animatelab.data.encode import frames_to_pixels
 from animatelab.models.base import BaseComponents, tokenize
 from animatelab.train.checkpoint import params_fingerprint
+from animatelab.models.scheduler import scheduler_config, training_scheduler
 from animatelab.train.diffusion import (
     add_noise_one_timestep_per_video,
     diffusion_loss,
     diffusion_target,
     drop_captions,
-    make_noise_scheduler,
 )
-from animatelab.train.loop import FitResult, fit
+from animatelab.train.loop import FitResult, TensorDict, fit
 from animatelab.train.randomness import StepRandom
 
 if TYPE_CHECKING:
     from animatelab.config import PretrainBaseParams
-
-
-class TensorDict(Dataset):
-    """Rows of equally long tensors as dicts (``{"pixels": ..., "ids": ...}``)."""
-
-    def __init__(self, **tensors: torch.Tensor) -> None:
-        self.tensors = tensors
-        self.n = len(next(iter(tensors.values())))
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {k: v[i] for k, v in self.tensors.items()}
 
 
 def load_synth_images(folder: str | Path) -> tuple[np.ndarray, list[dict[str, Any]]]:
@@ -138,7 +123,7 @@ def pick_caption_variant(n: int, variants: int, p: float, rng: StepRandom) -> to
         return torch.zeros(n, dtype=torch.long)
     phrased = rng.rand(n) < p
     which = 1 + rng.randint(variants - 1, n)
-    return torch.where(phrased.cpu(), which.cpu(), torch.zeros_like(which.cpu()))
+    return torch.where(phrased, which, 0).cpu()  # StepRandom draws on the loop's device
 
 
 def train_unet_and_text(comps: BaseComponents, latents: torch.Tensor, captions: list[list[str]],
@@ -153,7 +138,7 @@ def train_unet_and_text(comps: BaseComponents, latents: torch.Tensor, captions: 
     n_variants = counts.pop()
     ids = tokenize(comps.tokenizer, [c for variants in captions for c in variants]).view(len(captions), n_variants, -1)
     empty_ids = tokenize(comps.tokenizer, [""])
-    scheduler = make_noise_scheduler(p.noise)
+    scheduler = training_scheduler(scheduler_config(p.noise))
 
     def loss_fn(batch: dict, rng: StepRandom) -> torch.Tensor:
         rows = batch["ids"]

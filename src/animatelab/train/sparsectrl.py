@@ -24,12 +24,12 @@ from torch import nn
 from animatelab.data.latents import EncodedClips
 from animatelab.models.sparsectrl import place_keyframes, sketches
 from animatelab.outputs import without_wall_clock
+from animatelab.models.scheduler import study_schedule, training_scheduler
 from animatelab.train.diffusion import (
     add_noise_one_timestep_per_video,
     diffusion_loss,
     diffusion_target,
     drop_captions,
-    make_noise_scheduler,
 )
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ class SparseCtrlTrainee(nn.Module):
 def sparse_loss_fn(model: SparseCtrlTrainee, params: "Params", modality: str, empty_text: torch.Tensor):
     """``compute_loss(batch, rng)`` for ``fit``."""
     ts = params.train_sparsectrl
-    scheduler = make_noise_scheduler(ts.noise)
+    scheduler = training_scheduler(study_schedule(params))
 
     def compute_loss(batch: dict, rng: "StepRandom") -> torch.Tensor:
         latents = batch["latents"]
@@ -139,7 +139,7 @@ def sparsectrl_fingerprint(params: "Params", variant: str) -> str:
     from animatelab.train.motion import _file_identity
 
     ts = params.train_sparsectrl
-    parts = [ts.variants[variant], ts.frames, ts.loop, ts.noise, ts.dataset, ts.condition, ts.canny_thresholds,
+    parts = [ts.variants[variant], ts.frames, ts.loop, study_schedule(params), ts.dataset, ts.condition, ts.canny_thresholds,
              ts.motion_num_attention_heads, ts.sketch_embedding_channels, ts.motion_run]
     files = [Path(params.base.path) / "unet", Path(params.train_motion.out_dir) / ts.motion_run]
     if params.train_motion.runs[ts.motion_run].with_adapter:

@@ -1,0 +1,59 @@
+"""The noise schedule: read from the base folder's ``scheduler/``, the one place it is written.
+
+A local SD1.5 folder carries SD's schedule there (``scaled_linear`` betas); the tiny base trained by
+``pretrain_base`` writes its own (``pretrain_base.noise``). AnimateDiff trains and samples its video
+models on linear betas over SD's folder, so a study replaces only the keys it varies
+(``base.scheduler_overrides``: ``{}`` in the default, ``{beta_schedule: linear}`` on SD1.5).
+Training (``add_noise``, DDPM) and sampling (DDIM) read the same config, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from diffusers import DDIMScheduler, DDPMScheduler
+
+    from animatelab.config import Params
+    from animatelab.schema.base import NoiseScheduleParams
+
+# The official AnimateDiff / SD inference settings every DDIM here uses (a base folder's PNDM or DDIM
+# config already carries them; they are stated so that a folder without them samples the same way)
+_DDIM_FIXED = {"clip_sample": False, "set_alpha_to_one": False, "steps_offset": 1}
+
+
+def scheduler_config(noise: "NoiseScheduleParams") -> dict[str, Any]:
+    """The config ``pretrain_base`` writes into the tiny base's ``scheduler/`` folder."""
+    return {**noise.model_dump(), **_DDIM_FIXED, "timestep_spacing": "leading"}
+
+
+def base_scheduler_config(base_path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The base folder's scheduler config with the study's overrides applied (plain JSON values)."""
+    from diffusers import DDIMScheduler
+
+    config = dict(DDIMScheduler.load_config(str(base_path), subfolder="scheduler", local_files_only=True))
+    unknown = set(overrides or {}) - set(config) - {"beta_schedule", "beta_start", "beta_end",
+                                                    "num_train_timesteps", "prediction_type"}
+    if unknown:
+        raise ValueError(f"base.scheduler_overrides: unknown scheduler keys {sorted(unknown)}")
+    return {**config, **(overrides or {})}
+
+
+def training_scheduler(config: dict[str, Any]) -> "DDPMScheduler":
+    """DDPM on ``config``: what trainers and probes use to noise latents (``add_noise``) and set targets."""
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler.from_config({**config, "clip_sample": False})
+
+
+def sampling_scheduler(config: dict[str, Any], timestep_spacing: str = "leading") -> "DDIMScheduler":
+    """DDIM on ``config`` with the official inference settings."""
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler.from_config({**config, **_DDIM_FIXED, "timestep_spacing": timestep_spacing})
+
+
+def study_schedule(params: "Params") -> dict[str, Any]:
+    """The schedule every video model of the study trains and samples on: ``base.path``'s, overridden."""
+    return base_scheduler_config(params.base.path, params.base.scheduler_overrides)
