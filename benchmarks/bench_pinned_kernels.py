@@ -6,9 +6,10 @@ kernels by instruction set. Pinning all three to AVX2 (``ATEN_CPU_CAPABILITY``, 
 at all (it must, if kernel choice is the cause) and what it costs. Each variant runs in a fresh process:
 the same seeded UNet-sized model, 30 AdamW steps on fixed random data, 2 threads.
 
-    .venv/bin/python benchmarks/bench_pinned_kernels.py
+    .venv/bin/python benchmarks/bench_pinned_kernels.py [OUT.json]
 
-Writes reports/bench/pinned_kernels.json.
+Writes reports/bench/pinned_kernels.json (or OUT.json). Run it on two CPU kinds and compare the
+``weights_sha256`` of each variant: equal digests mean that variant's kernels agree across them.
 """
 
 from __future__ import annotations
@@ -56,6 +57,15 @@ def run(extra_env: dict[str, str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def cpu_field(name: str) -> str:
+    """A field of /proc/cpuinfo's first processor: weights are compared between CPU kinds by these."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == name:
+            return value.strip()
+    return "unknown"
+
+
 def main() -> None:
     default = run({})
     pinned = run(PINNED)
@@ -66,10 +76,10 @@ def main() -> None:
         "pinned_repeat_same_weights": pinned["weights_sha256"] == again["weights_sha256"],
         "pin_changes_weights": pinned["weights_sha256"] != default["weights_sha256"],
         "speed_ratio_pinned_over_default": round(default["seconds_per_step"] / pinned["seconds_per_step"], 3),
-        "cpu": next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                     if l.startswith("model name")), "unknown"),
+        "cpu": cpu_field("model name"),
+        "cpu_family_model": f"{cpu_field('cpu family')}/{cpu_field('model')}",   # AMD 25 = Zen 3/4, 26 = Zen 5
     }
-    out = REPO / "reports/bench/pinned_kernels.json"
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "reports/bench/pinned_kernels.json"
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report))  # one line: benchmarks/run_all.py reads the last JSON line
 
