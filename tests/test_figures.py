@@ -73,6 +73,9 @@ def test_build_all_and_readme(tmp_path, monkeypatch):
     assert "Real clips: " in readme and "no_adapter_s0.meta" not in readme
     assert "VAE-reconstruction ceiling (real clips through this VAE): " in readme
     assert "Floor (`untrained`: the motion module as initialised, the base's own frames): 0.05 [" in readme
+    # the defect measures above that floor (fabricated floor 0.05): 0.12 - 0.05 and 0.67 - 0.05
+    assert "Above the floor (arm − floor, half-widths in quadrature): with_adapter 0.07 [" in readme
+    assert "no_adapter 0.62 [" in readme and readme.count("Above the floor") == 1  # fabricated: leakage only
     assert "## RQ6: SparseCtrl" in readme and "- rgb, 4 keyframes: `pos_err_cond` 0.6 [" in readme
     assert "(paired difference -3.4 [" in readme
 

@@ -227,7 +227,7 @@ def test_encoder_round_trips_through_diffusers_and_the_unchanged_pipeline(world,
     torch.manual_seed(0)
     video = pipe(prompt=[prompts[0]["prompt"]], num_frames=8, height=32, width=32, num_inference_steps=2,
                  conditioning_frames=condition_images(clips[0, idx], "rgb", (50, 150)), controlnet_frame_indices=idx,
-                 controlnet_conditioning_scale=1.0, generator=[torch.Generator().manual_seed(0)], output_type="np").frames
+                 controlnet_conditioning_scale=info["conditioning_scale"], generator=[torch.Generator().manual_seed(0)], output_type="np").frames
     video = np.clip(np.rint(np.asarray(video) * 255), 0, 255).astype(np.uint8)[0]
     assert info["indices"] == idx
     assert np.abs(video.astype(int) - np.load(out / "videos.npy")[0]).max() <= 1
@@ -241,6 +241,23 @@ def test_control_changes_the_video_and_scale_zero_is_the_baseline(world):
                 "--set", "sample_sparsectrl.out_dir=samples_off", "--set", "sample_sparsectrl.keyframes_by_variant={}") == 0
     off = np.load(world / "samples_off/sparsectrl_rgb/k2/videos.npy")
     assert np.abs(off.astype(int) - baseline).max() <= 1  # same prompts and initial noise: the pairing holds
+
+
+def test_the_sampled_conditioning_scale_reaches_the_metrics_and_the_report(world, tmp_path):
+    from animatelab.config import ParamsError
+    from animatelab.figures.sparsectrl import conditioning_scales
+    from animatelab.stages.evaluate_sparsectrl import sampled_conditioning_scale
+
+    scale = json.loads((world / "samples/sparsectrl_rgb/k2/keyframes.json").read_text())["conditioning_scale"]
+    meta = json.loads((world / "metrics/sparsectrl_rgb.meta.json").read_text())
+    assert meta["conditioning_scale"] == scale == 2.0  # params.yaml's embedded default (the micro params keep it)
+    assert conditioning_scales(world / "metrics", ["rgb", "sketch", "absent"]) == [2.0]
+    mixed = tmp_path / "sparsectrl_rgb"
+    for k, s in (("k1", 1.0), ("k2", 2.0)):
+        (mixed / k).mkdir(parents=True)
+        (mixed / k / "keyframes.json").write_text(json.dumps({"conditioning_scale": s}))
+    with pytest.raises(ParamsError, match="conditioning scales"):
+        sampled_conditioning_scale(mixed)
 
 
 def test_a_short_training_lowers_the_loss_with_the_condition(world):

@@ -14,7 +14,7 @@ import numpy as np
 
 from animatelab.config import FiguresParams
 from animatelab.figures import ablations, base_model, probes
-from animatelab.figures.metrics import Metric, MetricsStore, welch_difference
+from animatelab.figures.metrics import Metric, MetricsStore, minus_floor, welch_difference
 from animatelab.figures.tables import cell
 
 
@@ -84,9 +84,20 @@ def _rq1(store: MetricsStore, p: FiguresParams) -> list[str]:
         lines.append(line + (f" Real clips: {real.text()}." if real is not None else "")
                      + (f" VAE-reconstruction ceiling (real clips through this VAE): {ceiling.text()}." if ceiling else "")
                      + (f" Floor (`{p.rq1_floor_run}`: the motion module as initialised, the base's own frames): "
-                        f"{floor.text()}." if floor is not None else ""))
+                        f"{floor.text()}." if floor is not None else "")
+                     + _above_floor(metric, p, (va, ma), (vb, mb), floor))
     lines += ["", *_dose_response(p, va, vb)]
     return lines + ["", "![RQ1](figures/rq1_adapter_ablation.png)", "", "![RQ1 dose-response](figures/rq1_dose_response.png)", ""]
+
+
+def _above_floor(metric: str, p: FiguresParams, a: tuple[str, Metric | None], b: tuple[str, Metric | None],
+                 floor: Metric | None) -> str:
+    """For the defect measures (``figures.rq1_above_floor``): each arm minus the floor, i.e. what the
+    motion module adds to what the base's own frames already score."""
+    if metric not in p.rq1_above_floor or floor is None or a[1] is None or b[1] is None:
+        return ""
+    parts = [f"{name} {minus_floor(m, floor).text()}" for name, m in (a, b)]
+    return " Above the floor (arm − floor, half-widths in quadrature): " + "; ".join(parts) + "."
 
 
 def _ceiling(store: MetricsStore, runs: list[str], metric: str, scale: float | None) -> Metric | None:
@@ -165,8 +176,11 @@ def _rq6(p: FiguresParams) -> list[str]:
     lines = ["## RQ6: SparseCtrl, control at keyframes and between them", ""]
     if not data:
         return lines + ["No `metrics/sparsectrl_*.json`.", ""]
+    scales = sparsectrl.conditioning_scales(p.metrics_dir, list(data))
+    sampled = (" Sampled at conditioning scale " + " / ".join(f"{s:g}" for s in scales) + " (the encoders train at 1)."
+               if scales else "")
     lines += ["Object position error (px) of the controlled videos vs the same prompts and noise without control; "
-              "paired difference over videos (negative: control helps).", ""]
+              "paired difference over videos (negative: control helps)." + sampled, ""]
     return lines + sparsectrl.findings(data) + ["", "![RQ6 propagation](figures/rq6_propagation.png)",
                                                 "", "![RQ6 strip](figures/rq6_keyframe_strip.png)", ""]
 

@@ -134,6 +134,15 @@ class MetricsStore:
             self.missing.append(what)
 
 
+def minus_floor(arm: Metric, floor: Metric) -> Metric:
+    """``arm − floor`` for an arm's mean over seeds (t interval) and the floor run's mean (bootstrap
+    interval over videos): the two are independent, so their half-widths add in quadrature (a normal
+    approximation; each interval is read as symmetric about its mean)."""
+    half = float(np.hypot((arm.ci_high - arm.ci_low) / 2, (floor.ci_high - floor.ci_low) / 2))
+    d = arm.mean - floor.mean
+    return Metric(d, d - half, d + half, arm.n)
+
+
 def welch_difference(a: list[float], b: list[float], level: float = 0.95) -> Metric | None:
     """Mean of ``a`` minus mean of ``b`` (per-seed means) with a Welch t interval: the comparison RQ1
     states, since two per-arm intervals can overlap while their difference clearly excludes 0."""

@@ -29,6 +29,13 @@ def load(metrics_dir: str | Path, variants: list[str]) -> dict[str, dict]:
     return out
 
 
+def conditioning_scales(metrics_dir: str | Path, variants: list[str]) -> list[float]:
+    """The distinct ``controlnet_conditioning_scale`` values the variants were sampled at (their meta files;
+    files written before the scale was recorded were sampled at 1)."""
+    metas = [Path(metrics_dir) / f"sparsectrl_{v}.meta.json" for v in variants]
+    return sorted({float(json.loads(m.read_text()).get("conditioning_scale", 1.0)) for m in metas if m.is_file()})
+
+
 def keyframe_counts(data: dict) -> list[int]:
     return sorted(int(g[1:]) for g in data if re.fullmatch(r"k\d+", g))
 

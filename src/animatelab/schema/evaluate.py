@@ -169,6 +169,8 @@ class FiguresParams(Strict):
     rq1_scale: float = 0.0  # the inference setting: adapter dropped
     # the train_motion run kept at initialisation: each RQ1 metric's floor (None: not drawn)
     rq1_floor_run: str | None = "untrained"
+    # defect measures also read above that floor (each arm minus the base's own level; issue 13, criterion 2)
+    rq1_above_floor: list[str] = ["watermark_leakage", "watermark_leakage_latent", "domain_video_frac"]
     rq2_run: str = "with_adapter_s0"
     rq2_metrics: tuple[str, str] = ("fvd_synth", "clip_synth_text")  # visual quality, text alignment
     rq3_metrics: list[str] = ["gt_direction_acc", "fvd_synth"]

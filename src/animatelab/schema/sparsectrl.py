@@ -59,7 +59,7 @@ class TrainSparseCtrlParams(Strict):
     canny_thresholds: tuple[int, int] = (50, 150)  # cv2.Canny on the prepared frames: the sketches
     motion_num_attention_heads: int = Field(default=4, gt=0)  # the encoder's temporal layers
     sketch_embedding_channels: list[int] = [16, 32, 64, 128]  # first (VAE levels) entries are used
-    loop: LoopParams = LoopParams(steps=150, batch_size=4, lr=5e-4)
+    loop: LoopParams = LoopParams(steps=600, batch_size=4, lr=5e-4)
     threads: int = Field(default=2, gt=0)
 
     @model_validator(mode="after")
@@ -80,7 +80,8 @@ class SampleSparseCtrlParams(Strict):
     num_videos: int = Field(default=16, gt=0)  # the first N of sample's held-out prompts
     keyframes: list[int] = [2]
     keyframes_by_variant: dict[str, list[int]] = {"rgb": [1, 2, 4]}
-    conditioning_scale: float = Field(default=1.0, ge=0)
+    # the encoders train at 1; the embedded default samples at 2 (params.yaml says why); real scale: 1, official
+    conditioning_scale: float = Field(default=2.0, ge=0)
     adapter_scale: float = Field(default=0.0, ge=0)  # the inference setting: domain adapter dropped
     threads: int = Field(default=2, gt=0)
 

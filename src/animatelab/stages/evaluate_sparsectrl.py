@@ -39,6 +39,14 @@ def _truth(params: Params, videoids: list):
     return load_truth(params.evaluate_sparsectrl.synth_dir, clips[take], [meta[i] for i in take])
 
 
+def sampled_conditioning_scale(folder: Path) -> float:
+    """The ``controlnet_conditioning_scale`` the videos in ``folder/k*`` were sampled at (one for all)."""
+    scales = {json.loads(f.read_text())["conditioning_scale"] for f in sorted(folder.glob("k*/keyframes.json"))}
+    if len(scales) != 1:
+        raise ParamsError(f"{folder}: keyframe folders sampled at conditioning scales {sorted(scales)}, expected one")
+    return float(scales.pop())
+
+
 def score(params: Params, variant: str) -> dict[str, dict]:
     import numpy as np
 
@@ -82,6 +90,7 @@ def run(params: Params, args) -> None:
         out = Path(p.out_dir) / f"sparsectrl_{variant}.json"
         meta = {"variant": variant, "groups": list(results), "bootstrap": p.bootstrap, "seed": p.seed,
                 "baseline": f"samples/{params.train_sparsectrl.motion_run}/scale_{float(params.sample_sparsectrl.adapter_scale)}",
+                "conditioning_scale": sampled_conditioning_scale(Path(p.samples_dir) / f"sparsectrl_{variant}"),
                 "seconds": round(time.perf_counter() - start, 2)}
         publish_scores(out, results, meta)
     print(f"evaluate_sparsectrl@{variant}: {len(results)} groups in {meta['seconds']:.1f}s -> {out}")
