@@ -30,10 +30,10 @@ def load(metrics_dir: str | Path, variants: list[str]) -> dict[str, dict]:
 
 
 def conditioning_scales(metrics_dir: str | Path, variants: list[str]) -> list[float]:
-    """The distinct ``controlnet_conditioning_scale`` values the variants were sampled at (their meta files;
-    files written before the scale was recorded were sampled at 1)."""
-    metas = [Path(metrics_dir) / f"sparsectrl_{v}.meta.json" for v in variants]
-    return sorted({float(json.loads(m.read_text()).get("conditioning_scale", 1.0)) for m in metas if m.is_file()})
+    """The distinct ``controlnet_conditioning_scale`` values the variants were sampled at, as their meta
+    files record them (a file that records none is left out rather than guessed)."""
+    metas = [json.loads(m.read_text()) for v in variants if (m := Path(metrics_dir) / f"sparsectrl_{v}.meta.json").is_file()]
+    return sorted({float(m["conditioning_scale"]) for m in metas if "conditioning_scale" in m})
 
 
 def keyframe_counts(data: dict) -> list[int]:
