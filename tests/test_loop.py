@@ -161,3 +161,27 @@ def test_lr_schedule_warms_up_then_decays_to_the_floor():
     f = [lr_factor(s, cos) for s in range(10)]
     assert f[:3] == [0.5, 1.0, 1.0] and abs(f[-1] - 0.1) < 1e-12
     assert all(a >= b for a, b in zip(f[2:], f[3:]))  # monotone after warm-up
+
+
+def test_lr_multipliers_scale_one_group_and_resume_with_it(tmp_path):
+    """``lr_multipliers``: the matched parameters take steps of lr x m (Adam's first step moves every
+    weight by ~lr), the rest keep lr; a killed run resumes to the same weights; a key that matches
+    nothing is a params error, not a silent 1x."""
+    from animatelab.train.loop import param_groups
+
+    before = {n: p.detach().clone() for n, p in Toy().named_parameters()}
+    one = run(tmp_path / "one", Toy(), steps=1, warmup_steps=0, weight_decay=0.0)
+    ten = run(tmp_path / "ten", Toy(), steps=1, warmup_steps=0, weight_decay=0.0, lr_multipliers={"head.bias": 10.0})
+    step = {k: (ten.state[k] - before[k]).abs().max() / (one.state[k] - before[k]).abs().max() for k in ten.state}
+    assert step["head.bias"] == pytest.approx(10.0, rel=1e-3) and step["head.weight"] == pytest.approx(1.0, rel=1e-3)
+
+    straight = run(tmp_path / "a", Toy(), lr_multipliers={"head.weight": 3.0})
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b", Toy(), stop_at=5, lr_multipliers={"head.weight": 3.0})
+    resumed = run(tmp_path / "b", Toy(), lr_multipliers={"head.weight": 3.0})
+    for name, value in straight.state.items():
+        assert torch.equal(value, resumed.state[name]), name
+    named = [(n, p) for n, p in Toy().named_parameters() if p.requires_grad]
+    assert [g["lr_multiplier"] for g in param_groups(named, {"head.w": 2.0})] == [2.0, 1.0]
+    with pytest.raises(ValueError, match="matches no trainable"):
+        param_groups(named, {"frozen.": 2.0})

@@ -137,6 +137,32 @@ def test_animation_input_places_the_first_frame_and_mask():
     assert out[1, 4:].abs().sum() == 0  # not animated: text(+image)-to-video
 
 
+def test_all_frames_input_gives_every_frame_the_latent_and_travels_with_the_weights(world, tmp_path):
+    """``first_frame_input="all_frames"``: the latent at every frame, the mask still at frame 0 only; the
+    choice is saved in ``moonshot.json`` and restored on load, so the sampler feeds what training fed."""
+    from animatelab.models import moonshot as ms
+
+    x, _, _, _, first = _inputs()
+    out = ms.animation_input(x, first, torch.tensor([True, False]), "all_frames")
+    torch.testing.assert_close(out[0, 4:8], first[0][:, None].expand(-1, 8, -1, -1), rtol=0, atol=0)
+    assert out[0, 8, 0].eq(1).all() and out[0, 8, 1:].abs().sum() == 0 and out[1, 4:].abs().sum() == 0
+
+    design = _params(world).train_moonshot_video.module
+    unet = ms.build_moonshot_unet(_unet2d(world, True), design, first_frame_input="all_frames")
+    seen: list[torch.Tensor] = []
+    unet.conv_in.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
+    _, t, text, _, _ = _inputs()
+    with torch.no_grad():
+        ms.predict(unet, x, t, text, None, first)
+    clips = seen[0].view(2, 8, 9, 8, 8)
+    torch.testing.assert_close(clips[:, 3, 4:8], first, rtol=0, atol=0)  # a middle frame sees the image
+    ms.save_weights(unet, ms.VIDEO_KEYS, tmp_path, ms.VIDEO_FILE,
+                    {"module": design.model_dump(mode="json"), "first_frame_input": "all_frames"})
+    assert ms.load_moonshot_unet(_unet2d(world, True), None, tmp_path).first_frame_input == "all_frames"
+    with pytest.raises(ValueError, match="first_frame_input"):
+        ms.build_moonshot_unet(_unet2d(world, True), design, first_frame_input="last")
+
+
 # --------------------------------------------------------------------------- the two stages
 def test_stage1_changes_only_the_image_attention(world):
     from animatelab.models import moonshot as ms

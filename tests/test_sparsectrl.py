@@ -162,6 +162,47 @@ def test_sketch_keyframes_reach_the_encoder_as_in_training():
     assert ref[0, 0, 0, 7, 12] == 1 and ref[0, 0, 0, 14, 15] == 0  # edge along the top side, none inside
 
 
+def test_ground_truth_sketches_outline_the_object_alone():
+    """Known answers of the ground-truth sketch: the outline of the object at the clip's own frames
+    (``start`` / ``stride``, rescaled to the prepared size), nothing of the texture or the watermark
+    that Canny of the real frame picks up."""
+    from animatelab.data.render import degrade, render, watermark_template
+    from animatelab.models.sparsectrl import clip_sketches, object_outlines, sketches
+
+    positions = [[8.0 + 2 * i, 12.0] for i in range(8)]  # moving right, 2 px a written frame
+    truth = {"7": {"shape": "square", "colour": "red", "positions": positions, "sizes": [8.0] * 8}}
+    meta = [{"videoid": 7, "start": 1, "stride": 2}]  # prepared frames = written frames 1, 3, 5, 7
+    out = object_outlines(meta, truth, 4, 32, 32, (50, 150))
+    assert out.shape == (1, 4, 32, 32, 3) and out.dtype == np.uint8
+    for j, written in enumerate((1, 3, 5, 7)):
+        ys, xs = np.nonzero(out[0, j, ..., 0])
+        cx = positions[written][0]
+        assert len(xs) > 0 and abs(xs.mean() - cx) < 0.6 and abs(ys.mean() - 12) < 0.6  # centred on the truth
+        assert np.all(np.maximum(np.abs(xs - cx), np.abs(ys - 12)) >= 2.5)  # an outline: no edge inside
+    half = object_outlines(meta, truth, 4, 16, 32, (50, 150))  # written 32 px -> prepared 16 px
+    assert abs(np.nonzero(half[0, 0, ..., 0])[1].mean() - ((positions[1][0] + 0.5) / 2 - 0.5)) < 0.6
+
+    # a checker frame with the watermark: its Canny is mostly texture and bars, the outline is not
+    template, (x0, y0, x1, y1) = watermark_template(32)
+    scene = render("square", "red", "checker", np.array([positions[1]]), np.array([8.0]), 32)
+    frame = degrade(scene, template, 0.35, 0.0)
+    real = sketches(frame[None], (50, 150))[0, 0, ..., 0]
+    drawn = clip_sketches(frame[None], meta, "ground_truth", (50, 150), _write_truth(truth), 32)[0, 0, ..., 0]
+    assert real[y0:y1, x0:x1].any() and not drawn[y0:y1, x0:x1].any()
+    assert (real > 0).sum() > 3 * (drawn > 0).sum()
+    np.testing.assert_array_equal(clip_sketches(frame[None], meta, "frames", (50, 150), "", 32)[0, 0, ..., 0], real)
+    with pytest.raises(ValueError, match="sketch_source"):
+        clip_sketches(frame[None], meta, "depth", (50, 150), "", 32)
+
+
+def _write_truth(truth: dict) -> str:
+    import tempfile
+
+    folder = tempfile.mkdtemp()
+    Path(folder, "ground_truth.json").write_text(json.dumps(truth))
+    return folder
+
+
 def test_condition_draws_and_keyframe_indices():
     from animatelab.config import ConditionDraw
     from animatelab.eval.sparsectrl import nearest_keyframe_distance

@@ -56,8 +56,9 @@ def heldout_keyframe_clips(params: "Params", count: int) -> tuple[np.ndarray, li
 
 
 def generate_keyframed(pipe, prompts: list[str], clips: np.ndarray, indices: list[int], modality: str,
-                       params: "Params", thresholds: tuple[int, int]) -> np.ndarray:
-    """uint8 videos (N, F, H, W, 3): video i from prompt i and ``clips[i]`` at ``indices``."""
+                       params: "Params", thresholds: tuple[int, int], drawn: np.ndarray | None = None) -> np.ndarray:
+    """uint8 videos (N, F, H, W, 3): video i from prompt i and ``clips[i]`` at ``indices`` (sketch
+    encoders: the sketches ``drawn[i]`` (F, H, W, 3) of the clip when given, else its Canny edges)."""
     from tqdm.auto import tqdm
 
     from animatelab.models.sparsectrl import condition_images
@@ -69,7 +70,8 @@ def generate_keyframed(pipe, prompts: list[str], clips: np.ndarray, indices: lis
         torch.manual_seed(s.seed + i)  # the pipeline's posterior draw of RGB keyframes
         out = pipe(prompt=[prompt], num_frames=s.frames, height=size, width=size,
                    num_inference_steps=s.num_inference_steps, guidance_scale=s.guidance_scale,
-                   conditioning_frames=condition_images(clips[i, indices], modality, thresholds),
+                   conditioning_frames=condition_images(clips[i, indices], modality, thresholds,
+                                                        None if drawn is None else drawn[i, indices]),
                    controlnet_frame_indices=indices,
                    controlnet_conditioning_scale=float(params.sample_sparsectrl.conditioning_scale),
                    generator=[torch.Generator().manual_seed(s.seed + i)], output_type="np").frames
@@ -89,12 +91,18 @@ def sample_variant(params: "Params", variant: str) -> dict[str, Any]:
     if [p.get("videoid") for p in prompts] != [m.get("videoid") for m in meta]:
         raise ValueError(f"{ss.heldout_dir}: its clips are not the held-out prompts' ({params.sample.heldout_dir})")
     pipe, info = build_sparse_pipeline(params, variant)
+    drawn = None
+    if info["variant"]["modality"] == "sketch":
+        from animatelab.models.sparsectrl import clip_sketches
+
+        drawn = clip_sketches(clips, meta, info["variant"].get("sketch_source", "frames"), tuple(info["canny_thresholds"]),
+                              info.get("synth_dir", params.train_sparsectrl.synth_dir), params.synth_data.resolution)
     results = {}
     for k in ss.keyframes_for(variant):
         t0 = time.perf_counter()
         indices = keyframe_indices(params.sample.frames, k)
         videos = generate_keyframed(pipe, [p["prompt"] for p in prompts], clips, indices, info["variant"]["modality"],
-                                    params, tuple(info["canny_thresholds"]))
+                                    params, tuple(info["canny_thresholds"]), drawn)
         out = Path(ss.out_dir) / f"sparsectrl_{variant}" / f"k{k}"
         write_videos(out, videos, prompts, params.sample.fps)
         (out / KEYFRAMES_FILE).write_text(json.dumps({

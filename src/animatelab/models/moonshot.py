@@ -13,9 +13,12 @@ Block order, as the paper: spatial ResNet -> self-attention -> decoupled text+im
   which carries the IP processors and ``encoder_hid_proj`` over (it repeats the image tokens per frame).
 * Image animation: ``MotionAdapter(conv_in_channels=9)`` (4 noisy + 4 first-frame latent + 1 mask);
   ``from_unet2d`` keeps the base's 4 input channels and takes the other 5 from the adapter, which
-  are zeroed here, so the widened model starts as the base motion UNet. Our choice (the paper does
-  not say more): the first-frame latent sits at frame 0 with mask 1 there, zeros elsewhere; a clip
-  without an image to animate gets all zeros (text-to-video).
+  are zeroed here, so the widened model starts as the base motion UNet. The paper does not say
+  where the first-frame latent goes; ``first_frame_input`` chooses: ``"frame0"`` (latent and mask 1
+  at frame 0, zeros elsewhere) or ``"all_frames"`` (the latent at every frame, as SVD and
+  DynamiCrafter feed their image latent, mask still 1 at frame 0 only). A clip without an image to
+  animate gets all zeros (text-to-video). The choice travels with the weights (``moonshot.json``)
+  and the UNet (attribute ``first_frame_input``), so the sampler feeds what training fed.
 * Image embeddings: the image tower of a clip-anytorch CLIP (the evaluation CLIP of
   ``train_eval_models`` by default), unit-normalised, or any callable uint8 (N, H, W, 3) -> (N, D).
 """
@@ -157,9 +160,14 @@ def widened_adapter(unet2d: "UNet2DConditionModel", design: "MotionModuleParams"
     return adapter
 
 
+FIRST_FRAME_INPUTS = ("frame0", "all_frames")
+
+
 def build_moonshot_unet(unet2d: "UNet2DConditionModel", design: "MotionModuleParams",
-                        seed: int = 0) -> "UNetMotionModel":
+                        seed: int = 0, first_frame_input: str = "frame0") -> "UNetMotionModel":
     """The MVB UNet (seeded) on ``unet2d`` (with its decoupled cross-attention, if added)."""
+    if first_frame_input not in FIRST_FRAME_INPUTS:
+        raise ValueError(f"first_frame_input {first_frame_input!r}: expected one of {FIRST_FRAME_INPUTS}")
     from diffusers import UNetMotionModel
 
     from animatelab.models.motion import apply_design
@@ -168,18 +176,25 @@ def build_moonshot_unet(unet2d: "UNet2DConditionModel", design: "MotionModulePar
     unet = UNetMotionModel.from_unet2d(unet2d, widened_adapter(unet2d, design))
     apply_design(unet, design)
     train_only(unet, VIDEO_KEYS)
+    unet.first_frame_input = first_frame_input
     return unet
 
 
-def animation_input(noisy: torch.Tensor, first: torch.Tensor | None, animate: torch.Tensor | None = None) -> torch.Tensor:
-    """(B, 9, F, h, w): noisy latents (B, 4, F, h, w), the first-frame latent (B, 4, h, w) at frame 0,
-    and a mask that is 1 at frame 0; samples with ``animate`` False (or ``first`` None) get zeros."""
+def animation_input(noisy: torch.Tensor, first: torch.Tensor | None, animate: torch.Tensor | None = None,
+                    first_frame_input: str = "frame0") -> torch.Tensor:
+    """(B, 9, F, h, w): noisy latents (B, 4, F, h, w), the first-frame latent (B, 4, h, w) at frame 0
+    (or at every frame, ``"all_frames"``), and a mask that is 1 at frame 0; samples with ``animate``
+    False (or ``first`` None) get zeros."""
     b, _, f, h, w = noisy.shape
     cond = noisy.new_zeros(noisy.shape)
     mask = noisy.new_zeros((b, 1, f, h, w))
     if first is not None:
         on = torch.ones(b, device=noisy.device) if animate is None else animate.to(noisy)
-        cond[:, :, 0] = first.to(noisy) * on.view(b, 1, 1, 1)
+        placed = first.to(noisy) * on.view(b, 1, 1, 1)
+        if first_frame_input == "all_frames":
+            cond[:] = placed[:, :, None]
+        else:
+            cond[:, :, 0] = placed
         mask[:, :, 0] = on.view(b, 1, 1, 1)
     return torch.cat([noisy, cond, mask], dim=1)
 
@@ -189,7 +204,8 @@ def predict(unet: "UNetMotionModel", noisy: torch.Tensor, t: torch.Tensor, text:
             animate: torch.Tensor | None = None) -> torch.Tensor:
     """Noise prediction (B, 4, F, h, w) of the MVB UNet: text (B, L, D), image embeddings (B, D)."""
     frames = noisy.shape[2]
-    x = animation_input(noisy, first, animate) if unet.config.in_channels == IN_CHANNELS else noisy
+    x = (animation_input(noisy, first, animate, getattr(unet, "first_frame_input", "frame0"))
+         if unet.config.in_channels == IN_CHANNELS else noisy)
     kwargs = {"added_cond_kwargs": image_kwargs(image_embeds)} if image_embeds is not None else {}
     return unet(x, t, encoder_hidden_states=text.repeat_interleave(frames, 0), **kwargs).sample
 
@@ -202,6 +218,7 @@ def load_moonshot_unet(unet2d: "UNet2DConditionModel", image_dir: str | Path | N
     if image_dir is not None:
         load_image_adapter(unet2d, image_dir)
     info = json.loads((Path(video_dir) / INFO_FILE).read_text())
-    unet = build_moonshot_unet(unet2d, MotionModuleParams.model_validate(info["module"]))
+    unet = build_moonshot_unet(unet2d, MotionModuleParams.model_validate(info["module"]),
+                               first_frame_input=info.get("first_frame_input", "frame0"))
     load_weights(unet, VIDEO_KEYS, video_dir, VIDEO_FILE)
     return unet.eval().requires_grad_(False)

@@ -133,10 +133,46 @@ def sketches(frames: np.ndarray, thresholds: tuple[int, int]) -> np.ndarray:
     return np.repeat(edges[..., None], 3, axis=-1).reshape(frames.shape)
 
 
-def condition_images(frames: np.ndarray, modality: str, thresholds: tuple[int, int]) -> list:
+def object_outlines(meta: list[dict], truth: dict, frames: int, resolution: int, written: int,
+                    thresholds: tuple[int, int]) -> np.ndarray:
+    """uint8 (N, F, R, R, 3): the Canny outline of each prepared clip's object alone, drawn from the
+    ground truth (``ground_truth.json`` of ``synth_data``) at the clip's frames (``start`` / ``stride``)
+    on a plain background, rescaled from the written to the prepared resolution ``R``. Positions and
+    sizes in the truth already include a zoom, so the silhouette needs no camera."""
+    from animatelab.data.render import render
+    from animatelab.world import PLAIN_BACKGROUNDS
+
+    background, scale = next(iter(PLAIN_BACKGROUNDS)), resolution / written
+    out = []
+    for m in meta:
+        gt = truth[str(m["videoid"])]
+        take = m.get("start", 0) + m.get("stride", 1) * np.arange(frames)
+        centres = (np.asarray(gt["positions"], np.float64)[take] + 0.5) * scale - 0.5
+        sizes = np.asarray(gt["sizes"], np.float64)[take] * scale
+        silhouette = render(gt["shape"], gt["colour"], background, centres, sizes, resolution)
+        out.append(sketches(np.clip(np.rint(silhouette), 0, 255).astype(np.uint8), thresholds))
+    return np.stack(out)
+
+
+def clip_sketches(pixels: np.ndarray, meta: list[dict], source: str, thresholds: tuple[int, int],
+                  synth_dir: str | Path, written: int) -> np.ndarray:
+    """uint8 (N, F, H, W, 3) sketches of prepared clips (N, F, H, W, 3) with their metadata: Canny of
+    the frames (``"frames"``) or of the object alone (``"ground_truth"``, :func:`object_outlines`).
+    Training and sampling both call this, so an encoder is sampled with the sketches it learnt."""
+    if source == "frames":
+        return sketches(pixels, thresholds)
+    if source != "ground_truth":
+        raise ValueError(f"sketch_source {source!r}: expected 'frames' or 'ground_truth'")
+    truth = json.loads((Path(synth_dir) / "ground_truth.json").read_text())
+    return object_outlines(meta, truth, pixels.shape[1], pixels.shape[2], written, thresholds)
+
+
+def condition_images(frames: np.ndarray, modality: str, thresholds: tuple[int, int],
+                     drawn: np.ndarray | None = None) -> list:
     """The pipeline's ``conditioning_frames`` for uint8 keyframes (K, H, W, 3): PIL images of the
-    frames (rgb: the pipeline VAE-encodes them) or of their sketches."""
+    frames (rgb: the pipeline VAE-encodes them), of the sketches ``drawn`` for them, or else of
+    their Canny edges."""
     from PIL import Image
 
-    images = frames if modality == "rgb" else sketches(frames, thresholds)
+    images = frames if modality == "rgb" else (drawn if drawn is not None else sketches(frames, thresholds))
     return [Image.fromarray(f) for f in images]

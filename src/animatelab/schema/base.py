@@ -24,6 +24,9 @@ class LoopParams(Strict):
     steps: int = Field(gt=0)
     batch_size: int = Field(gt=0)
     lr: float = Field(gt=0)
+    # parameters whose name contains KEY train at lr x VALUE (e.g. {"conv_in.": 10}: new zero-initialised
+    # input channels next to a pretrained trunk); the first matching key wins; {}: one lr for all
+    lr_multipliers: dict[str, float] = Field(default_factory=dict)
     warmup_steps: int = Field(default=0, ge=0)
     lr_schedule: Literal["constant", "cosine"] = "constant"  # after warm-up
     min_lr_ratio: float = Field(default=0.0, ge=0, le=1)  # cosine: final lr / lr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from animatelab.schema.base import LoopParams, Strict
@@ -39,6 +41,10 @@ class TrainMoonShotVideoParams(Strict):
     with_adapter: bool = True
     module: MotionModuleParams = MotionModuleParams()
     animate_p: float = Field(default=0.5, ge=0, le=1)
+    # where the first-frame latent enters the 9-channel input: "frame0" (mask and latent at frame 0 only)
+    # or "all_frames" (the latent at every frame, as SVD / DynamiCrafter give their image latent; mask still
+    # 1 at frame 0 only). The paper does not say which; the sampler reads the trained model's choice.
+    first_frame_input: Literal["frame0", "all_frames"] = "frame0"
     image_dropout: float = Field(default=0.05, ge=0, le=1)
     loop: LoopParams = LoopParams(steps=300, batch_size=4, lr=5e-4)
     threads: int = Field(default=2, gt=0)

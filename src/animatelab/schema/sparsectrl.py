@@ -17,10 +17,14 @@ class SparseCtrlVariant(Strict):
     ``rgb``: VAE latents of the keyframes, one zero-initialised 3x3 conv embedding (diffusers'
     simplified embedding); ``sketch``: edge maps at pixel resolution, the small conv stack.
     ``mask`` False drops the mask channel; ``keep_noisy_latent`` feeds the encoder the noisy latent
-    that the paper (and diffusers' ``forward``) replaces by zeros.
+    that the paper (and diffusers' ``forward``) replaces by zeros. ``sketch_source`` (sketch only):
+    ``"frames"`` Canny of the prepared frames (on this world's checker backgrounds and watermark bars
+    that is mostly texture, the object a hole in it), ``"ground_truth"`` Canny of the object alone,
+    drawn from the synthetic world's ground truth: the outline a person would sketch.
     """
 
     modality: Literal["rgb", "sketch"]
+    sketch_source: Literal["frames", "ground_truth"] = "frames"
     mask: bool = True
     keep_noisy_latent: bool = False
     seed: int = 0
@@ -56,7 +60,8 @@ class TrainSparseCtrlParams(Strict):
         "rgb_keep_latent": SparseCtrlVariant(modality="rgb", keep_noisy_latent=True),
         "rgb_no_mask": SparseCtrlVariant(modality="rgb", mask=False)}
     condition: ConditionDraw = ConditionDraw()
-    canny_thresholds: tuple[int, int] = (50, 150)  # cv2.Canny on the prepared frames: the sketches
+    canny_thresholds: tuple[int, int] = (50, 150)  # cv2.Canny of the sketches
+    synth_dir: str = "data/synth"  # ground_truth.json: the outlines of sketch_source "ground_truth"
     motion_num_attention_heads: int = Field(default=4, gt=0)  # the encoder's temporal layers
     sketch_embedding_channels: list[int] = [16, 32, 64, 128]  # first (VAE levels) entries are used
     loop: LoopParams = LoopParams(steps=600, batch_size=4, lr=5e-4)

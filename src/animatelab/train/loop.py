@@ -118,6 +118,21 @@ def trainable_parameters(module: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return [(n, p) for n, p in module.named_parameters() if p.requires_grad]
 
 
+def param_groups(named: list[tuple[str, nn.Parameter]], multipliers: dict[str, float]) -> list[dict[str, Any]]:
+    """AdamW groups, one per lr multiplier (``LoopParams.lr_multipliers``; the first key a name contains
+    wins, the rest train at 1x); each group keeps its ``lr_multiplier`` for the schedule."""
+    for key, value in multipliers.items():
+        if value <= 0:
+            raise ValueError(f"lr_multipliers[{key!r}] = {value}: must be > 0")
+        if not any(key in n for n, _ in named):
+            raise ValueError(f"lr_multipliers key {key!r} matches no trainable parameter")
+    by_mult: dict[float, list[nn.Parameter]] = {}
+    for n, p in named:
+        mult = next((v for k, v in multipliers.items() if k in n), 1.0)
+        by_mult.setdefault(mult, []).append(p)
+    return [{"params": ps, "lr_multiplier": m} for m, ps in by_mult.items()]
+
+
 def _to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
@@ -211,7 +226,8 @@ def fit(
     if not named:
         raise ValueError(f"{run_name}: no parameter of the trainable module has requires_grad=True")
     params = [p for _, p in named]
-    optimizer = torch.optim.AdamW(params, lr=loop.lr, betas=tuple(loop.adam_betas),
+    groups = param_groups(named, loop.lr_multipliers) if loop.lr_multipliers else params
+    optimizer = torch.optim.AdamW(groups, lr=loop.lr, betas=tuple(loop.adam_betas),
                                   weight_decay=loop.weight_decay, eps=loop.adam_eps)
     data_gen = torch.Generator().manual_seed(loop.seed)
     torch.manual_seed(loop.seed)
@@ -260,7 +276,7 @@ def fit(
         batch = _to_device(collate([dataset[i] for i in rank_slice(index, rank, world)]), device)
         rng = StepRandom(step_seed(loop.seed, step), loop.batch_size * world, device, rank, world)
         for group in optimizer.param_groups:
-            group["lr"] = loop.lr * lr_factor(step, loop)
+            group["lr"] = loop.lr * group.get("lr_multiplier", 1.0) * lr_factor(step, loop)
         with acc.autocast():
             loss = runner(batch, rng)
         value = float(loss.detach())

@@ -177,7 +177,7 @@ def train_moonshot_video(params: "Params", encoder: tuple[ms.ImageEncoder, int] 
                            p.frames, encode)
     unet2d = load_frozen_unet2d(params, p.with_adapter)
     ms.load_image_adapter(unet2d, image_dir)
-    unet = ms.build_moonshot_unet(unet2d, p.module, seed=p.loop.seed)
+    unet = ms.build_moonshot_unet(unet2d, p.module, seed=p.loop.seed, first_frame_input=p.first_frame_input)
     names = [n for n, q in unet.named_parameters() if q.requires_grad]
     files = [Path(params.base.path) / "unet"]
     if p.with_adapter:
@@ -189,6 +189,7 @@ def train_moonshot_video(params: "Params", encoder: tuple[ms.ImageEncoder, int] 
                  fingerprint=params_fingerprint(p, study_schedule(params), stage1, *(content_digest(f) for f in files)),
                  run_name="train_moonshot_video", loss_csv=Path(p.out_dir) / "loss.csv")
     info = {"module": p.module.model_dump(mode="json"), "with_adapter": p.with_adapter, "frames": p.frames,
+            "first_frame_input": p.first_frame_input,
             "image_dir": str(image_dir), "clips": len(data)}
     ms.save_weights(unet.eval(), ms.VIDEO_KEYS, p.out_dir, ms.VIDEO_FILE, info)
     summary = _summary(result, unet, names, info)

@@ -7,7 +7,8 @@ down/mid outputs enter the ``UNetMotionModel`` as ``down_block_additional_residu
 
 Conditions: ``rgb`` uses the clip's cached VAE latents (posterior mean x scaling factor: what
 ``encode`` wrote; the pipeline VAE-encodes keyframes the same way but draws a posterior sample);
-``sketch`` uses cv2.Canny edge maps of the prepared frames of the same clips (``models.sparsectrl.sketches``),
+``sketch`` uses cv2.Canny edge maps of the same clips (``models.sparsectrl.clip_sketches``: of the
+prepared frames, or of the object alone drawn from the ground truth, per the variant's ``sketch_source``),
 in [0, 1] at pixel resolution, as the pipeline hands non-simplified encoders their images.
 Each clip conditions frame 0, frames 0 and F-1, or a random subset (``train_sparsectrl.condition``);
 the rest get zeros and mask 0 (``place_keyframes``, the pipeline's construction).
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 
 from animatelab.data.latents import EncodedClips
-from animatelab.models.sparsectrl import place_keyframes, sketches
+from animatelab.models.sparsectrl import clip_sketches, place_keyframes
 from animatelab.outputs import without_wall_clock
 from animatelab.models.scheduler import study_schedule, training_scheduler
 from animatelab.train.diffusion import (
@@ -38,10 +39,11 @@ if TYPE_CHECKING:
 
 
 class SparseClips(EncodedClips):
-    """Encoded clips, plus (sketch modality) the edge maps of their prepared frames, uint8 (F, H, W)."""
+    """Encoded clips, plus (sketch modality) their sketches, uint8 (F, H, W): ``sketch`` is
+    ``clip_sketches``' keyword arguments (source, thresholds, synth_dir, written)."""
 
     def __init__(self, encoded: str | Path, frames: int, prepared: str | Path | None = None,
-                 thresholds: tuple[int, int] = (50, 150)) -> None:
+                 sketch: dict[str, Any] | None = None) -> None:
         super().__init__(encoded, frames=frames)
         self.sketch = None
         if prepared is not None:
@@ -51,7 +53,10 @@ class SparseClips(EncodedClips):
             ids = [m.get("videoid") for m in meta]
             if ids != [m.get("videoid") for m in self.meta]:
                 raise ValueError(f"{prepared} and {encoded} do not hold the same clips in the same order")
-            self.sketch = torch.from_numpy(sketches(pixels[:, :frames], thresholds)[..., 0].copy())
+            if sketch is None:
+                raise ValueError("sketch clips need clip_sketches' arguments (train.sparsectrl.sketch_kwargs)")
+            drawn = clip_sketches(pixels[:, :frames], meta, **sketch)
+            self.sketch = torch.from_numpy(drawn[..., 0].copy())
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         item = super().__getitem__(i)
@@ -168,6 +173,13 @@ def new_encoder(params: "Params", unet2d: nn.Module, variant: "SparseCtrlVariant
                          max(32, ts.frames), ts.sketch_embedding_channels)
 
 
+def sketch_kwargs(params: "Params", variant: "SparseCtrlVariant") -> dict[str, Any]:
+    """``clip_sketches``' keyword arguments for a variant (training and sampling share them)."""
+    ts = params.train_sparsectrl
+    return {"source": variant.sketch_source, "thresholds": tuple(ts.canny_thresholds), "synth_dir": ts.synth_dir,
+            "written": params.synth_data.resolution}
+
+
 def json_config(folder: Path) -> dict:
     import json
 
@@ -185,7 +197,7 @@ def train_sparsectrl(params: "Params", variant: str) -> dict[str, Any]:
     torch.set_num_threads(ts.threads)
     loop = ts.loop.model_copy(update={"seed": cfg.seed})
     prepared = Path(params.prepare.out_dir) / ts.dataset if cfg.modality == "sketch" else None
-    dataset = SparseClips(Path(params.encode.out_dir) / ts.dataset, ts.frames, prepared, ts.canny_thresholds)
+    dataset = SparseClips(Path(params.encode.out_dir) / ts.dataset, ts.frames, prepared, sketch_kwargs(params, cfg))
     unet2d, unet = frozen_video_unet(params)
     model = SparseCtrlTrainee(new_encoder(params, unet2d, cfg), unet)
     out_dir = Path(ts.out_dir) / variant
@@ -196,6 +208,8 @@ def train_sparsectrl(params: "Params", variant: str) -> dict[str, Any]:
     encoder = model.encoder.eval()
     info = {"variant": cfg.model_dump(mode="json"), "name": variant, "motion_run": ts.motion_run,
             "frames": ts.frames, "canny_thresholds": list(ts.canny_thresholds)}
+    if cfg.modality == "sketch":
+        info["synth_dir"] = ts.synth_dir
     save_encoder(encoder, out_dir, info)
     summary = result.summary(**info, clips=len(dataset),
                              trainable_parameters=int(sum(p.numel() for p in encoder.parameters())))
