@@ -174,7 +174,8 @@ def new_encoder(params: "Params", unet2d: nn.Module, variant: "SparseCtrlVariant
 
 
 def sketch_kwargs(params: "Params", variant: "SparseCtrlVariant") -> dict[str, Any]:
-    """``clip_sketches``' keyword arguments for a variant (training and sampling share them)."""
+    """``clip_sketches``' keyword arguments of a variant's training; the sampler reads the same values
+    back from the encoder's ``sparsectrl.json`` (variant, thresholds, synth_dir)."""
     ts = params.train_sparsectrl
     return {"source": variant.sketch_source, "thresholds": tuple(ts.canny_thresholds), "synth_dir": ts.synth_dir,
             "written": params.synth_data.resolution}
