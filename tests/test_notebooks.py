@@ -54,13 +54,15 @@ def executed(inputs, tmp_path_factory) -> dict[str, nbformat.NotebookNode]:
 
     root, uri = inputs
     out_dir = tmp_path_factory.mktemp("executed")
-    params = {"metrics_dir": str(root / "metrics"), "probes_dir": str(root / "metrics/probes"),
-              "samples_dir": str(root / "samples"), "tracking_uri": uri}
+    # Every path absolute and no ``cwd=``: papermill's cwd is a process-wide chdir, which threads race
+    # (one kernel then starts in another's restored directory and ``../params.yaml`` points nowhere).
+    params = {"params_file": str(REPO / "params.yaml"), "metrics_dir": str(root / "metrics"),
+              "probes_dir": str(root / "metrics/probes"), "samples_dir": str(root / "samples"),
+              "tracking_uri": uri}
 
     def run(path: Path) -> nbformat.NotebookNode:
         out = out_dir / path.name
-        pm.execute_notebook(str(path), str(out), kernel_name="python3", cwd=str(path.parent),
-                            progress_bar=False, parameters=params)
+        pm.execute_notebook(str(path), str(out), kernel_name="python3", progress_bar=False, parameters=params)
         return nbformat.read(out, as_version=4)
 
     with ThreadPoolExecutor(max_workers=len(NOTEBOOKS)) as pool:
