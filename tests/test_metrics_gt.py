@@ -9,7 +9,7 @@ import pytest
 from animatelab.config import EvaluateParams, SynthDataParams
 from animatelab.data import synth
 from animatelab.eval.suite import GroundTruthReference, _gt_metrics
-from animatelab.eval.tracking_gt import AppearanceReader, analyse
+from animatelab.eval.tracking_gt import AppearanceReader, analyse, track_video
 from animatelab.eval.watermark import Watermark, watermark_scores
 
 
@@ -66,3 +66,22 @@ def test_frozen_and_reversed_videos_are_caught(world):
     m = _gt_metrics(gt, reversed_, prompts, EvaluateParams(bootstrap=50))
     statics = np.mean([q["motion"] == "static" for q in prompts])
     assert m["gt_direction_acc"]["mean"] == pytest.approx(statics, abs=0.05)  # only "static" still right
+
+
+def test_checker_whose_light_cells_straddle_a_histogram_bin_edge_is_still_background(world):
+    """Generated checkers draw their light cells a few levels either side of 144 (a 16-level bin edge) in
+    each channel independently; a per-RGB-bin count then left every bin under 20 %, lost the light colour,
+    and read half the checker as the object (3 of 32 ``with_adapter_s0`` videos)."""
+    gt, (real, _, prompts), _ = world
+    rng = np.random.default_rng(0)
+    checker = [i for i, q in enumerate(prompts) if q["background"] == "checker"]
+    assert checker
+    for i in checker:
+        video = real[i].astype(np.int16)
+        light = np.abs(video.astype(np.float32) - 140).max(axis=-1) < 12  # the light cells (and their blur)
+        jitter = rng.choice([1, 7], size=video.shape)  # 141 or 147 per channel: 8 RGB bins, ~6 % of the border each
+        video = np.where(light[..., None], 140 + jitter, video).astype(np.uint8)
+        track, clean_track = track_video(video, gt.watermark), track_video(real[i], gt.watermark)
+        assert np.abs(track.background[1] - 144).max() < 4, track.background  # the light cells' colour
+        assert np.median(track.areas) < 1.5 * np.median(clean_track.areas), i  # the object, not the checker
+        assert analyse(video, gt.watermark).persistent == analyse(real[i], gt.watermark).persistent, i

@@ -39,8 +39,15 @@ class Track:
     background: np.ndarray  # (2, 3) dark and light background colour (equal for plain backgrounds)
 
 
-def background_colours(video: np.ndarray, exclude: np.ndarray | None = None, ring: int = 2) -> np.ndarray:
-    """Dominant border colours: the 16-level histogram modes holding >= 20 % of border pixels."""
+def background_colours(video: np.ndarray, exclude: np.ndarray | None = None, ring: int = 2,
+                       radius: float = 30.0, min_share: float = 0.2) -> np.ndarray:
+    """Dominant border colours: those with >= 20 % of the border pixels within ``radius`` of them
+    (one for plain backgrounds, two for a checker).
+
+    Candidates are the means of the occupied 16-level histogram bins, but a candidate's support is
+    counted by distance, not by bin: a generated checker's light cells spread over a few levels
+    around a bin edge (e.g. 141-148 across 144), and per-bin counts then left both halves under 20 %,
+    the light colour out of the model, and half the checker read as the object."""
     f, h, w, _ = video.shape
     border = np.zeros((h, w), bool)
     border[:ring], border[-ring:], border[:, :ring], border[:, -ring:] = True, True, True, True
@@ -48,18 +55,21 @@ def background_colours(video: np.ndarray, exclude: np.ndarray | None = None, rin
         border &= ~exclude
     px = video[:, border].reshape(-1, 3).astype(np.float32)
     codes = (px // 16).astype(np.int32) @ np.array([256, 16, 1])
-    values, counts = np.unique(codes, return_counts=True)
-    modes = values[counts >= 0.2 * len(codes)]
-    if modes.size == 0:
-        modes = values[[counts.argmax()]]
-    cols = []
-    for m in modes:
-        centre = px[codes == m].mean(axis=0)
-        near = px[np.linalg.norm(px - centre, axis=1) < 30]
-        cols.append(near.mean(axis=0) if len(near) else centre)
-    cols = np.array(cols)
-    lum = cols.mean(axis=1)
-    return np.stack([cols[lum.argmin()], cols[lum.argmax()]])
+    _, bins = np.unique(codes, return_inverse=True)
+    bins = bins.reshape(-1)
+    centres = np.stack([px[bins == k].mean(axis=0) for k in range(int(bins.max()) + 1)])
+    near = np.linalg.norm(px[None] - centres[:, None], axis=-1) < radius  # (candidates, pixels)
+    support = near.sum(axis=1)
+    cols: list[np.ndarray] = []
+    for k in np.argsort(-support, kind="stable"):
+        if cols and support[k] < min_share * len(px):
+            break
+        refined = px[near[k]].mean(axis=0)
+        if all(np.linalg.norm(refined - c) >= radius for c in cols):
+            cols.append(refined)
+    arr = np.array(cols)
+    lum = arr.mean(axis=1)
+    return np.stack([arr[lum.argmin()], arr[lum.argmax()]])
 
 
 def segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
