@@ -77,7 +77,7 @@ def test_evaluate_writes_metrics_with_intervals(micro_world, monkeypatch):
     scale = metrics["scale_0.0"]
     for key in ("fvd_synth", "fvd_synth_floor", "num_videos", "clip_synth_text", "clip_synth_domain", "clip_synth_smooth",
                 "clip_synth_consistency", "flicker", "warp_error", "gt_moving_frac", "gt_speed_w1", "gt_jerk",
-                "gt_persistent_object", "gt_direction_acc", "gt_colour_acc", "gt_shape_acc", "gt_background_acc",
+                "gt_persistent_object", "gt_no_object_frac", "gt_extra_object_frac", "gt_direction_acc", "gt_colour_acc", "gt_shape_acc", "gt_background_acc",
                 "watermark_leakage"):
         assert {"mean", "ci_low", "ci_high", "n"} <= scale[key].keys(), key
     assert scale["num_videos"]["mean"] == 4

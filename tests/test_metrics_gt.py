@@ -3,6 +3,7 @@ with WebVid's defects): direction ~ 100 %, motion realism ~ real, watermark leak
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -11,6 +12,7 @@ from animatelab.data import synth
 from animatelab.eval.suite import GroundTruthReference, _gt_metrics
 from animatelab.eval.tracking_gt import AppearanceReader, analyse, track_video
 from animatelab.eval.watermark import Watermark, watermark_scores
+from animatelab.world import PLAIN_BACKGROUNDS
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +87,25 @@ def test_checker_whose_light_cells_straddle_a_histogram_bin_edge_is_still_backgr
         assert np.abs(track.background[1] - 144).max() < 4, track.background  # the light cells' colour
         assert np.median(track.areas) < 1.5 * np.median(clean_track.areas), i  # the object, not the checker
         assert analyse(video, gt.watermark).persistent == analyse(real[i], gt.watermark).persistent, i
+
+
+def test_vanished_and_duplicated_objects_are_told_apart(world):
+    """The breakdown of a non-persistent video: frames without the object vs frames with a second one."""
+    gt, (real, clean, prompts), _ = world
+    m = _gt_metrics(gt, real, prompts, EvaluateParams(bootstrap=50))
+    assert m["gt_no_object_frac"]["mean"] <= 0.02 and m["gt_extra_object_frac"]["mean"] <= 0.02
+    plain = [i for i, q in enumerate(prompts) if q["background"] != "checker"][:6]
+    for i in plain:
+        bg = np.asarray(PLAIN_BACKGROUNDS[prompts[i]["background"]], np.float32)
+        drawn = np.linalg.norm(clean[i].astype(np.float32) - bg, axis=-1) > 10  # (F, H, W), anti-aliased edge too
+        obj = np.stack([cv2.dilate(f.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0 for f in drawn])  # + blur
+        vanished = real[i].copy()
+        vanished[8:][obj[8:]] = bg.astype(np.uint8)  # the object gone from the second half
+        r = analyse(vanished, gt.watermark)
+        assert r.no_object == pytest.approx(0.5, abs=0.07) and r.extra_objects == 0.0, (i, r.no_object)
+        assert not r.persistent
+        copy = np.roll(obj, 16, axis=2) & ~obj  # a second object half a frame to the right
+        twin = real[i].copy()
+        twin[copy] = np.roll(real[i], 16, axis=2)[copy]
+        r = analyse(twin, gt.watermark)
+        assert r.extra_objects >= 0.8 and r.no_object == 0.0, (i, r.extra_objects)

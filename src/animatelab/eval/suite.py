@@ -204,6 +204,9 @@ def _gt_metrics(gt: GroundTruthReference, videos: np.ndarray, prompts: list[dict
         "gt_speed_w1": bootstrap_indices(len(reports), w1, p.bootstrap, p.seed),
         "gt_jerk": ci([r.motion.jerk for r in reports]),
         "gt_single_object": ci([r.single_object for r in reports]),
+        # why a video is not one object: frames where it vanished, frames with a duplicate or a split
+        "gt_no_object_frac": ci([r.no_object for r in reports]),
+        "gt_extra_object_frac": ci([r.extra_objects for r in reports]),
         "gt_persistent_object": ci([r.persistent for r in reports]),
         "gt_direction_acc": ci([r.motion.direction == normalise_motion(q["motion"]) for r, q in zip(reports, prompts)]),
         "watermark_leakage": ci(watermark_scores(videos, gt.watermark, gt.max_shift) / gt.wm_mean),

@@ -237,9 +237,12 @@ class VideoReport:
     persistent: bool
     features: dict[str, np.ndarray]
     single_object: float  # fraction of frames with exactly one object
+    no_object: float  # fraction of frames with none (the object faded out)
+    extra_objects: float  # fraction of frames with two or more (a duplicate or a split)
 
 
 def analyse(video: np.ndarray, watermark: Watermark | None = None, still: float = 0.2) -> VideoReport:
     track = track_video(video, watermark)
+    comps = track.components
     return VideoReport(summarise_motion(track, still), persistent_object(track), appearance_features(track),
-                       float((track.components == 1).mean()))
+                       float((comps == 1).mean()), float((comps == 0).mean()), float((comps >= 2).mean()))
