@@ -109,3 +109,21 @@ def test_vanished_and_duplicated_objects_are_told_apart(world):
         twin[copy] = np.roll(real[i], 16, axis=2)[copy]
         r = analyse(twin, gt.watermark)
         assert r.extra_objects >= 0.8 and r.no_object == 0.0, (i, r.extra_objects)
+
+
+def test_an_object_that_teleports_is_not_one_persistent_object(world):
+    """Same colour and shape in every frame but anywhere in the frame (what independently sampled frames
+    look like) is not one object; the same object moving along a path is."""
+    from animatelab.data.render import render
+
+    gt = world[0]
+    rng = np.random.default_rng(0)
+    for shape in ("square", "circle", "triangle"):
+        for background in ("black", "gray"):
+            sizes = np.full(16, 9.0)
+            path = np.stack([np.linspace(10, 22, 16), np.full(16, 16.0)], axis=1)
+            jumps = rng.uniform(9, 23, (16, 2))  # fully inside the 32-px frame, a new place every frame
+            smooth, teleported = (np.clip(np.rint(render(shape, "red", background, c, sizes, 32)), 0, 255).astype(np.uint8)
+                                  for c in (path, jumps))
+            assert analyse(smooth, gt.watermark).persistent, (shape, background)
+            assert not analyse(teleported, gt.watermark).persistent, (shape, background)
