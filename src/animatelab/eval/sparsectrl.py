@@ -42,13 +42,17 @@ class Truth:
     wm_mean: float  # mean watermark score of the real clips (the leakage normaliser)
 
 
+def written_frames(m: dict, frames: int) -> np.ndarray:
+    """Indices into the written video (and its ground truth) of a prepared clip's ``frames`` frames."""
+    return m.get("start", 0) + m.get("stride", 1) * np.arange(frames)
+
+
 def gt_positions(meta: list[dict], truth: dict, frames: int, scale: float) -> np.ndarray:
     """(N, F, 2) ground-truth centres of prepared clips (pixel i centred on i, as the tracker)."""
     out = []
     for m in meta:
         pos = np.asarray(truth[str(m["videoid"])]["positions"], np.float64)
-        take = m.get("start", 0) + m.get("stride", 1) * np.arange(frames)
-        out.append((pos[take] + 0.5) * scale - 0.5)
+        out.append((pos[written_frames(m, frames)] + 0.5) * scale - 0.5)
     return np.stack(out)
 
 

@@ -140,15 +140,14 @@ def object_outlines(meta: list[dict], truth: dict, frames: int, resolution: int,
     on a plain background, rescaled from the written to the prepared resolution ``R``. Positions and
     sizes in the truth already include a zoom, so the silhouette needs no camera."""
     from animatelab.data.render import render
-    from animatelab.eval.sparsectrl import gt_positions
+    from animatelab.eval.sparsectrl import gt_positions, written_frames
     from animatelab.world import PLAIN_BACKGROUNDS
 
     background, scale = next(iter(PLAIN_BACKGROUNDS)), resolution / written
     out = []
     for m, centres in zip(meta, gt_positions(meta, truth, frames, scale)):  # the evaluation's own positions
         gt = truth[str(m["videoid"])]
-        take = m.get("start", 0) + m.get("stride", 1) * np.arange(frames)
-        sizes = np.asarray(gt["sizes"], np.float64)[take] * scale
+        sizes = np.asarray(gt["sizes"], np.float64)[written_frames(m, frames)] * scale
         silhouette = render(gt["shape"], gt["colour"], background, centres, sizes, resolution)
         out.append(sketches(np.clip(np.rint(silhouette), 0, 255).astype(np.uint8), thresholds))
     return np.stack(out)
