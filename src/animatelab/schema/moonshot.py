@@ -46,7 +46,7 @@ class TrainMoonShotVideoParams(Strict):
     # 1 at frame 0 only). The paper does not say which; the sampler reads the trained model's choice.
     first_frame_input: Literal["frame0", "all_frames"] = "frame0"
     image_dropout: float = Field(default=0.05, ge=0, le=1)
-    loop: LoopParams = LoopParams(steps=300, batch_size=4, lr=5e-4)
+    loop: LoopParams = LoopParams(steps=300, batch_size=4, lr=5e-4, lr_multipliers={"conv_in.": 10.0})
     threads: int = Field(default=2, gt=0)
 
 

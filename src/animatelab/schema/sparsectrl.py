@@ -56,7 +56,8 @@ class TrainSparseCtrlParams(Strict):
     motion_run: str = "with_adapter_s0"
     frames: int = Field(default=16, ge=2)
     variants: dict[str, SparseCtrlVariant] = {
-        "rgb": SparseCtrlVariant(modality="rgb"), "sketch": SparseCtrlVariant(modality="sketch"),
+        "rgb": SparseCtrlVariant(modality="rgb"),
+        "sketch": SparseCtrlVariant(modality="sketch", sketch_source="ground_truth"),
         "rgb_keep_latent": SparseCtrlVariant(modality="rgb", keep_noisy_latent=True),
         "rgb_no_mask": SparseCtrlVariant(modality="rgb", mask=False)}
     condition: ConditionDraw = ConditionDraw()
