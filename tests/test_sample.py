@@ -136,12 +136,31 @@ def test_latent_output_then_decode_equals_the_np_output(world, monkeypatch):
     assert np.array_equal(stage, videos)  # the stage's one-base path, same seeds: the same videos
 
 
-def test_one_loaded_base_serves_every_scale(world, monkeypatch):
-    """Re-merging the adapter on the one loaded base gives, scale by scale, the UNet of a fresh load."""
+@pytest.mark.parametrize("targets", [["attention"], ["attention", "resnet_conv"]])
+def test_one_loaded_base_serves_every_scale(world, monkeypatch, tmp_path, targets):
+    """Re-merging the adapter on the one loaded base gives, scale by scale, the UNet of a fresh load,
+    also for an adapter on the ResNet convs (the restore reads the modules from the adapter file)."""
+    import shutil
+
     import torch
 
     from animatelab.sampling import build_pipeline, pipelines
 
+    if targets != ["attention"]:
+        from animatelab.config import LoraParams
+        from animatelab.models.base import load_base
+        from animatelab.train.adapter import add_domain_adapter, save_domain_adapter
+
+        copy = tmp_path / "world"
+        shutil.copytree(world, copy)
+        unet = add_domain_adapter(load_base(copy / "models/base").unet, LoraParams(rank=2), targets=targets)
+        with torch.no_grad():
+            for n, p in unet.named_parameters():
+                if "lora_B" in n:
+                    p.normal_(0, 0.02)
+        shutil.rmtree(copy / "models/domain_adapter")
+        save_domain_adapter(unet, copy / "models/domain_adapter")
+        world = copy
     params, spec, _ = _pipeline_setup(world, monkeypatch)
     for scale, pipe in pipelines(params, spec, [1.0, 0.0, 0.5]):
         fresh = build_pipeline(params, spec, scale).unet.state_dict()

@@ -126,13 +126,13 @@ def build_pipeline(params: "Params", run: SampleRun, adapter_scale: float, base:
 
 
 def pipelines(params: "Params", run: SampleRun, scales: list[float]) -> Iterator[tuple[float, Any]]:
-    """``(scale, pipeline)`` for each scale from one loaded base: the spatial-attention weights the
-    adapter merge changes are snapshotted once and restored exactly before each merge."""
+    """``(scale, pipeline)`` for each scale from one loaded base: the weights the adapter merge changes
+    (the modules its saved file names) are snapshotted once and restored exactly before each merge."""
     from animatelab.models.base import load_base
-    from animatelab.train.adapter import spatial_attention_targets
+    from animatelab.models.lora import saved_lora_modules
 
     base = load_base(params.base.path)
-    keys = [f"{n}.weight" for n in spatial_attention_targets(base.unet)] if any(scales) else []
+    keys = [f"{n}.weight" for n in saved_lora_modules(params.train_adapter.out_dir)] if any(scales) else []
     pristine = {k: v.clone() for k, v in base.unet.state_dict().items() if k in set(keys)}
     for scale in scales:
         if pristine:  # in place: the merge may have replaced tensors, so address them afresh

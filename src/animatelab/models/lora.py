@@ -1,9 +1,9 @@
 """The one LoRA recipe (peft config, add, save, merge) for the domain adapter and the MotionLoRAs.
 
-The two differ only in where the LoRA goes: the domain adapter on the base's *spatial* attention
-(q/k/v/out of every ``attn1``/``attn2``), a MotionLoRA on the motion modules' *temporal* attention.
-Targets are resolved to full module names, never bare suffixes such as ``to_q``: on a
-``UNetMotionModel`` a suffix would hit both kinds of attention.
+The two differ only in where the LoRA goes: the domain adapter on the base's *spatial* layers
+(q/k/v/out of every ``attn1``/``attn2``, optionally the ResNet convs), a MotionLoRA on the motion
+modules' *temporal* attention. Targets are resolved to full module names, never bare suffixes such as
+``to_q``: on a ``UNetMotionModel`` a suffix would hit both kinds of attention.
 """
 
 from __future__ import annotations
@@ -41,6 +41,29 @@ def attention_targets(unet: nn.Module, where: Where) -> list[str]:
     return names
 
 
+def resnet_conv_targets(unet: nn.Module) -> list[str]:
+    """Full names of the 3x3 ``conv1``/``conv2`` of every spatial ResNet block (down, mid and up)."""
+    names = [name for name, module in unet.named_modules()
+             if isinstance(module, nn.Conv2d) and ".resnets." in f".{name}"
+             and name.rsplit(".", 1)[-1] in ("conv1", "conv2") and ".motion_modules." not in f".{name}"]
+    if not names:
+        raise ValueError("no ResNet conv1/conv2 found in the UNet")
+    return names
+
+
+def saved_lora_modules(lora_path: str | Path) -> list[str]:
+    """Names (in the UNet, no ``unet.`` prefix) of the modules a saved LoRA file changes when merged:
+    what a caller must snapshot to undo a merge, read from the file rather than assumed."""
+    from safetensors import safe_open
+
+    path = Path(lora_path)
+    path = path / WEIGHT_NAME if path.is_dir() else path
+    with safe_open(str(path), framework="pt") as f:
+        keys = list(f.keys())
+    names = {k.removeprefix("unet.").split(".lora")[0] for k in keys if ".lora" in k}
+    return sorted(names)
+
+
 def lora_config(lora: "LoraParams", targets: list[str]):
     from peft import LoraConfig
 
@@ -48,14 +71,14 @@ def lora_config(lora: "LoraParams", targets: list[str]):
                       init_lora_weights="gaussian", target_modules=targets)
 
 
-def add_lora(unet: nn.Module, lora: "LoraParams", where: Where, adapter_name: str, seed: int) -> nn.Module:
-    """Freeze ``unet`` and inject a trainable LoRA at ``where`` (in place).
+def add_lora(unet: nn.Module, lora: "LoraParams", targets: list[str], adapter_name: str, seed: int) -> nn.Module:
+    """Freeze ``unet`` and inject a trainable LoRA on the modules ``targets`` (full names; in place).
 
     peft draws the LoRA's initial weights from torch's global generator, so it is seeded here:
     without it two runs of the same params started from different weights."""
     unet.requires_grad_(False)
     torch.manual_seed(seed)
-    unet.add_adapter(lora_config(lora, attention_targets(unet, where)), adapter_name=adapter_name)
+    unet.add_adapter(lora_config(lora, targets), adapter_name=adapter_name)
     return unet
 
 

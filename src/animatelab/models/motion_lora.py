@@ -26,7 +26,7 @@ def temporal_attention_targets(unet: nn.Module) -> list[str]:
 
 def add_motion_lora(unet: nn.Module, lora: "LoraParams", seed: int = 0) -> nn.Module:
     """Freeze ``unet`` (a UNetMotionModel) and inject a trainable, seeded LoRA on its temporal attention."""
-    return add_lora(unet, lora, "temporal", ADAPTER_NAME, seed)
+    return add_lora(unet, lora, temporal_attention_targets(unet), ADAPTER_NAME, seed)
 
 
 def save_motion_lora(unet: nn.Module, out_dir: str | Path) -> Path:

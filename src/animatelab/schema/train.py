@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -11,14 +12,26 @@ from animatelab.schema.models import LoraParams, MotionModuleParams
 
 
 class TrainAdapterParams(Strict):
-    """Domain-adapter LoRA on the base UNet's spatial attention, trained on single frames."""
+    """Domain-adapter LoRA on the base UNet's spatial layers, trained on single frames.
+
+    ``targets``: which spatial layers carry it. ``attention`` (q/k/v/out of every ``attn1``/``attn2``)
+    is the paper's adapter; ``resnet_conv`` adds the ResNet blocks' 3x3 ``conv1``/``conv2``, the layers
+    that draw local pixel texture, to ask whether attention alone can hold a video domain's pixel-level
+    defects (issue 13, criterion 1)."""
 
     out_dir: str = "models/domain_adapter"
     dataset: str = "train"  # folder under encode.out_dir
     checkpoint_dir: str = "models/checkpoints/domain_adapter"
     lora: LoraParams = LoraParams(rank=16)
+    targets: list[Literal["attention", "resnet_conv"]] = ["attention"]
     loop: LoopParams = LoopParams(steps=900, batch_size=64, lr=1e-3)
     threads: int = Field(default=2, gt=0)
+
+    @model_validator(mode="after")
+    def _targets(self) -> "TrainAdapterParams":
+        if not self.targets or len(set(self.targets)) != len(self.targets):
+            raise ValueError(f"targets: a non-empty list without repeats, got {self.targets}")
+        return self
 
 
 class MotionRun(Strict):

@@ -1,5 +1,6 @@
 """The domain adapter: a peft LoRA on the base UNet's *spatial* attention (q/k/v/out of the
-self- and cross-attentions), saved as a diffusers LoRA file (``load_lora_weights`` loads it).
+self- and cross-attentions; the paper's) and, as an option, its ResNet convs, saved as a diffusers
+LoRA file (``load_lora_weights`` loads it).
 
 Target modules are resolved to full module names on the UNet, never by bare suffixes such as
 ``to_q``: on a ``UNetMotionModel`` those would also hit the motion modules' attention.
@@ -8,12 +9,20 @@ Target modules are resolved to full module names on the UNet, never by bare suff
 from __future__ import annotations
 
 from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from animatelab.models.lora import WEIGHT_NAME, add_lora, attention_targets, merge_lora, save_lora  # noqa: F401
+from animatelab.models.lora import (  # noqa: F401
+    WEIGHT_NAME,
+    add_lora,
+    attention_targets,
+    merge_lora,
+    resnet_conv_targets,
+    save_lora,
+)
 
 if TYPE_CHECKING:
     from animatelab.config import LoraParams, TrainAdapterParams
@@ -27,9 +36,19 @@ def spatial_attention_targets(unet: nn.Module) -> list[str]:
     return attention_targets(unet, "spatial")
 
 
-def add_domain_adapter(unet: nn.Module, lora: "LoraParams", seed: int = 0) -> nn.Module:
-    """Freeze ``unet`` and inject a trainable, seeded LoRA on its spatial attention (in place)."""
-    return add_lora(unet, lora, "spatial", ADAPTER_NAME, seed)
+def domain_adapter_targets(unet: nn.Module, kinds: Sequence[str] = ("attention",)) -> list[str]:
+    """Full names of the spatial modules that ``kinds`` (``train_adapter.targets``) select."""
+    by_kind = {"attention": spatial_attention_targets, "resnet_conv": resnet_conv_targets}
+    unknown = set(kinds) - set(by_kind)
+    if unknown or not kinds:
+        raise ValueError(f"domain adapter targets: choose from {sorted(by_kind)}, got {list(kinds)}")
+    return [name for kind in kinds for name in by_kind[kind](unet)]
+
+
+def add_domain_adapter(unet: nn.Module, lora: "LoraParams", seed: int = 0,
+                       targets: Sequence[str] = ("attention",)) -> nn.Module:
+    """Freeze ``unet`` and inject a trainable, seeded LoRA on the spatial layers ``targets`` selects (in place)."""
+    return add_lora(unet, lora, domain_adapter_targets(unet, targets), ADAPTER_NAME, seed)
 
 
 def save_domain_adapter(unet: nn.Module, out_dir: str | Path) -> Path:
@@ -60,7 +79,7 @@ def train_domain_adapter(base_path: str | Path, encoded_dir: str | Path, p: "Tra
 
     device = get_accelerator(p.loop).device
     base = load_base(base_path, device=device)
-    unet = add_domain_adapter(base.unet, p.lora, seed=p.loop.seed)
+    unet = add_domain_adapter(base.unet, p.lora, seed=p.loop.seed, targets=p.targets)
     data = EncodedFrames(encoded_dir)
     schedule = base_scheduler_config(base_path, scheduler_overrides)
     scheduler = training_scheduler(schedule)
