@@ -132,8 +132,8 @@ def pipelines(params: "Params", run: SampleRun, scales: list[float]) -> Iterator
     from animatelab.models.lora import saved_lora_modules
 
     base = load_base(params.base.path)
-    keys = [f"{n}.weight" for n in saved_lora_modules(params.train_adapter.out_dir)] if any(scales) else []
-    pristine = {k: v.clone() for k, v in base.unet.state_dict().items() if k in set(keys)}
+    keys = {f"{n}.weight" for n in saved_lora_modules(params.train_adapter.out_dir)} if any(scales) else set()
+    pristine = {k: v.clone() for k, v in base.unet.state_dict().items() if k in keys}
     for scale in scales:
         if pristine:  # in place: the merge may have replaced tensors, so address them afresh
             base.unet.load_state_dict(pristine, strict=False)
