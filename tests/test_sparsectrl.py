@@ -100,6 +100,46 @@ def test_noisy_latent_kept_ablation_sees_the_sample(tmp_path):
     assert not torch.allclose(kept[0], kept[2])
 
 
+def _conv_out_input(encoder, x: torch.Tensor) -> torch.Tensor:
+    """What the condition embedding hands its zero-initialised ``conv_out``."""
+    seen = []
+    handle = encoder.controlnet_cond_embedding.conv_out.register_forward_pre_hook(lambda m, a: seen.append(a[0]))
+    with torch.no_grad():
+        encoder.controlnet_cond_embedding(x)
+    handle.remove()
+    return seen[0]
+
+
+def test_he_init_keeps_a_sketchs_position_and_the_encoder_a_no_op(tmp_path):
+    from diffusers import UNet2DConditionModel
+
+    from animatelab.config import SparseCtrlVariant
+    from animatelab.models.sparsectrl import build_encoder
+
+    unet = UNet2DConditionModel.from_pretrained(_tiny_unet_folder(tmp_path), subfolder="unet")
+    sketch = torch.zeros(1, 4, 32, 32)  # a 1-px square outline (3 channels) + the mask channel
+    sketch[:, :3, 8, 8:20] = sketch[:, :3, 19, 8:20] = sketch[:, :3, 8:20, 8] = sketch[:, :3, 8:20, 19] = 1
+    sketch[:, 3] = 1
+    moved = sketch.roll(2, dims=-1)
+    variant = SparseCtrlVariant(modality="sketch")
+    change = {}
+    for init in ("pytorch", "he"):
+        enc = build_encoder(unet, variant, 3, 4, 32, [16, 32, 64], sketch_init=init)
+        change[init] = (_conv_out_input(enc, sketch) - _conv_out_input(enc, moved)).pow(2).mean().sqrt()
+        # conv_out and the output convs stay zero: whatever the init, the untrained encoder adds nothing
+        down, mid = enc(torch.randn(1, 4, 2, 8, 8), torch.tensor([500]), torch.randn(2, 8, unet.config.cross_attention_dim),
+                        sketch[:, :3, None].expand(-1, -1, 2, -1, -1), conditioning_mask=torch.ones(1, 1, 2, 32, 32),
+                        return_dict=False)
+        assert all(d.abs().max() == 0 for d in down) and mid.abs().max() == 0
+    # under diffusers' default init a 2-px move of the outline all but vanishes before conv_out
+    assert change["he"] > 10 * change["pytorch"], change
+    rgb = [build_encoder(unet, SparseCtrlVariant(modality="rgb"), 2, 4, 32, [16], sketch_init=i).state_dict()
+           for i in ("pytorch", "he")]
+    assert all(torch.equal(rgb[0][k], rgb[1][k]) for k in rgb[0])  # the rgb (zero-conv) embedding is untouched
+    with pytest.raises(ValueError, match="sketch_init"):
+        build_encoder(unet, variant, 3, 4, 32, [16, 32, 64], sketch_init="xavier")
+
+
 # --------------------------------------------------------------------------- the condition
 def test_training_condition_is_the_pipelines():
     from diffusers import AnimateDiffSparseControlNetPipeline as Pipe
@@ -225,7 +265,8 @@ def test_stage_outputs(world):
     for variant, counts in (("rgb", (1, 2, 4)), ("sketch", (2,))):
         enc = world / "models/sparsectrl" / variant
         assert (enc / "config.json").is_file() and (enc / "sparsectrl.json").is_file()
-        assert json.loads((enc / "train_summary.json").read_text())["steps"] == 3
+        summary = json.loads((enc / "train_summary.json").read_text())
+        assert summary["steps"] == 3 and set(summary["condition_sensitivity"]) == {"vs_other", "vs_none"}
         assert sorted(p.name for p in (world / "samples" / f"sparsectrl_{variant}").glob("k*")) == [f"k{k}" for k in counts]
         for k in counts:
             out = world / "samples" / f"sparsectrl_{variant}" / f"k{k}"
@@ -238,6 +279,29 @@ def test_stage_outputs(world):
     assert {f"traj_err_d{d}" for d in range(8)} <= set(rgb["k1"])  # the curve: frame 0 conditioned, d = 0..7
     # the tracker on the keyframes' own clips finds the ground-truth positions (the metric's floor)
     assert rgb["real_heldout_k2"]["pos_err_cond"]["mean"] < 1.0 and rgb["real_heldout_k2"]["object_found"]["mean"] == 1.0
+
+
+def test_condition_sensitivity_is_zero_for_a_blind_encoder_and_not_for_a_seeing_one(world, tmp_path):
+    from diffusers import UNet2DConditionModel
+
+    from animatelab.config import SparseCtrlVariant
+    from animatelab.models.sparsectrl import build_encoder
+    from animatelab.train.sparsectrl import SparseClips, condition_sensitivity
+
+    unet = UNet2DConditionModel.from_pretrained(_tiny_unet_folder(tmp_path), subfolder="unet")
+    enc = build_encoder(unet, SparseCtrlVariant(modality="rgb"), 2, 4, 32, [16])
+    data = SparseClips(world / "data/encoded/train", 8)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for conv in (*enc.controlnet_down_blocks, enc.controlnet_mid_block):
+            conv.weight.normal_(generator=g)  # residuals that are not zero, but blind: the embedding is still zero
+    blind = condition_sensitivity(enc, data, "rgb", clips=4)
+    assert blind == {"vs_other": 0.0, "vs_none": 0.0}
+    with torch.no_grad():
+        enc.controlnet_cond_embedding.weight.normal_(0, 0.1, generator=g)
+    seeing = condition_sensitivity(enc, data, "rgb", clips=4)
+    assert seeing["vs_other"] > 1e-3 and seeing["vs_none"] > 1e-3
+    assert condition_sensitivity(enc, data, "rgb", clips=4) == seeing  # deterministic
 
 
 def test_encoder_round_trips_through_diffusers_and_the_unchanged_pipeline(world, monkeypatch):

@@ -20,4 +20,5 @@ def run(params: Params, args) -> None:
         summary = train_sparsectrl(params, variant)
         mlflow.log_metrics({k: float(summary[k]) for k in ("seconds", "seconds_per_step", "final_loss",
                                                               "trainable_parameters") if summary[k] is not None})
+        mlflow.log_metrics({f"condition_sensitivity_{k}": v for k, v in summary["condition_sensitivity"].items()})
         mlflow.log_artifact(f"{ts.out_dir}/{variant}/train_summary.json")
