@@ -154,18 +154,16 @@ def condition_sensitivity(encoder: nn.Module, dataset: "SparseClips", modality: 
              for k, v in default_collate([dataset[i] for i in range(min(clips, len(dataset)))]).items()}
     latents = batch["latents"].transpose(1, 2).to(param.dtype)  # (B, C, F, h, w): zeroed by the paper's encoder
     b, frames = latents.shape[0], latents.shape[2]
-    values = condition_values(batch, modality)
-    conds = {"own": values, "other": values.roll(1, 0), "none": values}
+    values, indices = condition_values(batch, modality).to(param.dtype), [[0, frames - 1]] * b
+    cond, mask = build_condition(values, indices)
+    conds = {"own": (cond, mask), "other": (build_condition(values.roll(1, 0), indices)[0], mask),
+             "none": (torch.zeros_like(cond), torch.zeros_like(mask))}
     text = batch["text"].repeat_interleave(frames, 0)
     out = {}
     with torch.no_grad():
-        for name, v in conds.items():
-            cond, mask = build_condition(v, [[0, frames - 1]] * b)
-            if name == "none":
-                cond, mask = torch.zeros_like(cond), torch.zeros_like(mask)
+        for name, (c, m) in conds.items():
             down, mid = encoder(latents, torch.full((b,), timestep, device=param.device), encoder_hidden_states=text,
-                                controlnet_cond=cond.to(param.dtype),
-                                conditioning_mask=mask, return_dict=False)
+                                controlnet_cond=c, conditioning_mask=m, return_dict=False)
             out[name] = torch.cat([r.flatten().float() for r in (*down, mid)])
     norm = out["own"].norm()
     return {f"vs_{k}": float((out["own"] - out[k]).norm() / norm) if norm > 0 else 0.0 for k in ("other", "none")}
@@ -178,9 +176,7 @@ def sparsectrl_fingerprint(params: "Params", variant: str) -> str:
 
     ts = params.train_sparsectrl
     parts = [ts.variants[variant], ts.frames, ts.loop, study_schedule(params), ts.dataset, ts.condition, ts.canny_thresholds,
-             ts.motion_num_attention_heads, ts.sketch_embedding_channels, ts.motion_run]
-    if ts.sketch_embedding_init != "pytorch":  # a new option: old fingerprints (and checkpoints) stay valid
-        parts.append(ts.sketch_embedding_init)
+             ts.motion_num_attention_heads, ts.sketch_embedding_channels, ts.sketch_embedding_init, ts.motion_run]
     files = [Path(params.base.path) / "unet", Path(params.train_motion.out_dir) / ts.motion_run]
     if params.train_motion.runs[ts.motion_run].with_adapter:
         files.append(Path(params.train_adapter.out_dir) / "pytorch_lora_weights.safetensors")
