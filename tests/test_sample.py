@@ -146,21 +146,20 @@ def test_one_loaded_base_serves_every_scale(world, monkeypatch, tmp_path, target
 
     from animatelab.sampling import build_pipeline, pipelines
 
-    if targets != ["attention"]:
-        from animatelab.config import LoraParams
-        from animatelab.models.base import load_base
-        from animatelab.train.adapter import add_domain_adapter, save_domain_adapter
+    from animatelab.config import LoraParams
+    from animatelab.models.base import load_base
+    from animatelab.train.adapter import add_domain_adapter, save_domain_adapter
 
-        copy = tmp_path / "world"
-        shutil.copytree(world, copy)
-        unet = add_domain_adapter(load_base(copy / "models/base").unet, LoraParams(rank=2), targets=targets)
-        with torch.no_grad():
-            for n, p in unet.named_parameters():
-                if "lora_B" in n:
-                    p.normal_(0, 0.02)
-        shutil.rmtree(copy / "models/domain_adapter")
-        save_domain_adapter(unet, copy / "models/domain_adapter")
-        world = copy
+    copy = tmp_path / "world"  # the world's adapter is on the default targets; this one on the case's
+    shutil.copytree(world, copy)
+    unet = add_domain_adapter(load_base(copy / "models/base").unet, LoraParams(rank=2), targets=targets)
+    with torch.no_grad():
+        for n, p in unet.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.02)
+    shutil.rmtree(copy / "models/domain_adapter")
+    save_domain_adapter(unet, copy / "models/domain_adapter")
+    world = copy
     params, spec, _ = _pipeline_setup(world, monkeypatch)
     for scale, pipe in pipelines(params, spec, [1.0, 0.0, 0.5]):
         fresh = build_pipeline(params, spec, scale).unet.state_dict()

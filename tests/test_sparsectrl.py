@@ -421,6 +421,19 @@ def test_keep_latent_variant_trains_saves_and_loads(world):
     assert all(torch.equal(a, b) for a, b in zip(enc.state_dict().values(), plain.state_dict().values()))
 
 
+def test_a_variants_own_steps_replace_the_groups(world):
+    """``variants.NAME.steps`` trains that encoder its own length (the sketch's 1,200 beside the group's
+    600 in the default); None keeps ``loop.steps``; 0 is rejected before compute."""
+    variants = "train_sparsectrl.variants={short: {modality: rgb, steps: 2, seed: 1}}"
+    assert _run(world, "train_sparsectrl", "--run", "short", "--set", variants) == 0
+    summary = json.loads((world / "models/sparsectrl/short/train_summary.json").read_text())
+    assert summary["steps"] == 2 and _params(world).train_sparsectrl.loop.steps == 3
+    loss_steps = (world / "models/sparsectrl/short/loss.csv").read_text().split()[1:]
+    assert [int(line.split(",")[0]) for line in loss_steps][-1] == 2
+    bad = "train_sparsectrl.variants={short: {modality: rgb, steps: 0}}"
+    assert _run(world, "train_sparsectrl", "--run", "short", "--set", bad) == 2
+
+
 def test_rerun_resumes_and_bad_arguments_are_params_errors(world, capsys):
     assert _run(world, "train_sparsectrl", "--run", "rgb") == 0
     assert "resuming from checkpoint at step 3/3" in capsys.readouterr().out

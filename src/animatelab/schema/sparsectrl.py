@@ -20,7 +20,9 @@ class SparseCtrlVariant(Strict):
     that the paper (and diffusers' ``forward``) replaces by zeros. ``sketch_source`` (sketch only):
     ``"frames"`` Canny of the prepared frames (on this world's checker backgrounds and watermark bars
     that is mostly texture, the object a hole in it), ``"ground_truth"`` Canny of the object alone,
-    drawn from the synthetic world's ground truth: the outline a person would sketch.
+    drawn from the synthetic world's ground truth: the outline a person would sketch. ``steps`` None
+    trains ``train_sparsectrl.loop.steps``; a number trains this encoder that long (the sketch encoder
+    converges later than the RGB one: params.yaml says by how much).
     """
 
     modality: Literal["rgb", "sketch"]
@@ -28,6 +30,7 @@ class SparseCtrlVariant(Strict):
     mask: bool = True
     keep_noisy_latent: bool = False
     seed: int = 0
+    steps: int | None = Field(default=None, gt=0)
 
 
 class ConditionDraw(Strict):
