@@ -7,7 +7,7 @@ bookkeeping, as the gap between one stage's end and the next one's start within 
 (gaps over ``--max-gap`` seconds are pauses between two repros, not overhead). The estimate of a
 whole ``make repro`` is ``sum of stages + stages x median gap``. Run after ``make repro``:
 
-    python benchmarks/pipeline_times.py [--tracking-uri sqlite:///mlflow.db]
+    python benchmarks/pipeline_times.py [--tracking-uri sqlite:///mlflow.db [--tracking-uri ...]]
 
 Writes ``reports/bench/pipeline_times.json`` (per stage) and ``pipeline_times.png`` (per stage
 family: bars a reader can compare against the budget).
@@ -24,19 +24,32 @@ from statistics import median
 REPO = Path(__file__).resolve().parents[1]
 
 
-def stage_spans(tracking_uri: str) -> dict[str, tuple[float, float]]:
-    """``{stage: (start, end)}`` in seconds since the epoch, latest finished run of each stage."""
+def stage_spans(tracking_uris: list[str]) -> dict[str, tuple[float, float]]:
+    """``{stage: (start, end)}`` in seconds since the epoch, latest finished run of each stage over
+    all stores (a study whose first stages were committed from another store's runs reads both)."""
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri)
-    runs = mlflow.search_runs(experiment_names=["animatelab"], filter_string="attributes.status = 'FINISHED'",
-                              order_by=["attributes.start_time DESC"])
     spans: dict[str, tuple[float, float]] = {}
-    for _, row in runs.iterrows():
-        name = row.get("tags.dvc_stage") or row.get("tags.mlflow.runName")
-        if name and name not in spans and row["end_time"] is not None:
-            spans[name] = (row["start_time"].timestamp(), row["end_time"].timestamp())
+    for uri in tracking_uris:
+        mlflow.set_tracking_uri(uri)
+        runs = mlflow.search_runs(experiment_names=["animatelab"], filter_string="attributes.status = 'FINISHED'")
+        for _, row in runs.iterrows():
+            name = row.get("tags.dvc_stage") or row.get("tags.mlflow.runName")
+            if name and row["end_time"] is not None:
+                span = (row["start_time"].timestamp(), row["end_time"].timestamp())
+                if name not in spans or span[0] > spans[name][0]:
+                    spans[name] = span
     return spans
+
+
+def cpu() -> dict[str, str]:
+    """The CPU the times were measured on: they depend on it as much as on the settings."""
+    info: dict[str, str] = {}
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        key, _, value = (part.strip() for part in line.partition(":"))
+        if key in ("model name", "cpu family", "model") and key not in info:
+            info[key] = value
+    return info
 
 
 def startup_gaps(spans: dict[str, tuple[float, float]], max_gap: float) -> list[float]:
@@ -76,11 +89,11 @@ def plot(families: dict[str, tuple[int, float]], overhead: float, path: Path) ->
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tracking-uri", default=f"sqlite:///{REPO / 'mlflow.db'}")
+    ap.add_argument("--tracking-uri", action="append", help=f"repeatable; default sqlite:///{REPO / 'mlflow.db'}")
     ap.add_argument("--out", default=str(REPO / "reports/bench/pipeline_times.json"))
     ap.add_argument("--max-gap", type=float, default=60.0)
     args = ap.parse_args()
-    spans = stage_spans(args.tracking_uri)
+    spans = stage_spans(args.tracking_uri or [f"sqlite:///{REPO / 'mlflow.db'}"])
     seconds = {k: round(e - s, 3) for k, (s, e) in sorted(spans.items())}
     gaps = startup_gaps(spans, args.max_gap)
     gap = median(gaps) if gaps else 0.0
@@ -93,7 +106,7 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
-        "seconds": seconds, "total_seconds": round(total, 1),
+        "cpu": cpu(), "seconds": seconds, "total_seconds": round(total, 1),
         "families": {k: {"stages": c, "seconds": round(s, 1)} for k, (c, s) in families.items()},
         "startup_gap_median_seconds": round(gap, 2), "startup_gaps_measured": len(gaps),
         "estimated_make_repro_seconds": round(estimate, 1),
