@@ -60,7 +60,7 @@ class TrainSparseCtrlParams(Strict):
     frames: int = Field(default=16, ge=2)
     variants: dict[str, SparseCtrlVariant] = {
         "rgb": SparseCtrlVariant(modality="rgb"),
-        "sketch": SparseCtrlVariant(modality="sketch", sketch_source="ground_truth"),
+        "sketch": SparseCtrlVariant(modality="sketch", sketch_source="ground_truth", steps=1200),
         "rgb_keep_latent": SparseCtrlVariant(modality="rgb", keep_noisy_latent=True),
         "rgb_no_mask": SparseCtrlVariant(modality="rgb", mask=False)}
     condition: ConditionDraw = ConditionDraw()
@@ -70,7 +70,7 @@ class TrainSparseCtrlParams(Strict):
     sketch_embedding_channels: list[int] = [16, 32, 64, 128]  # first (VAE levels) entries are used
     # the sketch embedding's hidden convs: "pytorch" (diffusers' default init) or "he" (Kaiming normal, zero
     # bias; models.sparsectrl.he_init_condition_embedding says why); its zero conv_out stays zero either way
-    sketch_embedding_init: Literal["pytorch", "he"] = "pytorch"
+    sketch_embedding_init: Literal["pytorch", "he"] = "he"
     loop: LoopParams = LoopParams(steps=600, batch_size=4, lr=5e-4)
     threads: int = Field(default=2, gt=0)
 

@@ -23,7 +23,7 @@ class TrainAdapterParams(Strict):
     dataset: str = "train"  # folder under encode.out_dir
     checkpoint_dir: str = "models/checkpoints/domain_adapter"
     lora: LoraParams = LoraParams(rank=16)
-    targets: list[Literal["attention", "resnet_conv"]] = ["attention"]
+    targets: list[Literal["attention", "resnet_conv"]] = ["attention", "resnet_conv"]  # the paper: ["attention"]
     loop: LoopParams = LoopParams(steps=900, batch_size=64, lr=1e-3)
     threads: int = Field(default=2, gt=0)
 
