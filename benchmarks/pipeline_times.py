@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 from statistics import median
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from bench_pinned_kernels import cpu_field  # noqa: E402  (the one /proc/cpuinfo reader of the benchmarks)
 
 
 def stage_spans(tracking_uris: list[str]) -> dict[str, tuple[float, float]]:
@@ -44,12 +47,7 @@ def stage_spans(tracking_uris: list[str]) -> dict[str, tuple[float, float]]:
 
 def cpu() -> dict[str, str]:
     """The CPU the times were measured on: they depend on it as much as on the settings."""
-    info: dict[str, str] = {}
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        key, _, value = (part.strip() for part in line.partition(":"))
-        if key in ("model name", "cpu family", "model") and key not in info:
-            info[key] = value
-    return info
+    return {name: cpu_field(name) for name in ("model name", "cpu family", "model")}
 
 
 def startup_gaps(spans: dict[str, tuple[float, float]], max_gap: float) -> list[float]:
