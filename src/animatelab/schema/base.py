@@ -48,6 +48,10 @@ class LoopParams(Strict):
         # `dvc exp run -S` rewrites params.yaml as YAML 1.2 (`no` unquoted), which PyYAML reads as False
         return "no" if value is False else value
 
+    def for_run(self, seed: int, steps: int | None = None) -> "LoopParams":
+        """This loop with a run's own seed and, where the run sets them, its own steps (None: the group's)."""
+        return self.model_copy(update={"seed": seed} | ({} if steps is None else {"steps": steps}))
+
 
 class NoiseScheduleParams(Strict):
     """Training noise schedule of the official AnimateDiff code (linear betas, eps-prediction)."""

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 def seeded(loop: LoopParams, seed: int) -> LoopParams:
     """The stage's one seed (``train_eval_models.seed``) drives every net's loop."""
-    return loop.model_copy(update={"seed": seed})
+    return loop.for_run(seed)
 
 
 def _clip_model(p: TrainEvalModelsParams, em: ModuleType, synth: Path, train: LabelledClips, heldout: LabelledClips,

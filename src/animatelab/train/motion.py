@@ -107,7 +107,7 @@ def train_motion(params: "Params", run: str) -> dict[str, Any]:
         raise KeyError(f"train_motion.runs has no run {run!r} (have: {', '.join(tm.runs)})")
     cfg = tm.runs[run]
     torch.set_num_threads(tm.threads)
-    loop = tm.loop.model_copy(update={"seed": cfg.seed})
+    loop = tm.loop.for_run(cfg.seed, cfg.steps or None)  # steps 0 (the untrained floor) fits nothing below
     dataset = EncodedClips(Path(params.encode.out_dir) / tm.dataset, frames=tm.frames)
     unet2d = load_frozen_unet2d(params, cfg.with_adapter)
     unet = build_motion_unet(unet2d, cfg.module, seed=cfg.seed)
@@ -117,7 +117,6 @@ def train_motion(params: "Params", run: str) -> dict[str, Any]:
         (Path(tm.checkpoint_dir) / run).mkdir(parents=True, exist_ok=True)
         result = FitResult(steps=0, losses=[], state={}, loss_csv=write_loss_csv(out_dir / "loss.csv", []))
     else:
-        loop = loop if cfg.steps is None else loop.model_copy(update={"steps": cfg.steps})
         result = fit(
             trainable=unet, compute_loss=video_loss_fn(unet, study_schedule(params), dataset.empty_text, loop.cfg_dropout),
             dataset=dataset, loop=loop, checkpoint_dir=Path(tm.checkpoint_dir) / run,

@@ -34,7 +34,7 @@ from animatelab.train.diffusion import (
 )
 
 if TYPE_CHECKING:
-    from animatelab.config import ConditionDraw, LoopParams, Params, SparseCtrlVariant
+    from animatelab.config import ConditionDraw, Params, SparseCtrlVariant
     from animatelab.train.randomness import StepRandom
 
 
@@ -212,11 +212,6 @@ def sketch_kwargs(params: "Params", variant: "SparseCtrlVariant") -> dict[str, A
             "written": params.synth_data.resolution}
 
 
-def variant_loop(loop: "LoopParams", variant: "SparseCtrlVariant") -> "LoopParams":
-    """The group's loop with the variant's seed and, where it sets them, its own steps."""
-    return loop.model_copy(update={"seed": variant.seed} | ({} if variant.steps is None else {"steps": variant.steps}))
-
-
 def json_config(folder: Path) -> dict:
     import json
 
@@ -232,7 +227,7 @@ def train_sparsectrl(params: "Params", variant: str) -> dict[str, Any]:
     ts = params.train_sparsectrl
     cfg = ts.variants[variant]
     torch.set_num_threads(ts.threads)
-    loop = variant_loop(ts.loop, cfg)
+    loop = ts.loop.for_run(cfg.seed, cfg.steps)
     prepared = Path(params.prepare.out_dir) / ts.dataset if cfg.modality == "sketch" else None
     dataset = SparseClips(Path(params.encode.out_dir) / ts.dataset, ts.frames, prepared, sketch_kwargs(params, cfg))
     unet2d, unet = frozen_video_unet(params)
