@@ -142,6 +142,13 @@ def test_evaluate_lora_scores_the_loras_motion(micro_world, monkeypatch):
     assert main(["evaluate_lora", "--run", "2"]) == 0
     metrics = json.loads((micro_world / "metrics/lora_n2.json").read_text())
     assert metrics["scale_0.0"]["gt_direction_acc"]["mean"] >= 0.75
+    assert metrics["scale_0.0"]["gt_growth_rate"]["ci_low"] > 0  # zoom-in: the object grows
+    # RQ3's reference: every camera-motion clip the LoRAs learn from, scored as samples
+    from animatelab.eval.suite import load_clips
+
+    real = metrics["real_motion_lora"]
+    assert real["num_videos"]["mean"] == len(load_clips(micro_world / "data/prepared/motion_lora")[0])
+    assert real["gt_direction_acc"]["mean"] >= 0.5 and real["gt_growth_rate"]["mean"] > 0.05  # slow zooms read static
     # the same clips asked for a translation they do not show score low
     for p in prompts:
         p["motion"] = "left"

@@ -16,6 +16,7 @@ from animatelab.config import FiguresParams
 from animatelab.figures import ablations, base_model, probes
 from animatelab.figures.metrics import Metric, MetricsStore, minus_floor, welch_difference
 from animatelab.figures.tables import cell
+from animatelab.eval.publish import REAL_MOTION_LORA
 
 
 def compare(name: str, a: tuple[str, Metric | None], b: tuple[str, Metric | None]) -> str:
@@ -146,6 +147,9 @@ def _rq3(store: MetricsStore, p: FiguresParams) -> list[str]:
         return lines + ["No `lora_n*` runs.", ""]
     for metric in p.rq3_metrics:
         parts = [f"N={n}: {m.text()}" for n, r in runs if (m := store.get(r, metric)) is not None]
+        real = store.reference([r for _, r in runs], metric, REAL_MOTION_LORA)
+        if real is not None:
+            parts.append(f"the camera-motion clips themselves: {real.text()}")
         lines.append(f"- `{metric}`: " + "; ".join(parts))
     return lines + ["", "![RQ3](figures/rq3_motion_lora.png)", ""]
 

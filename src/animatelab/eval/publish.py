@@ -14,6 +14,10 @@ from typing import Any
 from animatelab.outputs import is_wall_clock, without_wall_clock
 from animatelab.utils import write_json
 
+# the groups of a metrics file that score real clips, not samples (figures read them as references):
+# every run's held-out clips, and a MotionLoRA's own camera-motion clips (RQ3's 'real')
+REAL_HELDOUT, REAL_MOTION_LORA = "real_heldout", "real_motion_lora"
+
 
 def flat_scores(results: Mapping[str, Mapping[str, Mapping[str, float]]]) -> dict[str, float]:
     """``{group/metric/stat: value}`` for every finite mean and interval end."""

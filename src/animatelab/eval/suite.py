@@ -209,6 +209,9 @@ def _gt_metrics(gt: GroundTruthReference, videos: np.ndarray, prompts: list[dict
         "gt_extra_object_frac": ci([r.extra_objects for r in reports]),
         "gt_persistent_object": ci([r.persistent for r in reports]),
         "gt_direction_acc": ci([r.motion.direction == normalise_motion(q["motion"]) for r, q in zip(reports, prompts)]),
+        # d sqrt(area) / d frame, px/frame: how much the object grows (a zoom-in or grow > 0, shrink < 0),
+        # read on a continuous scale where gt_direction_acc only says whether growth beat translation
+        "gt_growth_rate": ci([r.motion.size_rate for r in reports]),
         "watermark_leakage": ci(watermark_scores(videos, gt.watermark, gt.max_shift) / gt.wm_mean),
     }
     if gt.ceiling is not None:
@@ -281,8 +284,13 @@ def score_videos(ref: Reference, videos: np.ndarray, prompts: list[dict], p: Eva
 def real_heldout_set(p: EvaluateParams, frames: int) -> tuple[np.ndarray, list[dict]]:
     """Held-out real clips with prompts built from their ground truth, to be scored like samples:
     the 'real' row every generated number is read against (direction ~ 1, leakage ~ 1, ...)."""
-    clips, meta = load_clips(p.heldout_dir)
-    truth = json.loads((Path(p.synth_dir) / "ground_truth.json").read_text())
+    return real_clip_set(p.heldout_dir, p.synth_dir, frames)
+
+
+def real_clip_set(folder: str | Path, synth_dir: str | Path, frames: int) -> tuple[np.ndarray, list[dict]]:
+    """The prepared clips of ``folder`` with prompts built from the world's ground truth."""
+    clips, meta = load_clips(folder)
+    truth = json.loads((Path(synth_dir) / "ground_truth.json").read_text())
     prompts = []
     for m in meta:
         g = truth[str(m["videoid"])]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.lines import Line2D
 
+from animatelab.eval.publish import REAL_MOTION_LORA
 from animatelab.runs import RunId
 from animatelab.figures.metrics import Metric, MetricsStore
 from animatelab.figures.style import CYCLE, PALETTE, figure, note_missing
@@ -15,6 +16,7 @@ LABELS = {
     "clip_synth_text": "CLIP\ntext",
     "gt_moving_frac": "moving\nclips",
     "gt_direction_acc": "direction\naccuracy",
+    "gt_growth_rate": "growth rate\n(px/frame)",
     "gt_speed_w1": "speed W1",
     "gt_appearance_acc": "appearance acc.",
 }
@@ -100,11 +102,15 @@ def lora_runs(store: MetricsStore) -> list[tuple[int, str]]:
 
 
 def rq3_lora_curve(store: MetricsStore, metrics: list[str], width: float, scale: float | None = None):
-    """MotionLoRA data efficiency: each metric against the number of reference videos."""
+    """MotionLoRA data efficiency: each metric against the number of reference videos, read against
+    the camera-motion clips the LoRAs learn from (dashed, ``real_motion_lora``)."""
     fig, axes = figure(width, 0.45, ncols=len(metrics), squeeze=False)
     runs = lora_runs(store)
     for ax, metric, colour in zip(axes[0], metrics, CYCLE):
         pts = [(n, m) for n, r in runs if (m := store.get(r, metric, scale)) is not None]
+        real = store.reference([r for _, r in runs], metric, REAL_MOTION_LORA)
+        if real is not None and np.isfinite(real.mean):
+            ax.axhline(real.mean, color="0.3", ls="--", lw=0.8, label="real camera-motion clips")
         if pts:
             x = [n for n, _ in pts]
             y = np.array([[m.mean, m.ci_low, m.ci_high] for _, m in pts])
@@ -116,6 +122,8 @@ def rq3_lora_curve(store: MetricsStore, metrics: list[str], width: float, scale:
             note_missing(ax, ["runs lora_n*"])
         ax.set_xlabel("reference videos")
         ax.set_title(label(metric))
+    if any(ax.get_legend_handles_labels()[0] for ax in axes[0]):
+        axes[0][0].legend(fontsize="small", frameon=False)
     fig.tight_layout()
     return fig
 

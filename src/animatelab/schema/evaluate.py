@@ -173,7 +173,7 @@ class FiguresParams(Strict):
     rq1_above_floor: list[str] = ["watermark_leakage", "watermark_leakage_latent", "domain_video_frac"]
     rq2_run: str = "with_adapter_s0"
     rq2_metrics: tuple[str, str] = ("fvd_synth", "clip_synth_text")  # visual quality, text alignment
-    rq3_metrics: list[str] = ["gt_direction_acc", "fvd_synth"]
+    rq3_metrics: list[str] = ["gt_direction_acc", "gt_growth_rate", "fvd_synth"]
     rq4_runs: list[str] = ["with_adapter_s0", "conv1d_s0", "random_proj_out_s0", "per_frame_norm_s0"]
     rq4_metrics: list[str] = ["watermark_leakage", "fvd_synth", "gt_moving_frac", "gt_speed_w1"]
     rq5_runs: list[str] = ["with_adapter_s0", "text_xattn_s0", "dir_left", "dir_right"]

@@ -1,7 +1,8 @@
 """Stage ``evaluate@run``: score every ``samples/{run}/scale_*`` and write ``metrics/{run}.json``.
 
 Layout: ``{"scale_0.0": {metric: {mean, ci_low, ci_high, n}}, ..., "real_heldout": {...}}``;
-``real_heldout`` scores the held-out real clips the same way (what 'real' reads on each metric).
+``real_heldout`` scores the held-out real clips the same way (what 'real' reads on each metric);
+a MotionLoRA's file (``lora_n{N}``) also holds ``real_motion_lora``, its camera-motion clips scored so.
 ``watermark_leakage_latent`` is scored where ``scale_*/latents.npy`` (the sampler's final latents)
 exists, and on the encode cache's held-out latents for ``real_heldout``.
 Backbones, references and notes go to ``metrics/{run}.meta.json`` and MLflow tags.
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from animatelab.config import EvaluateParams, Params, ParamsError, check_paths
+from animatelab.eval.publish import REAL_MOTION_LORA
+from animatelab.runs import RunId
 from animatelab.tracking import stage_run
 
 if TYPE_CHECKING:
@@ -57,7 +60,7 @@ def run(params: Params, args) -> None:
     import torch
 
     from animatelab.eval.publish import publish_scores
-    from animatelab.eval.suite import build_reference, real_heldout_set, score_videos
+    from animatelab.eval.suite import build_reference, real_clip_set, real_heldout_set, score_videos
 
     if not args.run:
         raise ParamsError("evaluate needs --run <name> (one of train_motion.runs)")
@@ -85,6 +88,11 @@ def run(params: Params, args) -> None:
                 print(f"evaluate: {p.heldout_latents} holds {len(latents)} clips, not {len(clips)}: real_heldout latent leakage not scored")
                 latents = None
             results["real_heldout"] = score_videos(ref, clips, prompts, p, latents=latents)
+            if RunId.parse(args.run).kind == "motion_lora":
+                # RQ3 reads a MotionLoRA against the camera-motion clips it learns from, not the held-out mix
+                folder = Path(params.prepare.out_dir) / params.train_motion_lora.dataset
+                clips, prompts = real_clip_set(folder, p.synth_dir, frames)
+                results[REAL_MOTION_LORA] = score_videos(ref, clips, prompts, p)
         out = Path(p.out_dir) / f"{args.run}.json"
         meta = {**ref.meta, "run": args.run, "scales": [d.name for d in dirs], "frames": frames,
                 "bootstrap": p.bootstrap, "seed": p.seed, "timings_s": timings,
