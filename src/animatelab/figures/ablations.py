@@ -122,9 +122,12 @@ def rq3_lora_curve(store: MetricsStore, metrics: list[str], width: float, scale:
             note_missing(ax, ["runs lora_n*"])
         ax.set_xlabel("reference videos")
         ax.set_title(label(metric))
-    if any(ax.get_legend_handles_labels()[0] for ax in axes[0]):
-        axes[0][0].legend(fontsize="small", frameon=False)
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:  # one legend above the panels, clear of the data
+        fig.legend(handles, labels, loc="upper center", ncol=len(handles), fontsize="small", frameon=False)
+        fig.tight_layout(rect=(0, 0, 1, 0.88))
+    else:
+        fig.tight_layout()
     return fig
 
 
