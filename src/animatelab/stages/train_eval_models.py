@@ -1,7 +1,8 @@
 """Stage ``train_eval_models`` (embedded default only): the feature net behind ``fvd_synth``, a
 tiny CLIP and the domain classifier, trained on the synthetic world; plus, from the base's VAE,
 the watermark's latent signature and VAE reconstructions of real clips (the pixel leakage
-ceiling). Held-out accuracies and the ceiling go to ``report.json``."""
+ceiling). Held-out accuracies and the ceiling go to ``report.json``. The stage's one seed
+(``train_eval_models.seed``) drives every net's loop."""
 
 from __future__ import annotations
 
@@ -14,18 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from animatelab.config import LoopParams, Params, TrainEvalModelsParams
+from animatelab.config import Params, TrainEvalModelsParams
 from animatelab.outputs import without_wall_clock
 from animatelab.tracking import stage_run
 
 if TYPE_CHECKING:
     from animatelab.eval.eval_models import LabelledClips
     from animatelab.eval.watermark import Watermark
-
-
-def seeded(loop: LoopParams, seed: int) -> LoopParams:
-    """The stage's one seed (``train_eval_models.seed``) drives every net's loop."""
-    return loop.for_run(seed)
 
 
 def _clip_model(p: TrainEvalModelsParams, em: ModuleType, synth: Path, train: LabelledClips, heldout: LabelledClips,
@@ -44,7 +40,7 @@ def _clip_model(p: TrainEvalModelsParams, em: ModuleType, synth: Path, train: La
     clip_cfg = em.TinyClipConfig(embed_dim=p.clip_embed_dim, width=p.clip_width, layers=p.clip_layers,
                                  patch_size=p.clip_patch_size, image_resolution=images.shape[1],
                                  context_length=p.clip_context_length)
-    model = em.train_clip(clip_images, clip_captions, seeded(p.clip, p.seed), clip_cfg, Path(p.checkpoint_dir) / "clip")
+    model = em.train_clip(clip_images, clip_captions, p.clip.for_run(p.seed), clip_cfg, Path(p.checkpoint_dir) / "clip")
     em.save_clip(model, Path(p.out_dir) / "clip.pt")
     mid = heldout.frames[:, heldout.frames.shape[1] // 2]
     truth_caps = [em.appearance_caption(lab["shape"], lab["colour"], lab["background"]) for lab in heldout.labels]
@@ -90,7 +86,7 @@ def _domain_net(p: TrainEvalModelsParams, vae: Any, images: np.ndarray, train: L
     if p.domain_vae_mix:  # the decoder's rendering of each domain, labelled by its source
         img_train = np.concatenate([img_train, reconstruct(vae, img_train[: len(recon_frames)])])
         frames_train = np.concatenate([frames_train, recon_frames])
-    net = em.train_domain_net(img_train, frames_train, seeded(p.domain_net, p.seed),
+    net = em.train_domain_net(img_train, frames_train, p.domain_net.for_run(p.seed),
                               dc.DomainNetConfig(tuple(p.domain_net_channels)), Path(p.checkpoint_dir) / "domain_net")
     net.save(Path(p.out_dir) / "domain_net.safetensors")
     k = min(len(img_held), len(frames_held), 256)
@@ -126,7 +122,7 @@ def run(params: Params, args: Any) -> None:
 
         config = SynthVideoNetConfig(resolution=train.frames.shape[2], channels=tuple(p.video_net_channels),
                                      feature_dim=p.video_net_feature_dim)
-        net, video_acc = em.train_video_net(train, heldout, seeded(p.video_net, p.seed), config,
+        net, video_acc = em.train_video_net(train, heldout, p.video_net.for_run(p.seed), config,
                                             Path(p.checkpoint_dir) / "video_net")
         net.save(out / "video_net.safetensors")
         seconds = {"video_net": time.perf_counter() - start}
