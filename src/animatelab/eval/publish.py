@@ -14,9 +14,9 @@ from typing import Any
 from animatelab.outputs import is_wall_clock, without_wall_clock
 from animatelab.utils import write_json
 
-# the groups of a metrics file that score real clips, not samples (figures read them as references):
-# every run's held-out clips, and a MotionLoRA's own camera-motion clips (RQ3's 'real')
-REAL_HELDOUT, REAL_MOTION_LORA = "real_heldout", "real_motion_lora"
+# the group of a MotionLoRA's metrics file that scores its own camera-motion clips as samples (RQ3's
+# reference, beside every run's ``real_heldout``; figures read both as references, not as samples)
+REAL_MOTION_LORA = "real_motion_lora"
 
 
 def flat_scores(results: Mapping[str, Mapping[str, Mapping[str, float]]]) -> dict[str, float]:

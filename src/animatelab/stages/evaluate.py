@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from animatelab.config import EvaluateParams, Params, ParamsError, check_paths
-from animatelab.eval.publish import REAL_MOTION_LORA
 from animatelab.runs import RunId
 from animatelab.tracking import stage_run
 
@@ -59,7 +58,7 @@ def run(params: Params, args) -> None:
     import numpy as np
     import torch
 
-    from animatelab.eval.publish import publish_scores
+    from animatelab.eval.publish import REAL_MOTION_LORA, publish_scores
     from animatelab.eval.suite import build_reference, real_clip_set, real_heldout_set, score_videos
 
     if not args.run:
