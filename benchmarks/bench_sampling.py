@@ -86,7 +86,7 @@ def build_world(world: Path, params) -> None:
 
 
 def baseline_generate(pipe, prompts: list[str], params, first_seed: int) -> np.ndarray:
-    """``animatelab.sampling.generate`` before this change (commit cd4f130): ``output_type="np"``."""
+    """The baseline: ``animatelab.sampling.generate`` as of commit cd4f130: ``output_type="np"``."""
     import torch
 
     s = params.sample

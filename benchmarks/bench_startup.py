@@ -34,7 +34,7 @@ VARIANTS = ("baseline", "new")
 
 @contextlib.contextmanager
 def baseline_stage_run(stage: str, params: dict | None = None, run: str | None = None):
-    """``animatelab.tracking.stage_run`` as it was before this benchmark's change (commit cd4f130)."""
+    """``animatelab.tracking.stage_run`` as of commit cd4f130 (the baseline)."""
     import logging
 
     import mlflow

@@ -1,5 +1,5 @@
 """Motion-module training step at the default's shapes: today's eager fp32 step against the
-candidates the performance issue named (bf16 autocast, channels-last, ``torch.compile``), in one
+candidate speed-ups (bf16 autocast, channels-last, ``torch.compile``), in one
 process, same weights and batches. Reports seconds per step, the ratio to eager, the compile time
 counted against a 300-step run, and the loss of each variant on the same steps.
 

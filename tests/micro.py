@@ -1,5 +1,5 @@
-"""Micro params: params.yaml with tests/micro_overrides.yaml applied, so tests run the study's own recipe
-at a size that takes seconds (no second params file to drift from the first)."""
+"""Micro params: the pipelines' params files with tests/micro_overrides.yaml applied, so tests run the study's
+own recipe at a size that takes seconds (no second params file to drift from the first)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 MICRO_OVERRIDES = Path(__file__).with_name("micro_overrides.yaml")
+# the study pipelines on the embedded default (experiments/<study>/dvc.yaml + params.yaml)
+STUDIES = ("motion-design", "motionlora", "prompt-motion", "sparsectrl", "moonshot")
+
+
+def _yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text()) or {}
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -26,11 +32,36 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def micro_params() -> dict:
-    """params.yaml with tests/micro_overrides.yaml applied: the study's values, sized to run in seconds."""
-    study = yaml.safe_load((REPO / "params.yaml").read_text())
-    return merge_patch(study, yaml.safe_load(MICRO_OVERRIDES.read_text()))
+    """Every group the study uses, sized to run in seconds: the core's params.yaml with each study's own
+    groups and runs laid over it (not their figures groups: each study draws into its own folder), then
+    tests/micro_overrides.yaml."""
+    merged = _yaml(REPO / "params.yaml")
+    for study in STUDIES:
+        own = {k: v for k, v in _yaml(REPO / "experiments" / study / "params.yaml").items() if k != "figures"}
+        merged = merge_patch(merged, own)
+    return merge_patch(merged, _yaml(MICRO_OVERRIDES))
 
 
 def micro_text() -> str:
     """The micro params as a params.yaml file's text."""
     return yaml.safe_dump(micro_params(), sort_keys=False)
+
+
+def micro_files(core_runs: list[str] | None = None) -> dict[str, dict]:
+    """Each pipeline's params file at micro size, by path: ``params.yaml`` and ``experiments/<study>/params.yaml``.
+
+    Each file keeps its own groups and keys (the micro overrides of a group apply where the group is);
+    ``core_runs``: the core's train_motion runs to keep at their own values (default: the overrides' choice).
+    """
+    overrides = _yaml(MICRO_OVERRIDES)
+    root = _yaml(REPO / "params.yaml")
+    files = {"params.yaml": merge_patch(root, {k: v for k, v in overrides.items() if k in root})}
+    if core_runs is not None:
+        files["params.yaml"]["train_motion"]["runs"] = {r: root["train_motion"]["runs"][r] for r in core_runs}
+    for study in STUDIES:
+        own = _yaml(REPO / "experiments" / study / "params.yaml")
+        files[f"experiments/{study}/params.yaml"] = {
+            k: v if k == "figures" else merge_patch(v, {kk: vv for kk, vv in overrides.get(k, {}).items() if kk != "runs"})
+            for k, v in own.items()
+        }
+    return files

@@ -6,7 +6,7 @@ import sys
 import pytest
 import yaml
 
-from animatelab.config import ParamsError, load_params, parse_params
+from animatelab.config import ParamsError, load_params, parse_params, study_params_files
 from tests.conftest import REPO, write_params
 
 
@@ -32,7 +32,12 @@ def test_micro_overrides_only_resize_knobs_the_study_has():
     """An override of a knob the study no longer has (renamed, removed) would silently test something else."""
     from tests.micro import MICRO_OVERRIDES, merge_patch
 
-    study = dict(_paths(load_params(REPO / "params.yaml").model_dump(mode="json")))
+    from tests.micro import STUDIES
+
+    merged: dict = {}
+    for s in STUDIES:  # the core's params with every study's laid over it
+        merged = merge_patch(merged, load_params(study_params_files(s, REPO)).model_dump(mode="json"))
+    study = dict(_paths(merged))
     overrides = yaml.safe_load(MICRO_OVERRIDES.read_text())
     unknown = [key for key, _ in _paths(overrides) if key not in study]
     assert not unknown, f"micro overrides name keys the study does not have: {unknown}"

@@ -7,9 +7,10 @@ import ast
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, STUDIES
 
 SRC = REPO / "src"
 # Infrastructure whose effect on outputs is tracked otherwise: the schema's values reach DVC as params
@@ -105,15 +106,21 @@ def superfluous_deps(dvc_file: Path) -> dict[str, list[str]]:
     return {k: v for k, v in out.items() if v}
 
 
-def test_no_stage_depends_on_code_it_does_not_run():
-    extra = superfluous_deps(REPO / "dvc.yaml")
-    assert not extra, "dvc.yaml deps list code the stage never imports:\n" + "\n".join(
+# the core and every study pipeline on the embedded default (their stages run from the repo root: wdir ../..)
+PIPELINES = ["dvc.yaml", *(f"experiments/{s}/dvc.yaml" for s in STUDIES)]
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_no_stage_depends_on_code_it_does_not_run(pipeline):
+    extra = superfluous_deps(REPO / pipeline)
+    assert not extra, f"{pipeline} deps list code the stage never imports:\n" + "\n".join(
         f"{stage}: {', '.join(files)}" for stage, files in extra.items())
 
 
-def test_every_stage_depends_on_the_code_it_runs():
-    lacking = missing_deps(REPO / "dvc.yaml")
-    assert not lacking, "dvc.yaml deps miss code the stage imports:\n" + "\n".join(
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_every_stage_depends_on_the_code_it_runs(pipeline):
+    lacking = missing_deps(REPO / pipeline)
+    assert not lacking, f"{pipeline} deps miss code the stage imports:\n" + "\n".join(
         f"{stage}: {', '.join(files)}" for stage, files in lacking.items())
 
 

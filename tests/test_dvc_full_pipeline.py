@@ -1,4 +1,4 @@
-"""The whole default DAG, every stage of ``dvc.yaml``, through ``dvc repro`` on micro params.
+"""The core pipeline through ``dvc repro`` (``make repro``), then every study pipeline (``make repro-all``), on micro params.
 
 The same commands, deps and params declarations as ``make repro``, in a temporary copy of the
 repo; it catches what per-stage tests cannot (a declared param missing from the file, a stage
@@ -16,51 +16,98 @@ import sys
 import pytest
 import yaml
 
-from tests.conftest import micro_params
+from tests.conftest import REPO, STUDIES, micro_files, micro_params
 from tests.test_dvc_pipeline import _dvc, repo_copy  # noqa: F401  (fixture)
 
 
-@pytest.mark.slow
-def test_dvc_repro_runs_every_stage_and_then_nothing(repo_copy):  # noqa: F811
+def _write_micro_pipelines(repo) -> dict[str, dict]:
+    """Every pipeline's params file at micro size with schema defaults filled in (a stage's declared key must
+    be in its file); the core keeps every run its figures read, each study one item per foreach."""
     from animatelab.config import parse_params
+
+    files = micro_files(core_runs=list(parse_params(micro_params()).figures.grid_runs)
+                        + [r for r in yaml.safe_load((REPO / "params.yaml").read_text())["train_motion"]["runs"]
+                           if r not in ("with_adapter_s0", "no_adapter_s0")])
+    core = files["params.yaml"]
+    core["figures"]["grid_runs"] = ["with_adapter_s0", "no_adapter_s0"]
+    core["probe"]["runs"] = ["with_adapter_s0"]
+    full = parse_params(core).model_dump(mode="json")
+    for key in list(full):  # the core's file holds the core's groups only, as in the repo
+        if key not in core:
+            del full[key]
+    files["params.yaml"] = full
+    study = {f"experiments/{s}/params.yaml": files[f"experiments/{s}/params.yaml"] for s in STUDIES}
+    first = lambda d: dict([next(iter(d.items()))])  # noqa: E731
+    md, pm = study["experiments/motion-design/params.yaml"], study["experiments/prompt-motion/params.yaml"]
+    md["train_motion"]["runs"] = first(md["train_motion"]["runs"])
+    pm["train_direction_lora"]["directions"] = {"left": "moving left"}
+    ml = study["experiments/motionlora/params.yaml"]
+    ml["train_motion_lora"]["n_videos"] = ml["train_motion_lora"]["n_videos"][:1]
+    sc = study["experiments/sparsectrl/params.yaml"]
+    sc["train_sparsectrl"]["variants"] = first(sc["train_sparsectrl"]["variants"])
+    sc["figures"]["rq6_variants"] = list(sc["train_sparsectrl"]["variants"])
+    ms = study["experiments/moonshot/params.yaml"]
+    ms["sample_moonshot"]["modes"] = {"animate": parse_params(micro_params()).sample_moonshot.modes["animate"].model_dump(mode="json")}
+    ms["figures"]["rq7_modes"] = ["animate"]
+    for target in ms["sample_controlnet"]["targets"].values():  # the ControlNet's MoonShot baseline: that mode
+        target["moonshot_mode"] = "animate"
+    for rel, data in files.items():
+        (repo / rel).write_text(yaml.safe_dump(data, sort_keys=False))
+        (repo / rel).with_name("dvc.lock").unlink(missing_ok=True)
+    return files
+
+
+def _ran(run) -> set[str]:
+    """Stage names a ``dvc repro`` ran, as its lock files name them (``file:stage`` for a study's)."""
+    return {m.group(1) for m in re.finditer(r"Running stage '([^']+)'", run.stdout)}
+
+
+@pytest.mark.slow
+def test_dvc_repro_runs_the_core_then_every_study_and_then_nothing(repo_copy):  # noqa: F811
     from animatelab.readme_splice import FINDINGS_START
 
-    # every key a stage declares must be in the file: write the micro params with schema defaults filled in
-    full = parse_params(micro_params()).model_dump(mode="json")
-    # one item per foreach keeps it to ~24 stages (the stage-level tests cover the variants)
-    full["train_motion"]["runs"] = {"with_adapter_s0": full["train_motion"]["runs"]["with_adapter_s0"]}
-    full["train_motion_lora"]["n_videos"] = full["train_motion_lora"]["n_videos"][:1]
-    full["train_direction_lora"]["directions"] = {"left": "moving left"}
-    full["probe"]["runs"] = ["with_adapter_s0"]
-    full["train_sparsectrl"]["variants"] = {"rgb": full["train_sparsectrl"]["variants"]["rgb"]}
-    full["sample_moonshot"]["modes"] = {"animate": full["sample_moonshot"]["modes"]["animate"]}
-    for target in full["sample_controlnet"]["targets"].values():  # the ControlNet's MoonShot baseline: that mode
-        target["moonshot_mode"] = "animate"
-    (repo_copy / "params.yaml").write_text(yaml.safe_dump(full, sort_keys=False))
-    (repo_copy / "dvc.lock").unlink(missing_ok=True)
+    files = _write_micro_pipelines(repo_copy)
     _git(repo_copy, "init", "-q")
     _git(repo_copy, "add", "-A")
     _git(repo_copy, "commit", "-qm", "micro baseline")
+
+    # make repro: the core, and nothing of any study
     run = _dvc(repo_copy, "repro", timeout=900, warm=True)  # as `make repro` runs it: stages forked warm
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert "running cold" not in run.stdout + run.stderr, (run.stdout + run.stderr)[-3000:]
+    runs = files["params.yaml"]["train_motion"]["runs"]
+    core = {"synth_data", "prepare", "pretrain_base", "encode", "train_adapter", "train_eval_models", "probe", "figures",
+            *(f"{s}@{r}" for s in ("train_motion", "sample", "evaluate") for r in runs)}
+    assert set(yaml.safe_load((repo_copy / "dvc.lock").read_text())["stages"]) == core
+    assert _ran(run) == core
+    assert not any((repo_copy / "experiments" / s / "dvc.lock").exists() for s in STUDIES)
+    assert "with_adapter" in (repo_copy / "reports/findings.md").read_text()
+    assert (repo_copy / "reports/figures/rq1_adapter_ablation.png").is_file()
+    assert not (repo_copy / "reports/figures/rq4_design.png").exists()  # a study's figure is its pipeline's
 
-    stages = set(yaml.safe_load((repo_copy / "dvc.lock").read_text())["stages"])
-    runs, loras, dirs = full["train_motion"]["runs"], full["train_motion_lora"]["n_videos"], full["train_direction_lora"]["directions"]
-    ctrl = full["train_sparsectrl"]["variants"]
-    modes = full["sample_moonshot"]["modes"]
-    expected = {"synth_data", "prepare", "pretrain_base", "encode", "train_adapter", "train_eval_models", "probe", "figures",
-                *(f"{s}@{r}" for s in ("train_motion", "sample", "evaluate") for r in runs),
-                *(f"{s}@{n}" for s in ("train_motion_lora", "sample_lora", "evaluate_lora") for n in loras),
-                *(f"{s}@{d}" for s in ("train_direction_lora", "sample_direction_lora", "evaluate_direction_lora") for d in dirs),
-                *(f"{s}@{v}" for s in ("train_sparsectrl", "sample_sparsectrl", "evaluate_sparsectrl") for v in ctrl),
-                "train_moonshot_image", "train_moonshot_video",
-                *(f"{s}@{m}" for s in ("sample_moonshot", "evaluate_moonshot") for m in modes),
-                "train_controlnet_image",
-                *(f"{s}@{t}" for s in ("sample_controlnet", "evaluate_controlnet") for t in full["sample_controlnet"]["targets"])}
-    assert stages == expected
+    # make repro-all: every study, each stage once, on the core's outputs
+    targets = ["dvc.yaml", *(f"experiments/{s}/dvc.yaml" for s in STUDIES)]
+    run = _dvc(repo_copy, "repro", *targets, timeout=900, warm=True)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    assert not (_ran(run) & core), "the studies re-ran core stages"
+    per_study = {s: set(yaml.safe_load((repo_copy / "experiments" / s / "dvc.lock").read_text())["stages"]) for s in STUDIES}
+    f = {s: files[f"experiments/{s}/params.yaml"] for s in STUDIES}
+    first = lambda d: next(iter(d))  # noqa: E731
+    design, n, d = first(f["motion-design"]["train_motion"]["runs"]), f["motionlora"]["train_motion_lora"]["n_videos"][0], "left"
+    xattn = first(f["prompt-motion"]["train_motion"]["runs"])
+    ctrl, targets_cn = first(f["sparsectrl"]["train_sparsectrl"]["variants"]), f["moonshot"]["sample_controlnet"]["targets"]
+    assert per_study == {
+        "motion-design": {"figures", *(f"{s}@{design}" for s in ("train_motion", "sample", "evaluate"))},
+        "motionlora": {"figures", *(f"{s}@{n}" for s in ("train_motion_lora", "sample_lora", "evaluate_lora"))},
+        "prompt-motion": {"figures", *(f"{s}@{xattn}" for s in ("train_motion", "sample", "evaluate")),
+                          *(f"{s}@{d}" for s in ("train_direction_lora", "sample_direction_lora", "evaluate_direction_lora"))},
+        "sparsectrl": {"figures", *(f"{s}@{ctrl}" for s in ("train_sparsectrl", "sample_sparsectrl", "evaluate_sparsectrl"))},
+        "moonshot": {"train_moonshot_image", "train_moonshot_video", "train_controlnet_image", "figures",
+                     *(f"{s}@animate" for s in ("sample_moonshot", "evaluate_moonshot")),
+                     *(f"{s}@{t}" for s in ("sample_controlnet", "evaluate_controlnet") for t in targets_cn)},
+    }
     # what makes two runs' locks differ although they computed the same: durations in an output
-    timed = _outputs_with_wall_clock(repo_copy)
+    timed = _outputs_with_wall_clock(repo_copy, ["dvc.lock", *(f"experiments/{s}/dvc.lock" for s in STUDIES)])
     assert not timed, f"DVC outputs that record durations (their hash changes every run): {timed[:10]}"
     metrics = json.loads((repo_copy / "metrics/with_adapter_s0.json").read_text())
     assert {"watermark_leakage", "fvd_synth", "gt_direction_acc"} <= set(metrics["scale_0.0"])
@@ -69,16 +116,20 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(repo_copy):  # noqa: F811
     assert {"fvd_synth", "watermark_leakage_latent", "first_frame_psnr", "identity_frame_acc"} <= set(animate)
     control = json.loads((repo_copy / "metrics/controlnet/moonshot.json").read_text())
     assert {"edge_f1", "fvd_synth"} <= set(control["scale_0.0"]) and "edge_f1" in control["controlled_minus_uncontrolled"]
+    for s, fig in (("motion-design", "rq4_design"), ("prompt-motion", "rq5_prompt_motion"), ("motionlora", "rq3_motion_lora"),
+                   ("sparsectrl", "rq6_propagation"), ("moonshot", "rq7_moonshot_vs_animatediff")):
+        assert (repo_copy / "reports" / s / "figures" / f"{fig}.png").is_file(), s
+        assert (repo_copy / "reports" / s / "README.md").is_file(), s
     before = (repo_copy / "README.md").read_text()
-    assert "with_adapter" in (repo_copy / "reports/findings.md").read_text()
     # make repro's last step: the README's findings block from reports/findings.md (no DVC stage writes README.md)
     subprocess.run([sys.executable, "-m", "animatelab.readme_splice"], cwd=repo_copy, check=True, capture_output=True)
     readme = (repo_copy / "README.md").read_text()
     assert FINDINGS_START in readme and "with_adapter" in readme.split(FINDINGS_START)[1] and readme != before
-    assert (repo_copy / "reports/figures/rq1_adapter_ablation.png").is_file()
 
-    again = _dvc(repo_copy, "repro")
+    again = _dvc(repo_copy, "repro", *targets)
     assert again.returncode == 0 and "Running stage" not in again.stdout, again.stdout[-2000:]
+    status = _dvc(repo_copy, "status", *targets)
+    assert status.returncode == 0 and "up to date" in status.stdout, status.stdout[-2000:]
 
     # a one-off variant as a DVC experiment: only the stage whose params changed runs again
     _git(repo_copy, "add", "-A")
@@ -88,10 +139,15 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(repo_copy):  # noqa: F811
     assert exp.stdout.count("Running stage") == 1 and "'figures'" in exp.stdout
     shown = _dvc(repo_copy, "exp", "show", "--json")
     assert shown.returncode == 0 and "low-dpi" in shown.stdout and re.search(r'"dpi":\s*72\b', shown.stdout)
+    # and in a study: its params file named in -S, its stage by path
+    exp = _dvc(repo_copy, "exp", "run", "experiments/motion-design/dvc.yaml:figures",
+               "-S", "experiments/motion-design/params.yaml:+figures.dpi=72", "-n", "rq4-low-dpi")
+    assert exp.returncode == 0, exp.stdout[-2000:] + exp.stderr[-2000:]
+    assert exp.stdout.count("Running stage") == 1, exp.stdout[-2000:]
 
 
-def _outputs_with_wall_clock(repo) -> list[str]:
-    """``file: key`` for every JSON file among ``dvc.lock``'s outputs holding a duration key."""
+def _outputs_with_wall_clock(repo, locks: list[str]) -> list[str]:
+    """``file: key`` for every JSON file among the lock files' outputs holding a duration key."""
     from animatelab.outputs import is_wall_clock
 
     def keys(record):
@@ -104,7 +160,8 @@ def _outputs_with_wall_clock(repo) -> list[str]:
                 yield from keys(v)
 
     found = []
-    for stage in yaml.safe_load((repo / "dvc.lock").read_text())["stages"].values():
+    stages = [st for lock in locks for st in yaml.safe_load((repo / lock).read_text())["stages"].values()]
+    for stage in stages:
         for out in stage.get("outs", []):
             path = repo / out["path"]
             for f in ([path] if path.is_file() else sorted(path.rglob("*.json"))):

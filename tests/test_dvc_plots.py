@@ -1,4 +1,4 @@
-"""dvc.yaml's top-level plots: every training stage's loss.csv is declared (inside its stage's outs),
+"""The pipelines' top-level plots (the core's dvc.yaml and each study's): every training stage's loss.csv is declared (inside its stage's outs),
 and ``dvc plots show`` / ``dvc plots diff`` render every declared plot from files at those paths."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, STUDIES
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -50,30 +50,50 @@ def _stage_outs(dvc: dict, params: dict) -> list[str]:
             outs += names
             continue
         group, key = re.fullmatch(r"\$\{(\w+)\.(\w+)\}", stage["foreach"]).groups()
+        if group not in params:  # a study's foreach over a core group
+            continue
         items = params[group][key]
         for item in (items if isinstance(items, list) else list(items)):
             outs += [n.replace("${key}", str(item)).replace("${item}", str(item)) for n in names]
     return outs
 
 
+def _study(study: str) -> tuple[dict, dict]:
+    """A study's dvc.yaml (plot paths made repo-relative) and its own params file."""
+    d = REPO / "experiments" / study
+    dvc = yaml.safe_load((d / "dvc.yaml").read_text())
+    dvc["plots"] = [{pid: {**spec, "y": {k.removeprefix("../../"): v for k, v in spec["y"].items()}}}
+                    if isinstance(entry, dict) else entry.removeprefix("../../")
+                    for entry in dvc["plots"] for pid, spec in (entry.items() if isinstance(entry, dict) else [(entry, None)])]
+    return dvc, yaml.safe_load((d / "params.yaml").read_text())
+
+
 def test_every_training_run_has_its_loss_curve_declared_inside_its_outs():
     dvc, params = _pipeline()
-    declared = {f for files in _data_files(dvc).values() for f in files if f.endswith(".csv")}
+    studies = {s: _study(s) for s in STUDIES}
+    declared = {f for d in [dvc, *(d for d, _ in studies.values())] for files in _data_files(d).values()
+                for f in files if f.endswith(".csv")}
     expected = {"models/base/vae_loss.csv", "models/base/unet_loss.csv", "models/domain_adapter/loss.csv"}
     # a run kept at initialisation (steps: 0, RQ1's floor) has no loss curve
-    expected |= {f"models/motion/{r}/loss.csv" for r, cfg in params["train_motion"]["runs"].items()
-                 if cfg.get("steps") != 0}
-    expected |= {f"models/motion_lora/n{n}/loss.csv" for n in params["train_motion_lora"]["n_videos"]}
-    expected |= {f"models/direction_lora/{d}/loss.csv" for d in params["train_direction_lora"]["directions"]}
-    expected |= {f"{params[g]['out_dir']}/loss.csv" for g in ("train_moonshot_image", "train_moonshot_video",
-                                                              "train_controlnet_image")}
+    runs = {**params["train_motion"]["runs"], **studies["motion-design"][1]["train_motion"]["runs"],
+            **studies["prompt-motion"][1]["train_motion"]["runs"]}
+    expected |= {f"models/motion/{r}/loss.csv" for r, cfg in runs.items() if cfg.get("steps") != 0}
+    expected |= {f"models/motion_lora/n{n}/loss.csv" for n in studies["motionlora"][1]["train_motion_lora"]["n_videos"]}
+    expected |= {f"models/direction_lora/{d}/loss.csv"
+                 for d in studies["prompt-motion"][1]["train_direction_lora"]["directions"]}
+    moon = studies["moonshot"][1]
+    expected |= {f"{moon[g]['out_dir']}/loss.csv" for g in ("train_moonshot_image", "train_moonshot_video",
+                                                            "train_controlnet_image")}
     assert declared == expected
-    outs = _stage_outs(dvc, params)
+    outs = _stage_outs(dvc, params) + [o for d, p in studies.values() for o in _stage_outs(d, p)]
     for f in declared:
         assert any(f.startswith(o.rstrip("/") + "/") for o in outs), f"{f} is in no stage's outs"
     rq1 = _data_files(dvc)["loss_rq1_motion"]  # the arms and seeds of RQ1 overlay in one plot
     assert rq1 == [f"models/motion/{r}/loss.csv" for r in params["train_motion"]["runs"]
                    if r.startswith(("with_adapter_", "no_adapter_"))] and len(rq1) >= 6
+    # each study's own figures: images inside its reports folder
+    for study, (d, _) in studies.items():
+        assert all(pid.startswith(f"reports/{study}/figures/") for pid in _plots(d) if pid.endswith(".png")), study
 
 
 def _fabricate(root: Path, dvc: dict, scale: float) -> None:

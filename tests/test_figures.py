@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import get_args
 
 import pytest
 
+from animatelab.schema.evaluate import FigureSection
+from tests.conftest import REPO
 from tests.fabricate import metric, write_all, write_metrics
 
 
@@ -47,7 +50,7 @@ def test_build_all_and_readme(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     write_all(tmp_path)
-    p = FiguresParams()
+    p = FiguresParams(sections=list(get_args(FigureSection)))  # every question in one folder
     manifest = build_all(p)
     names = {f.rsplit("/", 1)[-1] for f in manifest["figures"]}
     for fig in ("rq1_adapter_ablation", "rq2_adapter_scale", "rq3_motion_lora", "rq4_design", "rq5_prompt_motion", "samples_grid",
@@ -91,9 +94,37 @@ def test_figures_stage_with_nothing_but_rq1(workdir):
         f.unlink()
     assert main(["figures"]) == 0
     readme = (workdir / "reports/README.md").read_text()
-    assert "runs lora_n* (RQ3)" in readme and "samples of with_adapter_s0" in readme
+    assert "samples of with_adapter_s0" in readme
     assert (workdir / "reports/figures/rq1_adapter_ablation.pdf").is_file()
     assert not (workdir / "reports/figures/rq3_motion_lora.png").exists()
+
+
+def test_core_and_study_draw_their_own_questions_into_their_own_folders(tmp_path, monkeypatch):
+    """The core's figures group draws RQ1/RQ2/probes only; a study's params file (laid over the core's)
+    draws its question into reports/<study>/ and writes no README headline."""
+    from animatelab.cli import main
+    from animatelab.config import load_params, study_params_files
+
+    monkeypatch.chdir(tmp_path)
+    write_all(tmp_path)
+    (tmp_path / "experiments/motion-design").mkdir(parents=True)
+    for rel in ("params.yaml", "experiments/motion-design/params.yaml"):
+        (tmp_path / rel).write_text((REPO / rel).read_text())
+    assert main(["figures"]) == 0
+    core = {f.name for f in (tmp_path / "reports/figures").glob("*.png")}
+    assert {"rq1_adapter_ablation.png", "rq2_adapter_scale.png", "rq1_dose_response.png"} <= core
+    assert not core & {"rq3_motion_lora.png", "rq4_design.png", "rq5_prompt_motion.png", "rq6_propagation.png"}
+    assert "## RQ4" not in (tmp_path / "reports/README.md").read_text()
+    findings = (tmp_path / "reports/findings.md").read_text()
+
+    files = [str(f.relative_to(tmp_path)) for f in study_params_files("motion-design", tmp_path)]
+    assert load_params(files).figures.readme == "reports/motion-design/README.md"
+    assert main(["figures", *(a for f in files for a in ("--params", f))]) == 0
+    study = {f.name for f in (tmp_path / "reports/motion-design/figures").glob("*.png")}
+    assert study == {"rq4_design.png"}
+    readme = (tmp_path / "reports/motion-design/README.md").read_text()
+    assert "## RQ4" in readme and "## RQ1" not in readme and "conv1d_s0" in readme
+    assert (tmp_path / "reports/findings.md").read_text() == findings  # the core's headline untouched
 
 
 def test_project_readme_headline_is_spliced_between_markers(tmp_path, monkeypatch):

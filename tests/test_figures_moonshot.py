@@ -60,7 +60,7 @@ def test_figures_files_and_plotted_values_are_the_metrics_files(world):
     from animatelab.figures.metrics import MetricsStore
     from animatelab.figures.style import paper_style
 
-    p = FiguresParams()
+    p = FiguresParams(sections=["rq1", "rq7"])
     manifest = build_all(p)
     for name in ("rq7_moonshot_vs_animatediff", "rq7_first_frame"):
         assert {f"reports/figures/{name}.png", f"reports/figures/{name}.pdf"} <= set(manifest["figures"])
@@ -107,7 +107,7 @@ def test_findings_and_tables_quote_the_files_numbers(world):
     from animatelab.figures.metrics import Metric
     from animatelab.reports_readme import write_readme
 
-    p = FiguresParams()
+    p = FiguresParams(sections=["rq1", "rq7"])
     readme = write_readme(p, build_all(p)).read_text()
     findings = (world / p.findings).read_text()
     table = (world / "reports/tables/rq7_first_frame.md").read_text()
@@ -134,7 +134,7 @@ def test_figures_stage_skips_rq7_without_metrics_moonshot(workdir):
     from animatelab.cli import main
 
     write_metrics(workdir / "metrics", seeds=1)
-    assert main(["figures"]) == 0
+    assert main(["figures", "--set", "figures.sections=[rq1, rq7]"]) == 0
     readme = (workdir / "reports/README.md").read_text()
     assert "No `metrics/moonshot/*.json` for modes text, animate: RQ7 skipped." in readme
     assert "metrics/moonshot/{text,animate}.json (RQ7 MoonShot: skipped)" in readme  # the missing-inputs list
@@ -143,5 +143,5 @@ def test_figures_stage_skips_rq7_without_metrics_moonshot(workdir):
     # a folder with no file of a configured mode is skipped the same way
     (workdir / "metrics/moonshot").mkdir()
     (workdir / "metrics/moonshot/other.json").write_text(json.dumps({"scale_0.0": {"x": {"mean": 1, "ci_low": 0, "ci_high": 2, "n": 3}}}))
-    assert main(["figures"]) == 0
+    assert main(["figures", "--set", "figures.sections=[rq1, rq7]"]) == 0
     assert not list((workdir / "reports/figures").glob("rq7_*"))

@@ -1,4 +1,4 @@
-"""MoonShot (issue 15) on micro params: the multimodal video block's known answers and both training stages."""
+"""MoonShot on micro params: the multimodal video block's known answers and both training stages."""
 
 from __future__ import annotations
 

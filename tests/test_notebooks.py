@@ -45,6 +45,18 @@ def test_all_research_questions_have_a_clean_notebook():
         assert "from animatelab" in src and "mlflow.search_runs" in src
 
 
+def _default(path: Path, name: str):
+    """The value the notebook's papermill parameters cell gives ``name``."""
+    import ast
+
+    cell = next(c for c in nbformat.read(path, as_version=4).cells
+                if c.cell_type == "code" and "parameters" in c.metadata.get("tags", []))
+    for node in ast.parse(cell.source).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == name:
+            return ast.literal_eval(node.value)
+    raise KeyError(f"{path.name}: no parameter {name}")
+
+
 @pytest.fixture(scope="module")
 def executed(inputs, tmp_path_factory) -> dict[str, nbformat.NotebookNode]:
     """All notebooks run at once (kernels are separate processes; most of the cost is their start)."""
@@ -56,13 +68,16 @@ def executed(inputs, tmp_path_factory) -> dict[str, nbformat.NotebookNode]:
     out_dir = tmp_path_factory.mktemp("executed")
     # Every path absolute and no ``cwd=``: papermill's cwd is a process-wide chdir, which threads race
     # (one kernel then starts in another's restored directory and ``../params.yaml`` points nowhere).
-    params = {"params_file": str(REPO / "params.yaml"), "metrics_dir": str(root / "metrics"),
+    params = {"metrics_dir": str(root / "metrics"),
               "probes_dir": str(root / "metrics/probes"), "samples_dir": str(root / "samples"),
               "tracking_uri": uri}
 
     def run(path: Path) -> nbformat.NotebookNode:
         out = out_dir / path.name
-        pm.execute_notebook(str(path), str(out), kernel_name="python3", progress_bar=False, parameters=params)
+        # the notebook's own params files (the core's, and its study's), made absolute
+        files = [str((path.parent / f).resolve()) for f in _default(path, "params_files")]
+        pm.execute_notebook(str(path), str(out), kernel_name="python3", progress_bar=False,
+                            parameters={**params, "params_files": files})
         return nbformat.read(out, as_version=4)
 
     with ThreadPoolExecutor(max_workers=len(NOTEBOOKS)) as pool:

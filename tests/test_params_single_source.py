@@ -12,8 +12,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from animatelab.config import Params, load_params
-from tests.conftest import REPO
+import pytest
+
+from animatelab.config import Params, load_params, study_params_files
+from tests.conftest import REPO, STUDIES
 
 
 def _norm(v: Any) -> Any:
@@ -56,6 +58,18 @@ def test_schema_defaults_agree_with_params_yaml():
     data = yaml.safe_load((REPO / "params.yaml").read_text())
     found = disagreements(Params, data, load_params(REPO / "params.yaml"))
     assert not found, "schema defaults disagree with params.yaml:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("study", STUDIES)
+def test_schema_defaults_agree_with_each_study_params(study):
+    """A study's own groups (absent from the core's file) follow the same rule; the groups it lays over the
+    core's (train_motion.runs, figures) are deliberate overrides and checked by loading them."""
+    core = yaml.safe_load((REPO / "params.yaml").read_text())
+    own = {k: v for k, v in yaml.safe_load((REPO / "experiments" / study / "params.yaml").read_text()).items()
+           if k not in core}
+    merged = load_params(study_params_files(study, REPO))
+    found = disagreements(Params, own, merged)
+    assert not found, f"schema defaults disagree with experiments/{study}/params.yaml:\n" + "\n".join(found)
 
 
 def test_the_check_sees_a_disagreement():

@@ -13,7 +13,7 @@ import torch
 
 from animatelab.models import sd15
 
-# Published sizes (REFERENCE.md): SD1.5 UNet, and the motion modules with/without mid block.
+# Published sizes (docs/methods.md): SD1.5 UNet, and the motion modules with/without mid block.
 SD15_UNET_PARAMS = 859_520_964
 
 

@@ -124,3 +124,17 @@ def test_strict_tracking_raises_on_a_refused_name(tmp_path, monkeypatch):
             _log_mlflow({"train_motion@x/loss": 1.0}, 1)
         monkeypatch.delenv("ANIMATELAB_STRICT_TRACKING")
         _log_mlflow({"train_motion@x/loss": 1.0}, 1)  # outside tests: a warning, training goes on
+
+
+def test_experiment_opens_as_model_training(tmp_path):
+    """MLflow 3's UI opens an untagged experiment in its GenAI traces view; ours is tagged as model training,
+    at creation and, for a store created before the tag, the next time a stage opens it."""
+    from animatelab.tracking import EXPERIMENT, EXPERIMENT_KIND, experiment_id, open_client
+
+    client = open_client(f"sqlite:///{tmp_path / 'new.db'}")
+    exp = client.get_experiment(experiment_id(client))
+    assert exp.name == EXPERIMENT and exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    old = open_client(f"sqlite:///{tmp_path / 'old.db'}")
+    old.create_experiment(EXPERIMENT)
+    assert "mlflow.experimentKind" not in old.get_experiment_by_name(EXPERIMENT).tags
+    assert old.get_experiment(experiment_id(old)).tags.items() >= EXPERIMENT_KIND.items()

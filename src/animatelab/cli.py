@@ -82,7 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="stage", metavar="<stage>", required=True)
     for name, help_text in STAGES.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+        p.add_argument(
+            "--params", action="append", default=None, metavar="FILE",
+            help="params file (default: params.yaml); repeat to lay a study's file over the core's",
+        )
         p.add_argument(
             "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
             help="override a param, e.g. --set prepare.frames=8 (repeatable)",
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        params = load_params(args.params, args.overrides)
+        params = load_params(args.params or ["params.yaml"], args.overrides)
     except ParamsError as err:
         print(f"animatelab {args.stage}: invalid params: {err}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ a one-line :class:`ParamsError` that names the offending key.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +127,7 @@ def parse_params(data: dict[str, Any], source: str = "params") -> Params:
         raise ParamsError(_format_error(source, err)) from None
 
 
-def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = None) -> Params:
-    path = Path(path)
+def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ParamsError(f"{path}: params file not found")
     try:
@@ -136,9 +136,39 @@ def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = 
         raise ParamsError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: top level must be a mapping of stage groups")
+    return data
+
+
+def merge_groups(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` laid over ``base`` key by key (mappings merge, anything else is replaced).
+
+    A study's params file adds its own groups and extends shared ones (e.g. its own
+    ``train_motion.runs`` beside the core's) without repeating the core's values.
+    """
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_groups(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_params(path: str | Path | Sequence[str | Path] = "params.yaml", overrides: list[str] | None = None) -> Params:
+    """Validate one params file, or several merged in order (the core's ``params.yaml``, then a study's)."""
+    paths = [Path(path)] if isinstance(path, (str, Path)) else [Path(p) for p in path]
+    data: dict[str, Any] = {}
+    for p in paths:
+        data = merge_groups(data, _read_yaml(p))
     for assignment in overrides or []:
         _apply_override(data, assignment)
-    return parse_params(data, str(path))
+    return parse_params(data, " + ".join(str(p) for p in paths))
+
+
+def study_params_files(study: str, root: str | Path = ".") -> list[Path]:
+    """The params files a study pipeline's stages read: the core's, then ``experiments/<study>/params.yaml``."""
+    root = Path(root)
+    return [root / "params.yaml", root / "experiments" / study / "params.yaml"]
 
 
 # --------------------------------------------------------------------------- input paths

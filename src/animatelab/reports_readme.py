@@ -263,26 +263,32 @@ def write_readme(p: FiguresParams, manifest: dict) -> Path:
         "FVD depends on N: compare it with the real-vs-real floor at the same N, not across N.",
         "",
     ]
-    rq1 = _rq1(store, p)
-    lines += base_model.findings(p) + rq1 + _rq2(store, p) + _rq3(store, p)
-    lines += _table_section("RQ4: motion-module design", tables / "rq4_design.md")
-    lines += ["![RQ4](figures/rq4_design.png)", ""]
-    lines += _table_section("RQ5: can the motion follow the prompt?", tables / "rq5_prompt_motion.md")
-    lines += ["`dir_*` runs: one MotionLoRA per direction, each sampled with prompts asking for its direction; "
-              "the other runs use the held-out prompts (all seven motions).", "", "![RQ5](figures/rq5_prompt_motion.png)", ""]
-    rq7 = rq7_findings(store, p)
-    lines += _probes(p) + _rq6(p) + rq7
+    want = set(p.sections)
+    rq1 = _rq1(store, p) if "rq1" in want else []
+    rq7 = rq7_findings(store, p) if "rq7" in want else []
+    lines += base_model.findings(p) if "base" in want else []
+    lines += rq1 + (_rq2(store, p) if "rq2" in want else []) + (_rq3(store, p) if "rq3" in want else [])
+    if "rq4" in want:
+        lines += _table_section("RQ4: motion-module design", tables / "rq4_design.md")
+        lines += ["![RQ4](figures/rq4_design.png)", ""]
+    if "rq5" in want:
+        lines += _table_section("RQ5: can the motion follow the prompt?", tables / "rq5_prompt_motion.md")
+        lines += ["`dir_*` runs: one MotionLoRA per direction, each sampled with prompts asking for its direction; "
+                  "the other runs use the held-out prompts (all seven motions).", "", "![RQ5](figures/rq5_prompt_motion.png)", ""]
+    lines += (_probes(p) if "probes" in want else []) + (_rq6(p) if "rq6" in want else []) + rq7
     missing = sorted(set(manifest.get("missing", [])) | set(store.missing))
     lines += ["## Missing inputs", ""] + ([f"- {m}" for m in missing] or ["- none"]) + [""]
     out = Path(p.readme)
     out.parent.mkdir(parents=True, exist_ok=True)
     # links are relative to the README's folder
     out.write_text("\n".join(lines))
+    if p.findings is None:
+        return out
     # the headline block for the project README: a DVC output of its own, spliced by `make repro`
     # (python -m animatelab.readme_splice), so no stage ever rewrites the hand-edited README
     findings = Path(p.findings)
     findings.parent.mkdir(parents=True, exist_ok=True)
     link = Path(os.path.relpath(out, findings.parent)).as_posix()
-    findings.write_text("\n".join(["#" + rq1[0], *rq1[1:], "#" + rq7[0], *rq7[1:],
-                                   f"All findings: [{out.as_posix()}]({link})."]) + "\n")
+    headlines = [line for block in (rq1, rq7) if block for line in ("#" + block[0], *block[1:])]
+    findings.write_text("\n".join([*headlines, f"All findings: [{out.as_posix()}]({link})."]) + "\n")
     return out

@@ -27,6 +27,9 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
 EXPERIMENT = "animatelab"
+# MLflow 3's UI opens an experiment by its kind: untagged, it guesses and offers the GenAI traces view
+# (0 traces, "Evaluation runs"); a model-training experiment opens on the runs table
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 HEAD_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "animatelab"
 
 
@@ -117,9 +120,15 @@ def open_client(uri: str) -> Any:
 
 
 def experiment_id(client: Any) -> str:
-    """The ``animatelab`` experiment's id, created on first use."""
+    """The ``animatelab`` experiment's id, created on first use as a model-training experiment
+    (an experiment created before that is tagged the first time a stage uses it)."""
     exp = client.get_experiment_by_name(EXPERIMENT)
-    return exp.experiment_id if exp is not None else client.create_experiment(EXPERIMENT)
+    if exp is None:
+        return client.create_experiment(EXPERIMENT, tags=EXPERIMENT_KIND)
+    for key, value in EXPERIMENT_KIND.items():
+        if exp.tags.get(key) != value:
+            client.set_experiment_tag(exp.experiment_id, key, value)
+    return exp.experiment_id
 
 
 def run_tags(stage: str, name: str, run: str | None) -> dict[str, str]:

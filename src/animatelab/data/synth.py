@@ -1,4 +1,4 @@
-"""The embedded synthetic world (DESIGN.md): clean captioned images, WebVid-format videos carrying
+"""The embedded synthetic world (docs/world.md): clean captioned images, WebVid-format videos carrying
 WebVid's defects (fixed watermark, mild blur, h264 artefacts), a zoom-in MotionLoRA set, and the
 ground truth of every clip, so evaluation can score motion and watermark leakage exactly.
 

@@ -2,7 +2,7 @@
 
 Independent of the synthetic-data stage on purpose: metric tests must not depend on it. The same
 vocabulary (``animatelab.world``: shapes, colours, backgrounds, motions, captions) and the same watermark compositing rule
-(``(1 - alpha*T) * frame + alpha*T*colour``) as DESIGN.md describes.
+(``(1 - alpha*T) * frame + alpha*T*colour``) as docs/world.md describes.
 """
 
 from __future__ import annotations

@@ -45,54 +45,70 @@ def build_all(p: FiguresParams) -> dict:
         if fig is not None:
             figures.extend(save(fig, fig_dir, name, p.dpi))
 
+    want = set(p.sections)
     with paper_style():
-        keep(ablations.rq1_bars(store, p.rq1_variants, p.rq1_metrics, p.rq1_scale, 2 * w, p.rq1_floor_run), "rq1_adapter_ablation")
-        if store.scales(p.rq2_run):
-            keep(ablations.rq2_scale_curve(store, p.rq2_run, p.rq2_metrics, w), "rq2_adapter_scale")
-        else:
-            missing.append(f"per-scale metrics of {p.rq2_run} (RQ2)")
-        if ablations.lora_runs(store):
-            keep(ablations.rq3_lora_curve(store, p.rq3_metrics, w), "rq3_motion_lora")
-        else:
-            missing.append("runs lora_n* (RQ3)")
-        for runs, metrics, name in ((p.rq4_runs, p.rq4_metrics, "rq4_design"), (p.rq5_runs, p.rq5_metrics, "rq5_prompt_motion")):
+        if "rq1" in want:
+            keep(ablations.rq1_bars(store, p.rq1_variants, p.rq1_metrics, p.rq1_scale, 2 * w, p.rq1_floor_run),
+                 "rq1_adapter_ablation")
+        if "rq2" in want:
+            if store.scales(p.rq2_run):
+                keep(ablations.rq2_scale_curve(store, p.rq2_run, p.rq2_metrics, w), "rq2_adapter_scale")
+            else:
+                missing.append(f"per-scale metrics of {p.rq2_run} (RQ2)")
+        if "rq3" in want:
+            if ablations.lora_runs(store):
+                keep(ablations.rq3_lora_curve(store, p.rq3_metrics, w), "rq3_motion_lora")
+            else:
+                missing.append("runs lora_n* (RQ3)")
+        for section, runs, metrics, name in (("rq4", p.rq4_runs, p.rq4_metrics, "rq4_design"),
+                                             ("rq5", p.rq5_runs, p.rq5_metrics, "rq5_prompt_motion")):
+            if section not in want:
+                continue
             if any(r in store.runs for r in runs):
                 keep(ablations.runs_bars(store, runs, metrics, p.rq1_scale, 2 * w, reference=runs[0]), name)
             else:
                 missing.append(f"runs {', '.join(runs)} ({name})")
-        fig, absent = grids.frame_grid(p.samples_dir, p.grid_runs, p.rq1_scale, p.grid_videos, p.grid_frames, 2 * w)
-        keep(fig, "samples_grid")
-        missing.extend(f"samples of {r}" for r in absent)
-        results, curves = probes.load(p.probes_dir)
-        for name, fig in (
-            ("probe_spectrum", probes.spectrum_figure(curves, w)),
-            ("probe_summary", probes.summary_figure(results, 2 * w)),
-            ("probe_loss_over_training", probes.loss_training_figure(curves, w)),
-            ("rq1_dose_response", probes.dose_response_figure(curves, 2 * w, p.rq1_variants)),
-            ("rq6_propagation", sparsectrl.propagation_figure(sparsectrl.load(p.metrics_dir, p.rq6_variants), 2 * w)),
-            ("rq6_keyframe_strip", sparsectrl.strip_figure(
-                p.samples_dir, p.rq6_strip_variant, p.rq6_strip_keyframes,
-                Path(p.samples_dir) / p.rq6_baseline_run / f"scale_{float(p.rq1_scale)}", 2 * w)),
-        ):
+        if "grid" in want:
+            fig, absent = grids.frame_grid(p.samples_dir, p.grid_runs, p.rq1_scale, p.grid_videos, p.grid_frames, 2 * w)
+            keep(fig, "samples_grid")
+            missing.extend(f"samples of {r}" for r in absent)
+        results, curves = probes.load(p.probes_dir) if want & {"probes", "rq1"} else ({}, {})
+        drawn = []
+        if "probes" in want:
+            drawn += [("probe_spectrum", lambda: probes.spectrum_figure(curves, w)),
+                      ("probe_summary", lambda: probes.summary_figure(results, 2 * w)),
+                      ("probe_loss_over_training", lambda: probes.loss_training_figure(curves, w))]
+        if "rq1" in want:
+            drawn += [("rq1_dose_response", lambda: probes.dose_response_figure(curves, 2 * w, p.rq1_variants))]
+        if "rq6" in want:
+            drawn += [("rq6_propagation", lambda: sparsectrl.propagation_figure(sparsectrl.load(p.metrics_dir, p.rq6_variants), 2 * w)),
+                      ("rq6_keyframe_strip", lambda: sparsectrl.strip_figure(
+                          p.samples_dir, p.rq6_strip_variant, p.rq6_strip_keyframes,
+                          Path(p.samples_dir) / p.rq6_baseline_run / f"scale_{float(p.rq1_scale)}", 2 * w))]
+        for name, draw in drawn:
+            fig = draw()
             keep(fig, name) if fig is not None else missing.append(f"{name} (no inputs)")
-        missing.extend(_rq7(store, p, keep, out_tables))
+        if "rq7" in want:
+            missing.extend(_rq7(store, p, keep, out_tables))
 
     scale = p.rq1_scale
-    for df, name, caption in (
-        (tables.variants_table(store, p.rq1_variants, p.table_metrics, scale), "rq1_adapter_ablation",
+    for section, df, name, caption in (
+        ("rq1", lambda: tables.variants_table(store, p.rq1_variants, p.table_metrics, scale), "rq1_adapter_ablation",
          f"RQ1: motion module trained with vs. without the domain adapter (adapter scale {scale:g} at inference); mean over seeds [95% t interval]."),
-        (tables.runs_table(store, p.rq4_runs, p.table_metrics, scale), "rq4_design",
+        ("rq4", lambda: tables.runs_table(store, p.rq4_runs, p.table_metrics, scale), "rq4_design",
          "RQ4: motion-module design variants; mean [95% bootstrap interval over videos]."),
-        (tables.runs_table(store, p.rq5_runs, p.table_metrics, scale), "rq5_prompt_motion",
+        ("rq5", lambda: tables.runs_table(store, p.rq5_runs, p.table_metrics, scale), "rq5_prompt_motion",
          "RQ5: temporal text cross-attention vs. the AnimateDiff module; mean [95% bootstrap interval]."),
-        (tables.runs_table(store, [r for _, r in ablations.lora_runs(store)], p.table_metrics, scale), "rq3_motion_lora",
+        ("rq3", lambda: tables.runs_table(store, [r for _, r in ablations.lora_runs(store)], p.table_metrics, scale), "rq3_motion_lora",
          "RQ3: MotionLoRA by number of reference videos; mean [95% bootstrap interval]."),
     ):
-        out_tables.extend(tables.write(df, tab_dir, name, caption))
-    prob_rows = probes.as_rows(results)
-    import pandas as pd
+        if section in want:
+            out_tables.extend(tables.write(df(), tab_dir, name, caption))
+    if "probes" in want:
+        prob_rows = probes.as_rows(results)
+        import pandas as pd
 
-    df = pd.DataFrame({r: {k: tables.cell(v) for k, v in vals.items()} for r, vals in prob_rows.items()}).T
-    out_tables.extend(tables.write(df.rename_axis("run"), tab_dir, "probes", "Probes (RQ1 why): mean [95% bootstrap interval over clips]."))
+        df = pd.DataFrame({r: {k: tables.cell(v) for k, v in vals.items()} for r, vals in prob_rows.items()}).T
+        out_tables.extend(tables.write(df.rename_axis("run"), tab_dir, "probes", "Probes (RQ1 why): mean [95% bootstrap interval over clips]."))
     missing = sorted(set(missing) | set(store.missing))
     return {"figures": [str(f) for f in figures], "tables": [str(t) for t in out_tables], "missing": missing}

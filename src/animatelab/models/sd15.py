@@ -36,7 +36,7 @@ SD15_VAE_SCALE = 8  # pixels per latent
 SD15_TEXT_TOKENS = 77  # CLIP ViT-L/14 context length
 SD15_TEXT_DIM = 768
 
-# Official AnimateDiff motion-module layouts on SD1.5 widths (REFERENCE.md, "Checkpoint key layouts").
+# Official AnimateDiff motion-module layouts on SD1.5 widths (docs/methods.md, "Motion module").
 _MOTION_COMMON: dict[str, Any] = {
     "block_out_channels": [320, 640, 1280, 1280],
     "motion_layers_per_block": 2,
@@ -112,7 +112,7 @@ def dummy_batch(batch: int = 1, frames: int = 16, resolution: int = 256, device:
     return {
         "sample": torch.randn(batch, 4, frames, side, side, device=device, dtype=dtype),
         "timestep": torch.randint(0, 1000, (batch,), device=device),
-        # UNetMotionModel does not repeat the text per frame (REFERENCE.md): pass one row per frame.
+        # UNetMotionModel does not repeat the text per frame (docs/methods.md): pass one row per frame.
         "encoder_hidden_states": torch.randn(
             batch * frames, SD15_TEXT_TOKENS, SD15_TEXT_DIM, device=device, dtype=dtype
         ),

@@ -1,4 +1,4 @@
-"""Params of the image ControlNet attached per frame to video models (RQ7, issue 15)."""
+"""Params of the image ControlNet attached per frame to video models (RQ7)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from animatelab.schema.base import Strict
 
 # --------------------------------------------------------------------------- synth_data
 class SynthDataParams(Strict):
-    """The embedded synthetic world (DESIGN.md): clean images, WebVid-format videos, LoRA set.
+    """The embedded synthetic world (docs/world.md): clean images, WebVid-format videos, LoRA set.
 
     Speeds are px/frame (translation), diameter px/frame (grow/shrink) or crop-side px/frame
     (zoom); a clip whose speed would carry the object out of frame is shrunk, then slowed.

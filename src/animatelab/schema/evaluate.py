@@ -150,13 +150,20 @@ class ProbeParams(Strict):
     threads: int = Field(default=2, gt=0)
 
 
+FigureSection = Literal["base", "rq1", "rq2", "probes", "grid", "rq3", "rq4", "rq5", "rq6", "rq7"]
+
+
 class FiguresParams(Strict):
     """Paper figures and tables drawn from metrics files only (``animatelab.figures``)."""
 
     figures_dir: str = "reports/figures"
     tables_dir: str = "reports/tables"
     readme: str = "reports/README.md"
-    findings: str = "reports/findings.md"  # the RQ1 and RQ7 headline blocks; `make repro` splices them into README.md
+    # the headline blocks (RQ1 and RQ7, when drawn) that `make repro` splices into README.md; None: none written
+    findings: str | None = "reports/findings.md"
+    # what this pipeline draws: the core draws the base, RQ1, RQ2, the probes and the sample grid; each study
+    # pipeline (experiments/<study>/params.yaml) draws its own questions into its own reports folder
+    sections: list[FigureSection] = ["base", "rq1", "rq2", "probes", "grid"]
     metrics_dir: str = "metrics"
     probes_dir: str = "metrics/probes"
     samples_dir: str = "samples"
@@ -169,7 +176,7 @@ class FiguresParams(Strict):
     rq1_scale: float = 0.0  # the inference setting: adapter dropped
     # the train_motion run kept at initialisation: each RQ1 metric's floor (None: not drawn)
     rq1_floor_run: str | None = "untrained"
-    # defect measures also read above that floor (each arm minus the base's own level; issue 13, criterion 2)
+    # defect measures also read above that floor (each arm minus the base's own level)
     rq1_above_floor: list[str] = ["watermark_leakage", "watermark_leakage_latent", "domain_video_frac"]
     rq2_run: str = "with_adapter_s0"
     rq2_metrics: tuple[str, str] = ("fvd_synth", "clip_synth_text")  # visual quality, text alignment

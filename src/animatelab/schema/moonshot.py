@@ -10,7 +10,7 @@ from animatelab.schema.base import LoopParams, Strict
 from animatelab.schema.models import MotionModuleParams
 
 
-# --------------------------------------------------------------------------- MoonShot (issue 15)
+# --------------------------------------------------------------------------- MoonShot
 class TrainMoonShotImageParams(Strict):
     """MoonShot stage 1: the decoupled cross-attention's image K/V + image projection on the clean
     images (``synth_dir``: images.npz + images.csv), base frozen. Image embeddings: the image tower

@@ -17,7 +17,7 @@ class TrainAdapterParams(Strict):
     ``targets``: which spatial layers carry it. ``attention`` (q/k/v/out of every ``attn1``/``attn2``)
     is the paper's adapter; ``resnet_conv`` adds the ResNet blocks' 3x3 ``conv1``/``conv2``, the layers
     that draw local pixel texture, to ask whether attention alone can hold a video domain's pixel-level
-    defects (issue 13, criterion 1)."""
+    defects."""
 
     out_dir: str = "models/domain_adapter"
     dataset: str = "train"  # folder under encode.out_dir

@@ -1,4 +1,4 @@
-"""Stage ``synth_data``: generate the embedded synthetic WebVid-format world (DESIGN.md)."""
+"""Stage ``synth_data``: generate the embedded synthetic WebVid-format world (docs/world.md)."""
 
 from __future__ import annotations
 
