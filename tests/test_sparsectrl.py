@@ -29,7 +29,8 @@ def world(tmp_path_factory) -> Path:
         assert _run(root, *argv) == 0
     save_tiny_base(root / "models/base")
     for argv in (["encode"], ["train_adapter"], ["train_motion", "--run", "with_adapter_s0"],
-                 ["sample", "--run", "with_adapter_s0"]):
+                 # the baseline is scale 0 only (sample_sparsectrl.adapter_scale): no RQ2 sweep
+                 ["sample", "--run", "with_adapter_s0", "--set", "sample.adapter_scales_by_run={}"]):
         assert _run(root, *argv) == 0
     for stage in ("train_sparsectrl", "sample_sparsectrl", "evaluate_sparsectrl"):
         for variant in ("rgb", "sketch"):
