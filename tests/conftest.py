@@ -63,3 +63,13 @@ def write_params(workdir: Path, data: dict) -> Path:
     path = workdir / "params.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+# the longest test files, started first: under xdist (two workers, one file per worker at a time) the micro
+# DAG then overlaps everything else instead of running alone at the end
+FIRST = ("test_dvc_full_pipeline.py", "test_determinism.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(FIRST)))  # stable: the rest keep their order

@@ -197,3 +197,26 @@ def test_base_model_section_reads_both_caption_wordings(tmp_path):
     assert "motion phrase" in text and "0.440 [0.390, 0.490]" in text
     assert "0.856 [0.806, 0.906]" in text
     assert findings(FiguresParams(base_quality=str(tmp_path / "missing.json"))) == []
+
+
+def test_summary_reads_arm_means_and_file_keys(tmp_path, monkeypatch):
+    """figures.summary: an arm's mean over its seeds' files, a key's mean inside a file, None when absent;
+    a study's summary replaces the core's (its headline numbers are its own)."""
+    from animatelab.config import load_params, study_params_files
+    from animatelab.figures.metrics import MetricsStore
+    from animatelab.figures.summary import headline
+    from animatelab.schema.evaluate import SummaryEntry
+
+    monkeypatch.chdir(tmp_path)
+    write_metrics(tmp_path / "metrics", seeds=3)
+    store = MetricsStore.load("metrics")
+    got = headline({"with": SummaryEntry(arm="with_adapter", metric="watermark_leakage"),
+                    "one": SummaryEntry(file="metrics/no_adapter_s1.json", key="scale_0.0/watermark_leakage"),
+                    "absent": SummaryEntry(file="metrics/nope.json", key="scale_0.0/watermark_leakage")}, store)
+    # fabricated leakage: with-adapter seeds 0.10/0.12/0.14, without 0.70/0.67/0.64
+    assert got == {"with": pytest.approx(0.12), "one": pytest.approx(0.67), "absent": None}
+    with pytest.raises(ValueError, match="either file"):
+        SummaryEntry(file="metrics/x.json", arm="with_adapter", metric="m")
+    core = load_params(REPO / "params.yaml").figures.summary
+    study = load_params(study_params_files("sparsectrl", REPO)).figures.summary
+    assert "leak_with" in core and "leak_with" not in study and "d_pos_rgb" in study

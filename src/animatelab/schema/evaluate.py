@@ -150,6 +150,23 @@ class ProbeParams(Strict):
     threads: int = Field(default=2, gt=0)
 
 
+class SummaryEntry(Strict):
+    """One headline number of ``dvc metrics show``: a key's mean inside a metrics file, or an RQ1 arm's
+    mean over its seeds' files (``figures.metrics_dir``) at an adapter scale."""
+
+    file: str | None = None  # e.g. metrics/sparsectrl_rgb.json
+    key: str | None = None  # path inside it, e.g. control_minus_baseline_k2/pos_err_cond
+    arm: str | None = None  # e.g. with_adapter: the runs with_adapter_s0, _s1, ...
+    metric: str | None = None
+    scale: float = 0.0
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "SummaryEntry":
+        if (self.file is None) == (self.arm is None) or (self.file and not self.key) or (self.arm and not self.metric):
+            raise ValueError("give either file + key or arm + metric")
+        return self
+
+
 FigureSection = Literal["base", "rq1", "rq2", "probes", "grid", "rq3", "rq4", "rq5", "rq6", "rq7"]
 
 
@@ -164,6 +181,17 @@ class FiguresParams(Strict):
     # what this pipeline draws: the core draws the base, RQ1, RQ2, the probes and the sample grid; each study
     # pipeline (experiments/<study>/params.yaml) draws its own questions into its own reports folder
     sections: list[FigureSection] = ["base", "rq1", "rq2", "probes", "grid"]
+    # the pipeline's headline numbers, one short name each: a small JSON that `dvc metrics show` prints on one
+    # screen (the per-run metrics files hold everything); None: not written
+    summary_file: str | None = "metrics/summary/core.json"
+    summary: dict[str, SummaryEntry] = {
+        "leak_with": SummaryEntry(arm="with_adapter", metric="watermark_leakage"),
+        "leak_without": SummaryEntry(arm="no_adapter", metric="watermark_leakage"),
+        "leak_floor": SummaryEntry(file="metrics/untrained.json", key="scale_0.0/watermark_leakage"),
+        "video_with": SummaryEntry(arm="with_adapter", metric="domain_video_frac"),
+        "video_without": SummaryEntry(arm="no_adapter", metric="domain_video_frac"),
+        "leak_scale1": SummaryEntry(file="metrics/with_adapter_s0.json", key="scale_1.0/watermark_leakage"),
+    }
     metrics_dir: str = "metrics"
     probes_dir: str = "metrics/probes"
     samples_dir: str = "samples"
