@@ -10,7 +10,7 @@ export DVC_NO_ANALYTICS := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: env repro repro-all test bench clean-env lock check-repro
+.PHONY: env repro repro-all test plots bench clean-env lock check-repro
 
 env: $(STAMP)
 
@@ -34,6 +34,12 @@ repro-all: env
 
 test: env
 	$(BIN)/python -m pytest
+
+# every DVC plot as one page that opens offline (dvc plots show's page loads its libraries from a CDN);
+# e.g. `make plots PLOTS="experiments/sparsectrl/dvc.yaml"` or PLOTS="--diff HEAD~1"
+PLOTS ?=
+plots: env
+	$(BIN)/python -m animatelab.plots_page $(PLOTS)
 
 # After `make repro`: the fresh metrics/*.json and dvc.lock hashes (data/synth, data/prepared) vs the
 # committed ones, each difference printed; e.g. `make check-repro CHECK_REPRO="--rel-tol 0.02 --within-ci"`.

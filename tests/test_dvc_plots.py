@@ -164,3 +164,25 @@ def test_plots_diff_compares_two_revisions(plots_repo):
     first = {v["rev"]: float(v["loss"]) for v in values
              if "with_adapter_s0/loss.csv".endswith(v["filename"]) and str(v["step"]) == "1"}
     assert first["workspace"] == pytest.approx(first["HEAD"] / 2, rel=1e-3)
+
+
+def test_offline_page_holds_every_declared_plot_and_loads_nothing(plots_repo):
+    """`make plots`: the page DVC writes loads its libraries from a CDN (blank offline); this one is SVG and
+    embedded images only, one section per declared plot, one legend entry (colour) per run."""
+    import re as _re
+
+    dvc, _ = _pipeline()
+    env_path = f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"
+    run = subprocess.run([sys.executable, "-m", "animatelab.plots_page", "-o", "page.html"], cwd=plots_repo,
+                         env={**os.environ, "PATH": env_path}, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    page = (plots_repo / "page.html").read_text()
+    # nothing fetched: no src/href pointing at a network address (SVG namespace URIs are names, not loads)
+    assert not _re.findall(r'(?:src|href)="(?:https?:)?//', page)
+    assert "<script" not in page
+    sections = _re.findall(r'<section id="([^"]+)">', page)
+    assert sections == list(_plots(dvc))
+    rq1 = page.split('<section id="loss_rq1_motion">')[1].split("</section>")[0]
+    runs = [f.split("/")[-2] for f in _data_files(dvc)["loss_rq1_motion"]]
+    assert all(f">{r}<" in rq1 for r in runs)  # each run named in the legend, i.e. its own colour
+    assert page.count("data:image/png;base64,") == sum(pid.endswith(".png") for pid in _plots(dvc))
