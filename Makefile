@@ -36,7 +36,7 @@ test: env
 	$(BIN)/python -m pytest
 
 # every DVC plot as one page that opens offline (dvc plots show's page loads its libraries from a CDN);
-# e.g. `make plots PLOTS="experiments/sparsectrl/dvc.yaml"` or PLOTS="--diff HEAD~1"
+# e.g. `make plots PLOTS=loss_rq1_motion` or PLOTS="--diff HEAD~1"
 PLOTS ?=
 plots: env
 	$(BIN)/python -m animatelab.plots_page $(PLOTS)

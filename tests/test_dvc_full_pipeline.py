@@ -126,6 +126,15 @@ def test_dvc_repro_runs_the_core_then_every_study_and_then_nothing(repo_copy):  
     readme = (repo_copy / "README.md").read_text()
     assert FINDINGS_START in readme and "with_adapter" in readme.split(FINDINGS_START)[1] and readme != before
 
+    # the views across pipelines: each summary as DVC metrics, each study's plots resolved from its folder
+    shown = _dvc(repo_copy, "metrics", "show", "--json")
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    found = {path for rev in json.loads(shown.stdout).values() for path in rev["data"]}
+    assert found == {"metrics/summary/core.json", *(f"metrics/summary/{s}.json" for s in STUDIES)}
+    plots = _dvc(repo_copy, "plots", "show", "--json")  # every pipeline's plots, paths from each dvc.yaml's folder
+    assert plots.returncode == 0, plots.stderr[-2000:]
+    assert json.loads(plots.stdout)["data"]["loss_rq3_motion_lora"][0]["content"]["data"]["values"], plots.stdout[-2000:]
+
     again = _dvc(repo_copy, "repro", *targets)
     assert again.returncode == 0 and "Running stage" not in again.stdout, again.stdout[-2000:]
     status = _dvc(repo_copy, "status", *targets)

@@ -7,8 +7,8 @@ draws each loss plot with one colour per run (and revision), a rolling mean over
 the faint raw curve, renders it to SVG with vl-convert (no browser, no network) and embeds the pipelines'
 figure images, so the file holds everything it shows.
 
-    python -m animatelab.plots_page                      # the core's plots -> dvc_plots/offline.html
-    python -m animatelab.plots_page experiments/sparsectrl/dvc.yaml
+    python -m animatelab.plots_page                      # every pipeline's plots -> dvc_plots/offline.html
+    python -m animatelab.plots_page loss_rq1_motion      # one plot id
     python -m animatelab.plots_page --diff HEAD~1        # workspace vs a revision
 """
 
@@ -27,15 +27,15 @@ from typing import Any
 WINDOW = 20  # steps in the rolling mean: loss curves are per step (spikes of several times the mean)
 
 
-def collect(targets: Sequence[str], diff: Sequence[str] | None = None, dvc: str = "dvc") -> dict[str, list[dict]]:
-    """``{plot id: [entry]}`` as DVC resolves them (vega entries hold the rows, image entries a file path)."""
+def collect(targets: Sequence[str], diff: Sequence[str] | None = None,
+            dvc: str = "dvc") -> tuple[dict[str, list[dict]], list[str]]:
+    """``({plot id: [entry]}, [missing file])`` as DVC resolves every pipeline's plots (vega entries hold the
+    rows, image entries a file path); a file not produced yet is left out of its plot and listed."""
     cmd = [dvc, "plots", "diff", *diff] if diff is not None else [dvc, "plots", "show"]
     run = subprocess.run([*cmd, "--json", *targets], capture_output=True, text=True, check=True)
-    data = json.loads(run.stdout).get("data", {})
-    errors = json.loads(run.stdout).get("errors")
-    if errors:
-        print(f"plots_page: DVC could not load: {errors}", file=sys.stderr)
-    return data
+    out = json.loads(run.stdout)
+    missing = sorted({f"{e.get('source')} ({e.get('rev')})" for e in out.get("errors", [])})
+    return {pid: entries for pid, entries in out.get("data", {}).items() if entries}, missing
 
 
 def series_name(row: dict[str, Any], revisions: int) -> str:
@@ -93,7 +93,7 @@ def _axes(entry: dict) -> tuple[str, str]:
     return x, y
 
 
-def render(data: dict[str, list[dict]], window: int = WINDOW) -> str:
+def render(data: dict[str, list[dict]], window: int = WINDOW, missing: Sequence[str] = ()) -> str:
     """The page: one section per plot id, in DVC's order; SVG charts and base64 images, no external URL."""
     import vl_convert as vlc
 
@@ -113,6 +113,9 @@ def render(data: dict[str, list[dict]], window: int = WINDOW) -> str:
                 svg = vlc.vegalite_to_svg(loss_spec(title, entry["content"]["data"]["values"], x, y, window))
                 body.append(svg[svg.index("<svg"):])  # inline SVG without its XML prolog
         parts.append(f'<section id="{html.escape(pid)}"><h2>{html.escape(pid)}</h2>{"".join(body)}</section>')
+    if missing:
+        items = "".join(f"<li>{html.escape(m)}</li>" for m in missing)
+        parts.append(f"<h2>Not produced yet (run its pipeline)</h2><ul>{items}</ul>")
     return ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>animatelab plots</title><style>"
             "body{font-family:sans-serif;margin:2em}section{margin-bottom:2em}img{max-width:900px}"
             "</style></head><body><h1>DVC plots</h1>" + "".join(parts) + "</body></html>\n")
@@ -120,13 +123,14 @@ def render(data: dict[str, list[dict]], window: int = WINDOW) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m animatelab.plots_page", description=__doc__.splitlines()[0])
-    parser.add_argument("targets", nargs="*", help="dvc.yaml files or plot files (default: the core's dvc.yaml)")
+    parser.add_argument("targets", nargs="*", help="plot ids or files (default: every pipeline's plots)")
     parser.add_argument("--diff", nargs="*", default=None, metavar="REV", help="compare revisions (dvc plots diff)")
     parser.add_argument("--window", type=int, default=WINDOW, help="steps in the rolling mean")
     parser.add_argument("-o", "--out", default="dvc_plots/offline.html")
     args = parser.parse_args(argv)
     dvc = str(Path(sys.executable).with_name("dvc"))
-    page = render(collect(args.targets, args.diff, dvc if Path(dvc).exists() else "dvc"), args.window)
+    data, missing = collect(args.targets, args.diff, dvc if Path(dvc).exists() else "dvc")
+    page = render(data, args.window, missing)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page)
