@@ -83,6 +83,8 @@ def test_build_all_and_readme(tmp_path, monkeypatch):
     assert "N=8: " in readme and "; the camera-motion clips themselves: 0.86 [" in readme
     assert "## RQ6: SparseCtrl" in readme and "- rgb, 4 keyframes: `pos_err_cond` 0.6 [" in readme
     assert "(paired difference -3.4 [" in readme
+    # RQ2 reports the domain's defects by adapter scale, not only quality (FVD's reference is watermarked)
+    assert "- `watermark_leakage` by scale: 0: " in readme and "rewards the watermark" in readme
 
 
 def test_figures_stage_with_nothing_but_rq1(workdir):

@@ -137,7 +137,9 @@ def _rq2(store: MetricsStore, p: FiguresParams) -> list[str]:
     for metric in p.rq2_metrics:
         parts = [f"{s:g}: {m.text()}" for s in scales if (m := store.get(p.rq2_run, metric, s)) is not None]
         lines.append(f"- `{metric}` by scale: " + "; ".join(parts))
-    return lines + ["", "![RQ2](figures/rq2_adapter_scale.png)", ""]
+    note = ("`fvd_synth` compares with the training videos, watermark included: it rewards the watermark the "
+            "adapter carries, so read it beside the leakage.") if "fvd_synth" in p.rq2_metrics else ""
+    return lines + ["", note, "", "![RQ2](figures/rq2_adapter_scale.png)", ""]
 
 
 def _rq3(store: MetricsStore, p: FiguresParams) -> list[str]:

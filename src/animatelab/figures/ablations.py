@@ -77,9 +77,10 @@ def rq1_bars(store: MetricsStore, variants: list[str], metrics: list[str], scale
     return fig
 
 
-def rq2_scale_curve(store: MetricsStore, run: str, metrics: tuple[str, str], width: float):
-    """Visual quality and text alignment against the adapter scale at inference (0 = dropped)."""
-    fig, axes = figure(width, 0.45, ncols=2, squeeze=False)
+def rq2_scale_curve(store: MetricsStore, run: str, metrics: list[str], width: float):
+    """Each metric (the domain's defects, visual quality, text alignment) against the adapter scale at
+    inference (0 = dropped), one panel each."""
+    fig, axes = figure(width, 0.45 * 2 / max(2, len(metrics)), ncols=len(metrics), squeeze=False)
     scales = store.scales(run)
     for ax, metric, colour in zip(axes[0], metrics, CYCLE):
         pts = [(s, m) for s in scales if (m := store.get(run, metric, s)) is not None]

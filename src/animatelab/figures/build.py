@@ -52,7 +52,8 @@ def build_all(p: FiguresParams) -> dict:
                  "rq1_adapter_ablation")
         if "rq2" in want:
             if store.scales(p.rq2_run):
-                keep(ablations.rq2_scale_curve(store, p.rq2_run, p.rq2_metrics, w), "rq2_adapter_scale")
+                keep(ablations.rq2_scale_curve(store, p.rq2_run, p.rq2_metrics, w * max(1, len(p.rq2_metrics) // 2)),
+                     "rq2_adapter_scale")
             else:
                 missing.append(f"per-scale metrics of {p.rq2_run} (RQ2)")
         if "rq3" in want:

@@ -207,7 +207,9 @@ class FiguresParams(Strict):
     # defect measures also read above that floor (each arm minus the base's own level)
     rq1_above_floor: list[str] = ["watermark_leakage", "watermark_leakage_latent", "domain_video_frac"]
     rq2_run: str = "with_adapter_s0"
-    rq2_metrics: tuple[str, str] = ("fvd_synth", "clip_synth_text")  # visual quality, text alignment
+    # the domain's defects and the video quality against the adapter scale at inference (0 = dropped); fvd_synth's
+    # reference clips are the watermarked training videos, so it rewards the watermark the adapter carries
+    rq2_metrics: list[str] = ["watermark_leakage", "domain_video_frac", "fvd_synth", "clip_synth_text"]
     rq3_metrics: list[str] = ["gt_direction_acc", "gt_growth_rate", "fvd_synth"]
     rq4_runs: list[str] = ["with_adapter_s0", "conv1d_s0", "random_proj_out_s0", "per_frame_norm_s0"]
     rq4_metrics: list[str] = ["watermark_leakage", "fvd_synth", "gt_moving_frac", "gt_speed_w1"]
