@@ -222,3 +222,18 @@ def test_summary_reads_arm_means_and_file_keys(tmp_path, monkeypatch):
     core = load_params(REPO / "params.yaml").figures.summary
     study = load_params(study_params_files("sparsectrl", REPO)).figures.summary
     assert "leak_with" in core and "leak_with" not in study and "d_pos_rgb" in study
+
+
+def test_rq7_reports_the_image_controlnet_edge_gain(tmp_path):
+    """The ControlNet's paired edge-F1 gain per target is quoted from its metrics files (meta files skipped)."""
+    from animatelab.config import FiguresParams
+    from animatelab.reports_readme import _controlnet
+
+    folder = tmp_path / "controlnet"
+    folder.mkdir()
+    gain = {"controlled_minus_uncontrolled": {"edge_f1": {"mean": 0.0916, "ci_low": 0.0524, "ci_high": 0.133, "n": 32}}}
+    (folder / "animatediff.json").write_text(json.dumps(gain))
+    (folder / "animatediff.meta.json").write_text(json.dumps(gain))
+    lines = _controlnet(FiguresParams(rq7_controlnet_dir=str(folder)))
+    assert lines[-1] == "- animatediff: 0.0916 [0.0524, 0.133]" and sum(line.startswith("- ") for line in lines) == 1
+    assert _controlnet(FiguresParams(rq7_controlnet_dir=str(tmp_path / "none"))) == []

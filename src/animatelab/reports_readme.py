@@ -249,8 +249,27 @@ def rq7_findings(store: MetricsStore, p: FiguresParams) -> list[str]:
     lines += _rq7_shared(store, moon, p)
     lines += ["", ("First-frame fidelity to the conditioning frame (frame 0 of the prompt's held-out clip; text mode: "
                    "the same frame, never shown to the model) and identity across frames:"), ""]
-    lines += _rq7_fidelity(moon, p)
+    lines += _rq7_fidelity(moon, p) + _controlnet(p)
     return lines + ["", "![RQ7](figures/rq7_moonshot_vs_animatediff.png)", "", "![RQ7 first frame](figures/rq7_first_frame.png)", ""]
+
+
+def _controlnet(p: FiguresParams) -> list[str]:
+    """The image ControlNet attached per frame: each target's edge agreement, controlled minus uncontrolled on
+    the same prompts and noise (paired per video), from ``{rq7_controlnet_dir}/{target}.json``."""
+    import json
+
+    rows = []
+    for path in sorted(Path(p.rq7_controlnet_dir).glob("*.json")):
+        if path.name.endswith(".meta.json"):
+            continue
+        gain = json.loads(path.read_text()).get("controlled_minus_uncontrolled", {}).get("edge_f1")
+        if gain is not None:
+            rows.append(f"- {path.stem}: {Metric.from_dict(gain).text()}")
+    if not rows:
+        return []
+    return ["", ("Image ControlNet (Canny edges, trained on images only) attached to every frame, no video training: "
+                 "edge F1 of the videos against their conditioning edges, controlled minus uncontrolled (paired over "
+                 "videos, 95 % bootstrap interval):"), "", *rows]
 
 
 def write_readme(p: FiguresParams, manifest: dict) -> Path:

@@ -222,6 +222,7 @@ class FiguresParams(Strict):
     # RQ7 MoonShot vs AnimateDiff's RQ1 arms at rq1_scale: evaluate_moonshot.out_dir, sample_moonshot.modes,
     # the metrics both share, and MoonShot's own (first-frame fidelity with its VAE ceiling, identity)
     rq7_metrics_dir: str = "metrics/moonshot"
+    rq7_controlnet_dir: str = "metrics/controlnet"  # evaluate_controlnet.out_dir: the edge-F1 gain per target
     rq7_modes: list[str] = ["text", "animate"]
     rq7_metrics: list[str] = [
         "watermark_leakage", "domain_video_frac", "fvd_synth", "clip_synth_text", "warp_error", "flicker",
