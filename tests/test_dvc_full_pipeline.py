@@ -49,8 +49,9 @@ def _write_micro_pipelines(repo) -> dict[str, dict]:
     ms = study["experiments/moonshot/params.yaml"]
     ms["sample_moonshot"]["modes"] = {"animate": parse_params(micro_params()).sample_moonshot.modes["animate"].model_dump(mode="json")}
     ms["figures"]["rq7_modes"] = ["animate"]
-    for target in ms["sample_controlnet"]["targets"].values():  # the ControlNet's MoonShot baseline: that mode
-        target["moonshot_mode"] = "animate"
+    # the ControlNet on AnimateDiff only: its baseline is the core's samples (a study reading the core's outputs)
+    ms["sample_controlnet"]["targets"] = {"animatediff": {**ms["sample_controlnet"]["targets"]["animatediff"],
+                                                          "moonshot_mode": "animate"}}
     for rel, data in files.items():
         (repo / rel).write_text(yaml.safe_dump(data, sort_keys=False))
         (repo / rel).with_name("dvc.lock").unlink(missing_ok=True)
@@ -114,7 +115,7 @@ def test_dvc_repro_runs_the_core_then_every_study_and_then_nothing(repo_copy):  
     assert json.loads((repo_copy / "metrics/dir_left.json").read_text())["scale_0.0"]["gt_direction_acc"]["n"] > 0
     animate = json.loads((repo_copy / "metrics/moonshot/animate.json").read_text())["scale_0.0"]
     assert {"fvd_synth", "watermark_leakage_latent", "first_frame_psnr", "identity_frame_acc"} <= set(animate)
-    control = json.loads((repo_copy / "metrics/controlnet/moonshot.json").read_text())
+    control = json.loads((repo_copy / "metrics/controlnet/animatediff.json").read_text())
     assert {"edge_f1", "fvd_synth"} <= set(control["scale_0.0"]) and "edge_f1" in control["controlled_minus_uncontrolled"]
     for s, fig in (("motion-design", "rq4_design"), ("prompt-motion", "rq5_prompt_motion"), ("motionlora", "rq3_motion_lora"),
                    ("sparsectrl", "rq6_propagation"), ("moonshot", "rq7_moonshot_vs_animatediff")):
@@ -133,7 +134,8 @@ def test_dvc_repro_runs_the_core_then_every_study_and_then_nothing(repo_copy):  
     assert found == {"metrics/summary/core.json", *(f"metrics/summary/{s}.json" for s in STUDIES)}
     plots = _dvc(repo_copy, "plots", "show", "--json")  # every pipeline's plots, paths from each dvc.yaml's folder
     assert plots.returncode == 0, plots.stderr[-2000:]
-    assert json.loads(plots.stdout)["data"]["loss_rq3_motion_lora"][0]["content"]["data"]["values"], plots.stdout[-2000:]
+    rows = json.loads(plots.stdout)["data"]["loss_rq7_moonshot"][0]["content"]["data"]["values"]
+    assert {r["filename"] for r in rows} == {"image/loss.csv", "video/loss.csv"}, plots.stdout[-2000:]
 
     again = _dvc(repo_copy, "repro", *targets)
     assert again.returncode == 0 and "Running stage" not in again.stdout, again.stdout[-2000:]
