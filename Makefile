@@ -21,7 +21,8 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-* && touch $@
 
-# The study pipelines on the embedded default (experiments/webvid-sd15 needs real weights and data: run it by hand)
+# The study pipelines on the embedded default, as animatelab.config.STUDIES (experiments/webvid-sd15 needs real
+# weights and data: run it by hand)
 STUDIES := motion-design motionlora prompt-motion sparsectrl moonshot
 
 repro: env

@@ -8,10 +8,10 @@ from typing import Any
 
 import yaml
 
+from animatelab.config import STUDIES, merge_groups
+
 REPO = Path(__file__).resolve().parents[1]
 MICRO_OVERRIDES = Path(__file__).with_name("micro_overrides.yaml")
-# the study pipelines on the embedded default (experiments/<study>/dvc.yaml + params.yaml)
-STUDIES = ("motion-design", "motionlora", "prompt-motion", "sparsectrl", "moonshot")
 
 
 def _yaml(path: Path) -> dict:
@@ -38,7 +38,7 @@ def micro_params() -> dict:
     merged = _yaml(REPO / "params.yaml")
     for study in STUDIES:
         own = {k: v for k, v in _yaml(REPO / "experiments" / study / "params.yaml").items() if k != "figures"}
-        merged = merge_patch(merged, own)
+        merged = merge_groups(merged, own)  # as the stages merge them
     return merge_patch(merged, _yaml(MICRO_OVERRIDES))
 
 

@@ -212,15 +212,15 @@ def test_summary_reads_arm_means_and_file_keys(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_metrics(tmp_path / "metrics", seeds=3)
     store = MetricsStore.load("metrics")
-    got = headline({"with": SummaryEntry(arm="with_adapter", metric="watermark_leakage"),
-                    "one": SummaryEntry(file="metrics/no_adapter_s1.json", key="scale_0.0/watermark_leakage"),
-                    "absent": SummaryEntry(file="metrics/nope.json", key="scale_0.0/watermark_leakage")}, store)
+    got = headline([SummaryEntry(name="with", arm="with_adapter", metric="watermark_leakage"),
+                    SummaryEntry(name="one", file="metrics/no_adapter_s1.json", key="scale_0.0/watermark_leakage"),
+                    SummaryEntry(name="absent", file="metrics/nope.json", key="scale_0.0/watermark_leakage")], store)
     # fabricated leakage: with-adapter seeds 0.10/0.12/0.14, without 0.70/0.67/0.64
     assert got == {"with": pytest.approx(0.12), "one": pytest.approx(0.67), "absent": None}
     with pytest.raises(ValueError, match="either file"):
-        SummaryEntry(file="metrics/x.json", arm="with_adapter", metric="m")
-    core = load_params(REPO / "params.yaml").figures.summary
-    study = load_params(study_params_files("sparsectrl", REPO)).figures.summary
+        SummaryEntry(name="x", file="metrics/x.json", arm="with_adapter", metric="m")
+    core = [e.name for e in load_params(REPO / "params.yaml").figures.summary]
+    study = [e.name for e in load_params(study_params_files("sparsectrl", REPO)).figures.summary]
     assert "leak_with" in core and "leak_with" not in study and "d_pos_rgb" in study
 
 

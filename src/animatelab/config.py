@@ -139,22 +139,20 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-# mappings a study's file replaces instead of extending: its headline numbers are its own
-REPLACED_ON_MERGE = {"figures.summary"}
+# the study pipelines on the embedded default: experiments/<study>/dvc.yaml + params.yaml (`make repro-all`)
+STUDIES = ("motion-design", "motionlora", "prompt-motion", "sparsectrl", "moonshot")
 
 
-def merge_groups(base: dict[str, Any], extra: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``extra`` laid over ``base`` key by key (mappings merge, anything else is replaced).
+def merge_groups(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` laid over ``base`` key by key (mappings merge, anything else, lists included, is replaced).
 
     A study's params file adds its own groups and extends shared ones (e.g. its own
-    ``train_motion.runs`` beside the core's) without repeating the core's values; the mappings in
-    ``REPLACED_ON_MERGE`` are replaced whole.
+    ``train_motion.runs`` beside the core's) without repeating the core's values.
     """
     out = dict(base)
     for key, value in extra.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and path not in REPLACED_ON_MERGE:
-            out[key] = merge_groups(out[key], value, f"{path}.")
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_groups(out[key], value)
         else:
             out[key] = value
     return out

@@ -8,7 +8,7 @@ pipeline's question, under short names, so ``dvc metrics show`` and ``dvc metric
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from animatelab.figures.metrics import MetricsStore
@@ -22,16 +22,16 @@ def _mean_at(path: Path, key: str) -> float | None:
     return float(node["mean"]) if isinstance(node, dict) and "mean" in node else None
 
 
-def headline(entries: Mapping[str, SummaryEntry], store: MetricsStore) -> dict[str, float | None]:
+def headline(entries: Sequence[SummaryEntry], store: MetricsStore) -> dict[str, float | None]:
     """Name -> mean (``None`` when its input is absent), rounded to 4 significant digits."""
     out: dict[str, float | None] = {}
-    for name, e in entries.items():
+    for e in entries:
         if e.file is not None:
             value = _mean_at(Path(e.file), e.key or "")
         else:
             m, _ = store.over_seeds(e.arm or "", e.metric or "", e.scale)
             value = None if m is None else float(m.mean)
-        out[name] = None if value is None else float(f"{value:.4g}")
+        out[e.name] = None if value is None else float(f"{value:.4g}")
     return out
 
 

@@ -154,6 +154,7 @@ class SummaryEntry(Strict):
     """One headline number of ``dvc metrics show``: a key's mean inside a metrics file, or an RQ1 arm's
     mean over its seeds' files (``figures.metrics_dir``) at an adapter scale."""
 
+    name: str  # its short name, a column of `dvc metrics show`
     file: str | None = None  # e.g. metrics/sparsectrl_rgb.json
     key: str | None = None  # path inside it, e.g. control_minus_baseline_k2/pos_err_cond
     arm: str | None = None  # e.g. with_adapter: the runs with_adapter_s0, _s1, ...
@@ -184,14 +185,15 @@ class FiguresParams(Strict):
     # the pipeline's headline numbers, one short name each: a small JSON that `dvc metrics show` prints on one
     # screen (the per-run metrics files hold everything); None: not written
     summary_file: str | None = "metrics/summary/core.json"
-    summary: dict[str, SummaryEntry] = {
-        "leak_with": SummaryEntry(arm="with_adapter", metric="watermark_leakage"),
-        "leak_without": SummaryEntry(arm="no_adapter", metric="watermark_leakage"),
-        "leak_floor": SummaryEntry(file="metrics/untrained.json", key="scale_0.0/watermark_leakage"),
-        "video_with": SummaryEntry(arm="with_adapter", metric="domain_video_frac"),
-        "video_without": SummaryEntry(arm="no_adapter", metric="domain_video_frac"),
-        "leak_scale1": SummaryEntry(file="metrics/with_adapter_s0.json", key="scale_1.0/watermark_leakage"),
-    }
+    # a list, so a study's file replaces the core's entries (lists are replaced when params files are merged)
+    summary: list[SummaryEntry] = [
+        SummaryEntry(name="leak_with", arm="with_adapter", metric="watermark_leakage"),
+        SummaryEntry(name="leak_without", arm="no_adapter", metric="watermark_leakage"),
+        SummaryEntry(name="leak_floor", file="metrics/untrained.json", key="scale_0.0/watermark_leakage"),
+        SummaryEntry(name="video_with", arm="with_adapter", metric="domain_video_frac"),
+        SummaryEntry(name="video_without", arm="no_adapter", metric="domain_video_frac"),
+        SummaryEntry(name="leak_scale1", file="metrics/with_adapter_s0.json", key="scale_1.0/watermark_leakage"),
+    ]
     metrics_dir: str = "metrics"
     probes_dir: str = "metrics/probes"
     samples_dir: str = "samples"
