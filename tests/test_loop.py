@@ -185,3 +185,20 @@ def test_lr_multipliers_scale_one_group_and_resume_with_it(tmp_path):
     assert [g["lr_multiplier"] for g in param_groups(named, {"head.w": 2.0})] == [2.0, 1.0]
     with pytest.raises(ValueError, match="matches no trainable"):
         param_groups(named, {"frozen.": 2.0})
+
+
+@pytest.mark.parametrize("warmup, schedule, lr_logged", [(2, "constant", True), (0, "cosine", True),
+                                                         (0, "constant", False)])
+def test_mlflow_gets_one_loss_name_and_the_lr_only_where_it_moves(tmp_path, warmup, schedule, lr_logged):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("loop")
+    with mlflow.start_run() as active:
+        run(tmp_path, Toy(), warmup_steps=warmup, lr_schedule=schedule, log_every=2)
+    metrics = MlflowClient(uri).get_run(active.info.run_id).data.metrics
+    assert "train/loss" in metrics
+    assert ("train/lr" in metrics) is lr_logged, sorted(metrics)
+    assert set(metrics) <= {"train/loss", "train/lr"}

@@ -162,3 +162,20 @@ def test_one_step_x0_is_exact_when_the_noise_is_predicted_exactly():
     wrong = one_step_x0(lambda x, t, encoder_hidden_states: SimpleNamespace(sample=torch.zeros_like(x)),
                         clips, sched, 700, batch_size=3, seed=0)
     assert not torch.allclose(wrong, clean, atol=0.1)
+
+
+def test_over_training_reuses_the_final_measure_for_the_last_snapshot(models, clips):
+    """The last snapshot holds the final weights, already probed: its point is the final values, unmeasured."""
+    from animatelab.probes import loss_split
+
+    _, live, _ = models
+    loaded = []
+
+    def load(path):
+        loaded.append(path)
+        return live
+
+    final = loss_split.measure(live, clips, _scheduler(), [500], 2, 0)["values"]
+    curve = loss_split.over_training(load, [(2, "a"), (4, "b")], clips, _scheduler(), [500], 2, 0, known={4: final})
+    assert loaded == ["a"] and curve["step"] == [2, 4]
+    assert curve["loss_real"] == [float(final["loss_real"].mean())] * 2  # step 2 measured on the same live weights

@@ -22,16 +22,16 @@ from tests.tiny_fixtures import make_fake_prepared, make_fake_synth
 LOG_EVERY = 2
 # run name -> (metric keys, loop group in params); steps come from the params
 TRAINING_RUNS = {
-    "train_adapter": (["train/loss"], "train_adapter"),
-    "train_motion@with_adapter_s0": (["loss"], "train_motion"),
-    "train_motion_lora@n2": (["loss"], "train_motion_lora"),
-    "train_direction_lora@left": (["loss"], "train_direction_lora"),
-    "pretrain_base": (["vae/loss", "unet/loss"], "pretrain_base"),
+    "train_adapter": ([None], "train_adapter"),
+    "train_motion@with_adapter_s0": ([None], "train_motion"),
+    "train_motion_lora@n2": ([None], "train_motion_lora"),
+    "train_direction_lora@left": ([None], "train_direction_lora"),
+    "pretrain_base": (["vae", None], "pretrain_base"),  # the UNet is the base's model; its VAE a component
 }
 
 
-def _loop(params: dict, group: str, key: str) -> dict:
-    return params[group][key.split("/")[0]] if group == "pretrain_base" else params[group]["loop"]
+def _loop(params: dict, group: str, component: str | None) -> dict:
+    return params[group][component or "unet"] if group == "pretrain_base" else params[group]["loop"]
 
 
 def _with_logging(root: Path) -> dict:
@@ -83,19 +83,20 @@ def _histories(uri: str, run_name: str) -> dict[str, list[tuple[int, float]]]:
 @pytest.mark.parametrize("run_name", list(TRAINING_RUNS))
 def test_loss_and_lr_history_at_the_logged_steps(tracked, run_name):
     from animatelab.config import LoopParams
-    from animatelab.train.loop import lr_factor, lr_key
+    from animatelab.train.loop import loss_key, lr_factor, lr_key
 
     uri, params = tracked
     history = _histories(uri, run_name)
     keys, group = TRAINING_RUNS[run_name]
-    for key in keys:
-        loop = _loop(params, group, key)
+    for component in keys:
+        key = loss_key(component)
+        loop = _loop(params, group, component)
         steps = loop["steps"]
         expected = sorted({s for s in range(LOG_EVERY, steps + 1, LOG_EVERY)} | {steps})
         assert len(expected) == math.ceil(steps / LOG_EVERY)
         assert [s for s, _ in history[key]] == expected, (key, history.get(key))
         assert all(v > 0 and math.isfinite(v) for _, v in history[key])
-        lrs = dict(history[lr_key(key)])  # the lr of the last step of each window
+        lrs = dict(history[lr_key(component)])  # the lr of the last step of each window
         assert sorted(lrs) == expected
         assert lrs[2] == pytest.approx(loop["lr"] * 2 / 4, rel=1e-9)  # half-way through the 4-step warm-up
         cfg = LoopParams.model_validate(loop)

@@ -95,10 +95,10 @@ def heldout_prompts(params: "Params", motion: str | None = None) -> list[dict[st
 
 
 def inference_scheduler(params: "Params"):
-    """DDIM on the study's schedule (every video pipeline: AnimateDiff, SparseCtrl, MoonShot, ControlNet)."""
+    """``sample.sampler`` on the study's schedule (every video pipeline: AnimateDiff, SparseCtrl, MoonShot, ControlNet)."""
     from animatelab.models.scheduler import sampling_scheduler, study_schedule
 
-    return sampling_scheduler(study_schedule(params), params.sample.timestep_spacing)
+    return sampling_scheduler(study_schedule(params), params.sample.timestep_spacing, params.sample.sampler)
 
 
 def build_pipeline(params: "Params", run: SampleRun, adapter_scale: float, base: Any = None):
@@ -201,7 +201,7 @@ def write_videos(out_dir: Path, videos: np.ndarray, prompts: list[dict], fps: in
     mp4s are encoded in-process (PyAV/libx264, near-lossless crf 12): diffusers' ``export_to_video``
     spawns an ffmpeg process per video, which cost ~8 s of every 32-video sampling pass here.
     """
-    from animatelab.data.video_io import write_mp4
+    from animatelab.data.video_io import write_gif, write_mp4
 
     out_dir.mkdir(parents=True, exist_ok=True)
     np.save(out_dir / "videos.npy", videos)
@@ -215,16 +215,6 @@ def write_videos(out_dir: Path, videos: np.ndarray, prompts: list[dict], fps: in
         write_gif(out_dir / "gif" / f"{i:03d}.gif", video, fps)
 
 
-def write_gif(path: Path, video: np.ndarray, fps: int) -> None:
-    """One 256-colour palette for the whole clip (quantising each frame on its own was 4x slower
-    and makes colours flicker between frames)."""
-    from PIL import Image
-
-    palette = Image.fromarray(video.reshape(-1, video.shape[2], 3)).quantize(256, dither=Image.Dither.NONE)
-    frames = [Image.fromarray(f).quantize(palette=palette, dither=Image.Dither.NONE) for f in video]
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)
-
-
 def frame_grid(videos: np.ndarray, rows: int = 8, cols: int = 8) -> np.ndarray:
     """An image of ``rows`` videos x ``cols`` evenly spaced frames (uint8 H x W x 3)."""
     videos = videos[:rows]
@@ -233,22 +223,27 @@ def frame_grid(videos: np.ndarray, rows: int = 8, cols: int = 8) -> np.ndarray:
 
 
 def log_sample_dir(out: Path, key: str, log_videos: int, files: tuple[str, ...] = ("prompts.json",),
-                   timings: dict[str, Any] | None = None, metric_prefix: str = "") -> None:
+                   timings: dict[str, Any] | None = None, metric_prefix: str = "", fps: int = 8) -> None:
     """One sample folder to the stage's MLflow run: a frame grid (also kept beside the folder as
-    ``grid_{key}.png``), the first ``log_videos`` videos as mp4 and gif, ``files`` and the ``*seconds``
-    durations of ``timings`` (which stay out of the DVC outputs)."""
+    ``grid_{key}.png``), the same grid labelled with each row's prompt and upscaled, the first
+    ``log_videos`` videos as upscaled mp4 and gif, ``files`` and the ``*seconds`` durations of
+    ``timings`` (which stay out of the DVC outputs)."""
     import mlflow
     from PIL import Image
+
+    from animatelab.tracking_media import log_labelled_grid, log_upscaled_videos
 
     if timings:
         mlflow.log_metrics({f"{metric_prefix}{k}": v for k, v in timings.items() if k.endswith("seconds")})
     videos = np.load(out / "videos.npy", mmap_mode="r")
     grid = out.parent / f"grid_{key}.png"
     Image.fromarray(frame_grid(np.asarray(videos[:8]))).save(grid)
-    mlflow.log_artifact(str(grid), "grids")
-    for i in range(min(log_videos, len(videos))):
-        for fmt in ("mp4", "gif"):
-            mlflow.log_artifact(str(out / fmt / f"{i:03d}.{fmt}"), f"{key}/{fmt}")
+    prompts = json.loads((out / "prompts.json").read_text()) if (out / "prompts.json").is_file() else []
+    labels = [p.get("prompt", "") if isinstance(p, dict) else str(p) for p in prompts[:8]]
+    labels += [""] * (min(8, len(videos)) - len(labels))
+    log_labelled_grid(np.asarray(videos[:8]), labels, "grids", f"{key}_labelled", title=f"{out.parent.name} / {key}")
+    n = min(log_videos, len(videos))
+    log_upscaled_videos(np.asarray(videos[:n]), [f"{i:03d}" for i in range(n)], key, fps)
     for name in files:
         mlflow.log_artifact(str(out / name), key)
 

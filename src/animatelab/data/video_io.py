@@ -45,6 +45,17 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: int, crf: int = 23) -> 
             container.mux(packet)
 
 
+def write_gif(path: str | Path, video: np.ndarray, fps: int) -> None:
+    """One 256-colour palette for the whole clip (quantising each frame on its own was 4x slower
+    and makes colours flicker between frames)."""
+    from PIL import Image
+
+    palette = Image.fromarray(video.reshape(-1, video.shape[2], 3)).quantize(256, dither=Image.Dither.NONE)
+    frames = [Image.fromarray(f).quantize(palette=palette, dither=Image.Dither.NONE) for f in video]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)
+
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     width: int

@@ -94,7 +94,7 @@ def train_video_net(train: LabelledClips, heldout: LabelledClips, loop: LoopPara
         return sum(F.cross_entropy(out[a], batch[f"y_{a}"]) for a in ATTRIBUTES)
 
     fit(trainable=net, compute_loss=loss_fn, dataset=TensorDict(frames=torch.from_numpy(train.frames), **labels),
-        loop=loop, checkpoint_dir=checkpoint_dir, run_name="video_net", metric_key="video_net/loss",
+        loop=loop, checkpoint_dir=checkpoint_dir, run_name="video_net", component="video_net",
         fingerprint=params_fingerprint(loop, repr(config), data_digest(train.frames)))
     net.eval()
     return net, video_net_accuracy(net, heldout)
@@ -168,7 +168,7 @@ def train_clip(images: np.ndarray, captions: list[str], loop: LoopParams, config
 
     fit(trainable=model, compute_loss=loss_fn,
         dataset=TensorDict(images=torch.from_numpy(images), ids=torch.from_numpy(cap_id)),
-        loop=loop, checkpoint_dir=checkpoint_dir, run_name="clip", metric_key="clip/loss",
+        loop=loop, checkpoint_dir=checkpoint_dir, run_name="clip", component="clip",
         fingerprint=params_fingerprint(loop, repr(config), uniq, data_digest(images, cap_id)))
     return model.eval()
 
@@ -229,6 +229,6 @@ def train_domain_net(images: np.ndarray, frames: np.ndarray, loop: LoopParams, c
         return F.binary_cross_entropy_with_logits(net(x), y)
 
     fit(trainable=net, compute_loss=loss_fn, dataset=ImageFramePairs(images, frames), loop=loop,
-        checkpoint_dir=checkpoint_dir, run_name="domain_net", metric_key="domain_net/loss",
+        checkpoint_dir=checkpoint_dir, run_name="domain_net", component="domain_net",
         fingerprint=params_fingerprint(loop, asdict(config), data_digest(images, frames)))
     return net.eval()

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from animatelab.config import MotionModuleParams
 
 DESIGN_FILE = "motion_design.json"
+MODEL_CARD = "README.md"  # the export folder's model card
 CUSTOM_WEIGHTS = "motion_modules.safetensors"
 MOTION_KEY = "motion_modules."
 
@@ -225,7 +226,45 @@ def save_motion(unet: "UNetMotionModel", design: "MotionModuleParams", out_dir: 
     info = {"design": design.model_dump(mode="json"), "unet2d": unet2d_cfg,
             "diffusers_motion_adapter": is_standard(design), **(extra or {})}
     (out / DESIGN_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    (out / MODEL_CARD).write_text(model_card(design, unet2d_cfg, is_standard(design), out.name))
     return out
+
+
+def model_card(design: "MotionModuleParams", unet2d: dict, standard: bool, name: str) -> str:
+    """The export folder's README: what the files are and which loader computes what this repo computed.
+
+    The loaders differ on the temporal GroupNorm: the official AnimateDiff code and
+    ComfyUI-AnimateDiff-Evolved normalise each frame on its own; diffusers' ``MotionAdapter`` normalises
+    over the whole clip and never reads ``motion_design.json``. Same weights, other outputs.
+    """
+    from animatelab.models.official_format import OFFICIAL_FILE
+
+    norm = design.norm
+    if not standard:
+        loaders = ("Only `animatelab.models.motion.load_motion_unet(unet2d, folder)` rebuilds this design "
+                   f"(temporal `{design.temporal}`, text cross-attention {design.text_cross_attention}); its weights "
+                   f"are in `{CUSTOM_WEIGHTS}` so that a plain `MotionAdapter.from_pretrained` fails instead of "
+                   "running another model.")
+    elif norm == "per_frame":
+        loaders = ("Trained with **per-frame** GroupNorm, as the official AnimateDiff code and "
+                   f"ComfyUI-AnimateDiff-Evolved compute it: load `{OFFICIAL_FILE}` (or the `.ckpt`) there. Plain "
+                   "diffusers (`MotionAdapter.from_pretrained(folder)`) builds whole-clip GroupNorm and computes other "
+                   "outputs from these weights; `animatelab.models.motion.load_motion_unet` keeps the per-frame norm.")
+    else:
+        loaders = ("Trained with **whole-clip** GroupNorm, diffusers' own design: `MotionAdapter.from_pretrained(folder)` "
+                   "with `UNetMotionModel.from_unet2d` computes what this repo computed. The official AnimateDiff code "
+                   f"and ComfyUI-AnimateDiff-Evolved load `{OFFICIAL_FILE}` strictly but normalise each frame on its own, "
+                   "so they compute other outputs from these weights.")
+    files = ("`config.json` + `diffusion_pytorch_model.safetensors` (diffusers MotionAdapter), "
+             f"`{OFFICIAL_FILE}` and `.ckpt` (official AnimateDiff key layout, with `pos_encoder.pe`)" if standard
+             else f"`{CUSTOM_WEIGHTS}` (UNetMotionModel key names)")
+    return (f"# Motion module `{name}`\n\n"
+            f"Trained by animatelab on a frozen base UNet with block widths {unet2d['block_out_channels']} and "
+            f"{unet2d['layers_per_block']} layer(s) per block: it fits that base only.\n\n"
+            f"- Files: {files}; `{DESIGN_FILE}`: the design and how the run was trained.\n"
+            f"- Design: temporal `{design.temporal}`, {design.num_attention_heads} heads, norm `{norm}`, "
+            f"positional encoding length {design.max_seq_length}.\n"
+            f"- Loaders: {loaders}\n")
 
 
 def read_design(motion_dir: str | Path) -> "MotionModuleParams":

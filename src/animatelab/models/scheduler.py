@@ -47,8 +47,18 @@ def training_scheduler(config: dict[str, Any]) -> "DDPMScheduler":
     return DDPMScheduler.from_config({**config, "clip_sample": False})
 
 
-def sampling_scheduler(config: dict[str, Any], timestep_spacing: str = "leading") -> "DDIMScheduler":
-    """DDIM on ``config`` with the official inference settings."""
+def sampling_scheduler(config: dict[str, Any], timestep_spacing: str = "leading", sampler: str = "ddim"):
+    """The inference scheduler on ``config``: DDIM with the official settings (``ddim``), or diffusers'
+    DPM-Solver++ 2M (``dpmpp_2m``, second order: fewer steps for the same trajectory), both on the
+    same betas and timestep spacing."""
+    if sampler == "dpmpp_2m":
+        from diffusers import DPMSolverMultistepScheduler
+
+        return DPMSolverMultistepScheduler.from_config(
+            {**config, "timestep_spacing": timestep_spacing, "steps_offset": 1},
+            algorithm_type="dpmsolver++", solver_order=2, lower_order_final=True)
+    if sampler != "ddim":
+        raise ValueError(f"sampler must be ddim or dpmpp_2m, got {sampler!r}")
     from diffusers import DDIMScheduler
 
     return DDIMScheduler.from_config({**config, **_DDIM_FIXED, "timestep_spacing": timestep_spacing})

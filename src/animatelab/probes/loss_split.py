@@ -51,11 +51,17 @@ def measure(unet, clips: Clips, scheduler, timesteps: list[int], batch_size: int
     return {"values": values, "curves": {}}
 
 
-def over_training(load_unet, checkpoints: list[tuple[int, object]], clips: Clips, scheduler, timesteps, batch_size, seed) -> dict:
-    """Mean of each loss at every ``(step, checkpoint)``; ``load_unet(path)`` builds the motion UNet."""
+def over_training(load_unet, checkpoints: list[tuple[int, object]], clips: Clips, scheduler, timesteps, batch_size, seed,
+                  known: dict[int, dict] | None = None) -> dict:
+    """Mean of each loss at every ``(step, checkpoint)``; ``load_unet(path)`` builds the motion UNet.
+    ``known``: ``{step: values}`` already measured with these clips and seed (the final weights, whose
+    snapshot is the last one): reused, not measured again."""
     curve: dict[str, list[float]] = {"step": []}
     for step, path in checkpoints:
-        values = measure(load_unet(path), clips, scheduler, timesteps, batch_size, seed)["values"]
+        if known and step in known:
+            values = known[step]
+        else:
+            values = measure(load_unet(path), clips, scheduler, timesteps, batch_size, seed)["values"]
         curve["step"].append(int(step))
         for k, v in values.items():
             curve.setdefault(k, []).append(float(v.mean()))

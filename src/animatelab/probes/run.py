@@ -22,6 +22,14 @@ from animatelab.probes.inputs import find_checkpoints, load_clips, load_motion_u
 from animatelab.utils import seed_everything, write_json
 
 
+def trained_steps(folder: Path) -> int | None:
+    """The optimizer steps a saved run was trained for (its last snapshot holds its final weights)."""
+    import json
+
+    summary = folder / "train_summary.json"
+    return json.loads(summary.read_text()).get("steps") if summary.is_file() else None
+
+
 def probe_runs(params: Params) -> list[str]:
     p = params.probe
     return list(p.runs) if p.runs is not None else list(params.train_motion.runs)
@@ -47,8 +55,10 @@ class _ProxyInputs:
         return cls(base, base.vae, Watermark(template, sp.watermark_alpha, np.ones(3, np.float32)))
 
 
-def run_probes(params: Params) -> dict:
-    """Every probe on every run; returns ``{probe: {run: metrics}}`` (also written to disk)."""
+def run_probes(params: Params, runs: list[str] | None = None, out_dir: str | Path | None = None) -> dict:
+    """Every probe on ``runs`` (default: every probed run); returns ``{probe: {run: metrics}}``, also
+    written to ``out_dir`` (default ``probe.out_dir``). A run's numbers do not depend on which other runs
+    the same call probes (each measure seeds its own generator), so runs can be split across processes."""
     p = params.probe
     seed_everything(p.seed)
     torch.set_num_threads(p.threads)
@@ -65,7 +75,7 @@ def run_probes(params: Params) -> dict:
     results: dict[str, dict] = {name: {} for name in p.probes}
     curves: dict[str, dict] = {}
     missing: dict[str, str] = {}
-    for run in tqdm(probe_runs(params), desc="probe runs"):
+    for run in tqdm(probe_runs(params) if runs is None else runs, desc="probe runs"):
         folder = Path(params.train_motion.out_dir) / run
         try:
             unet = load(folder)
@@ -73,9 +83,11 @@ def run_probes(params: Params) -> dict:
             missing[run] = f"{folder}: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
             continue
         curves[run] = {}
+        final_values: dict[str, dict] = {}
         for name in p.probes:
             module = importlib.import_module(f"animatelab.probes.{name}")
             out = module.measure(unet, clips, scheduler, p.timesteps, p.batch_size, p.seed)
+            final_values[name] = out["values"]
             results[name][run] = {
                 k: bootstrap_ci(v, p.bootstrap, p.seed) for k, v in out["values"].items()
             }
@@ -91,13 +103,38 @@ def run_probes(params: Params) -> dict:
             from animatelab.probes.loss_split import over_training
 
             curves[run]["loss_over_training"] = over_training(
-                at_step, snapshots, clips, scheduler, p.timesteps, p.batch_size, p.seed)
+                at_step, snapshots, clips, scheduler, p.timesteps, p.batch_size, p.seed,
+                known={trained_steps(folder): final_values["loss_split"]})
         curves[run]["leakage_over_training"] = leakage_proxy.over_training(
             at_step, snapshots, proxy.vae, proxy_clips, proxy.watermark, scheduler,
             p.proxy_timestep, p.batch_size, p.seed)
-    out_dir = Path(p.out_dir)
+    write_probe_files(Path(p.out_dir if out_dir is None else out_dir), results, curves, missing)
+    return results
+
+
+def write_probe_files(out_dir: Path, results: dict, curves: dict, missing: dict) -> None:
     for name, per_run in results.items():
         write_json(out_dir / f"{name}.json", per_run)
     write_json(out_dir / "curves.json", curves)
     write_json(out_dir / "missing.json", missing)
+
+
+def merge_shards(params: Params, shard_dirs: list[Path]) -> dict:
+    """The probe files of the processes' shards, merged in ``probe_runs`` order into ``probe.out_dir``:
+    the same files one process probing every run writes. Returns ``{probe: {run: metrics}}``."""
+    import json
+
+    def read(name: str) -> dict:
+        merged: dict = {}
+        for d in shard_dirs:
+            merged |= json.loads((d / name).read_text())
+        return merged
+
+    order = {run: i for i, run in enumerate(probe_runs(params))}
+
+    def ordered(per_run: dict) -> dict:
+        return dict(sorted(per_run.items(), key=lambda kv: order.get(kv[0], len(order))))
+
+    results = {name: ordered(read(f"{name}.json")) for name in params.probe.probes}
+    write_probe_files(Path(params.probe.out_dir), results, ordered(read("curves.json")), ordered(read("missing.json")))
     return results

@@ -23,7 +23,7 @@ class SampleParams(Strict):
     ground_truth: str = "data/synth/ground_truth.json"  # shape/colour/background/motion per videoid
     num_videos: int = Field(default=32, gt=0)
     frames: int = Field(default=16, ge=2)
-    num_inference_steps: int = Field(default=15, gt=0)
+    num_inference_steps: int = Field(default=10, gt=0)
     guidance_scale: float = Field(default=7.5, ge=1)
     adapter_scales: list[float] = [0.0]
     # RQ2: extra scales for a few runs only (a sweep on every run would multiply sampling time)
@@ -33,6 +33,7 @@ class SampleParams(Strict):
     # gt_direction_acc of lora_n{N} reads "fraction of videos that show the LoRA's motion"
     lora_motion: str = "zoom_in"
     timestep_spacing: Literal["leading", "trailing", "linspace"] = "leading"
+    sampler: Literal["ddim", "dpmpp_2m"] = "ddim"  # the video pipelines' scheduler (models/scheduler.py)
     batch_size: int = Field(default=8, gt=0)  # prompts per pipeline call
     fps: int = Field(default=8, gt=0)
     log_videos: int = Field(default=4, ge=0)  # mp4/gif logged to MLflow per scale
@@ -140,14 +141,15 @@ class ProbeParams(Strict):
     # RQ1 dose-response along training, on each run's snapshots (train_motion.snapshots): the loss split
     # and a one-step x0 watermark-leakage proxy on clean held-out clips, noised to this timestep
     proxy_timestep: int = Field(default=700, ge=0)
-    proxy_clips: int = Field(default=16, gt=0)
-    num_clips: int = Field(default=16, gt=0)
+    proxy_clips: int = Field(default=12, gt=0)
+    num_clips: int = Field(default=12, gt=0)
     frames: int | None = Field(default=None, ge=2)  # default: train_motion.frames
     timesteps: list[int] = [100, 400, 700]
     adapter_scale: float = Field(default=0.0, ge=0)
     batch_size: int = Field(default=8, gt=0)
     bootstrap: int = Field(default=1000, gt=0)
-    threads: int = Field(default=2, gt=0)
+    threads: int = Field(default=1, gt=0)  # torch threads per process
+    processes: int = Field(default=2, gt=0)  # local processes, each probing its share of the runs
 
 
 class SummaryEntry(Strict):

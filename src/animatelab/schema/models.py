@@ -38,7 +38,7 @@ class PretrainBaseParams(Strict):
     # the VAE also trains on every frame of this many prepared train clips (0: clean images only, as before)
     vae_video_clips: int = Field(default=200, ge=0)
     vae_video_dir: str = "data/prepared/train"
-    vae: LoopParams = LoopParams(steps=500, batch_size=64, lr=1e-3, cfg_dropout=0.0, checkpoint_every=100)
+    vae: LoopParams = LoopParams(steps=400, batch_size=64, lr=1e-3, cfg_dropout=0.0, checkpoint_every=100)
     text_hidden_size: int = Field(default=64, gt=0)
     text_layers: int = Field(default=2, gt=0)
     text_heads: int = Field(default=2, gt=0)
@@ -47,7 +47,7 @@ class PretrainBaseParams(Strict):
     unet_layers_per_block: int = Field(default=1, gt=0)
     unet_attention_heads: int = Field(default=4, gt=0)
     unet_norm_num_groups: int = Field(default=32, gt=0)
-    unet: LoopParams = LoopParams(steps=1200, batch_size=128, lr=5e-4, warmup_steps=50, lr_schedule="cosine",
+    unet: LoopParams = LoopParams(steps=1000, batch_size=128, lr=5e-4, warmup_steps=50, lr_schedule="cosine",
                                   min_lr_ratio=0.1, checkpoint_every=100)
     # share of UNet steps whose caption carries a random motion phrase ("moving left", "growing", ...),
     # so that the image-only text encoder learns the phrase says nothing about appearance (0: plain only)

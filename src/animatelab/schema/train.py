@@ -59,8 +59,11 @@ class TrainMotionParams(Strict):
     checkpoint_dir: str = "models/checkpoints/motion"
     frames: int = Field(default=16, ge=2)
     runs: dict[str, MotionRun]
-    loop: LoopParams = LoopParams(steps=300, batch_size=4, lr=5e-4)
-    threads: int = Field(default=2, gt=0)
+    loop: LoopParams = LoopParams(steps=300, batch_size=2, lr=5e-4)
+    threads: int = Field(default=1, gt=0)  # torch threads per process
+    # local DDP processes (parallel.launch_local); loop.batch_size is per process. Not under a launcher
+    # that already started several (accelerate launch / torchrun), where each process is one rank.
+    processes: int = Field(default=2, gt=0)
     # weights-only snapshots kept at this many evenly spaced steps (the last included), for the
     # probes' dose-response along training; no default: a study knob lives in params.yaml
     snapshots: int = Field(ge=0)

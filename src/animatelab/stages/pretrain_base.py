@@ -17,6 +17,7 @@ def run(params: Params, args: Any) -> None:
     from animatelab.models.base_quality import accuracy
     from animatelab.models.tiny_base import build_tiny_base, save_base
     from animatelab.tracking import stage_run
+    from animatelab.tracking_media import log_labelled_grid
     from animatelab.train.pretrain_base import load_synth_images, load_video_frames, pretrain, reconstruct, sample_quality
     from animatelab.utils import seed_everything, write_json
     from animatelab.world import caption_variants
@@ -31,8 +32,8 @@ def run(params: Params, args: Any) -> None:
         captions = [caption_variants(r["shape"], r["colour"], r["background"]) for r in rows]
         summary = pretrain(comps, images, captions, p, p.checkpoint_dir, plots_dir=out, video_frames=frames)
         save_base(comps, out)
-        quality, samples = sample_quality(comps, rows, p)
-        phrased, _ = sample_quality(comps, rows, p, motion_phrases=True)  # as the video prompts word it
+        quality, samples, captions_drawn = sample_quality(comps, rows, p)
+        phrased, phrased_samples, phrased_captions = sample_quality(comps, rows, p, motion_phrases=True)
         reader = accuracy(images[:500], rows[:500])  # the reader's own error, on real images
         ceiling = accuracy(reconstruct(comps.vae, images[:500]), rows[:500])  # what the VAE lets through
         result = {**summary, "quality": quality, "quality_with_motion_phrase": phrased,
@@ -44,6 +45,10 @@ def run(params: Params, args: Any) -> None:
         mlflow.log_metrics({f"quality_{k}": v for k, v in quality.items()})
         mlflow.log_metrics({f"quality_with_motion_phrase_{k}": v for k, v in phrased.items()})
         mlflow.log_metrics({k: v for k, v in summary.items()})
+        log_labelled_grid(samples[:16], captions_drawn[:16], "samples", "base_samples",
+                          title=f"base samples ({p.quality_steps} steps, guidance {p.quality_guidance})")
+        log_labelled_grid(phrased_samples[:16], phrased_captions[:16], "samples", "base_samples_motion_phrase",
+                          title="base samples, captions worded as the video prompts")
         ci = f"[{quality['all_lo']:.3f}, {quality['all_hi']:.3f}]"
         print(f"pretrain_base: saved {out}; all-three accuracy {quality['all']:.3f} {ci} on {len(samples)} "
               f"samples; with a motion phrase {phrased['all']:.3f} (reader on real images: {reader['all']:.3f}, on their VAE reconstructions: {ceiling['all']:.3f})")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 from animatelab.config import Params, check_paths
 from animatelab.tracking import flatten, stage_run
 
@@ -9,11 +12,24 @@ from animatelab.tracking import flatten, stage_run
 def run(params: Params, args) -> None:
     import mlflow
 
-    from animatelab.probes.run import run_probes
+    from animatelab.parallel import launch_local, rank_slice, shard_of, stage_argv
+    from animatelab.probes.run import merge_shards, probe_runs, run_probes
 
     check_paths(params, "probe")
-    with stage_run("probe", {"probe": params.probe.model_dump(), "base": params.base.model_dump()}, args.run):
-        results = run_probes(params)
+    p = params.probe
+    index, count = shard_of(args)
+    if count is not None:  # one process of a launch: its share of the runs, into its own folder
+        run_probes(params, list(rank_slice(probe_runs(params), index, count)), shard_dir(p.out_dir, index))
+        return
+    with stage_run("probe", {"probe": p.model_dump(), "base": params.base.model_dump()}, args.run):
+        if p.processes > 1:
+            launch_local(stage_argv("probe", args), p.processes, p.threads, distributed=False)
+            shards = [shard_dir(p.out_dir, k) for k in range(p.processes)]
+            results = merge_shards(params, shards)
+            for d in shards:
+                shutil.rmtree(d)
+        else:
+            results = run_probes(params)
         metrics = {
             f"{probe}.{run}.{key}": value["mean"]
             for probe, per_run in results.items()
@@ -22,3 +38,8 @@ def run(params: Params, args) -> None:
         }
         mlflow.log_metrics({k: v for k, v in flatten(metrics).items() if v == v})
         mlflow.log_artifacts(params.probe.out_dir, "probes")
+
+
+def shard_dir(out_dir: str, index: int) -> Path:
+    """Where process ``index`` of a launch writes its runs' probe files (removed once merged)."""
+    return Path(out_dir).parent / f".{Path(out_dir).name}-shard-{index}"

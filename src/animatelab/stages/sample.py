@@ -20,4 +20,4 @@ def run(params: Params, args) -> None:
     with stage_run("sample", {"sample": s.model_dump(mode="json")}, args.run):
         results = sample_run(params, args.run)
         for key, res in results.items():
-            log_sample_dir(Path(res["dir"]), key, s.log_videos, timings=res, metric_prefix=f"{key}.")
+            log_sample_dir(Path(res["dir"]), key, s.log_videos, timings=res, metric_prefix=f"{key}.", fps=s.fps)

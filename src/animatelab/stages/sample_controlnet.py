@@ -21,5 +21,6 @@ def run(params: Params, args) -> None:
     with stage_run("sample_controlnet", group, target):
         res = sample_target(params, target)
         out = Path(res["dir"])
-        log_sample_dir(out, out.name, params.sample.log_videos, ("prompts.json", CONTROL_FILE, EDGES_FILE), timings=res)
+        log_sample_dir(out, out.name, params.sample.log_videos, ("prompts.json", CONTROL_FILE, EDGES_FILE), timings=res,
+                       fps=params.sample.fps)
     print(f"sample_controlnet@{target}: {res['videos']} videos -> {out}")

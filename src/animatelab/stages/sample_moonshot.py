@@ -21,5 +21,6 @@ def run(params: Params, args) -> None:
     with stage_run("sample_moonshot", group, mode):
         res = sample_mode(params, mode)
         out = Path(res["dir"])
-        log_sample_dir(out, out.name, params.sample.log_videos, ("prompts.json", MODE_FILE, CONDITION_FILE), timings=res)
+        log_sample_dir(out, out.name, params.sample.log_videos, ("prompts.json", MODE_FILE, CONDITION_FILE), timings=res,
+                       fps=params.sample.fps)
     print(f"sample_moonshot@{mode}: {res['videos']} videos -> {out}")

@@ -23,4 +23,4 @@ def run(params: Params, args) -> None:
     with stage_run("sample_sparsectrl", {"sample_sparsectrl": ss.model_dump(mode="json")}, variant):
         for key, res in sample_variant(params, variant).items():
             log_sample_dir(Path(res["dir"]), key, params.sample.log_videos, ("prompts.json", "keyframes.json"),
-                           timings=res, metric_prefix=f"{key}.")
+                           timings=res, metric_prefix=f"{key}.", fps=params.sample.fps)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from animatelab.config import Params, ParamsError, check_paths
+from animatelab.parallel import is_main_process, launch_local, stage_argv, world_size
 from animatelab.tracking import stage_run
 
 
@@ -17,6 +18,12 @@ def run(params: Params, args) -> None:
     check_paths(params, "train_motion")
     logged = {"train_motion": {k: v for k, v in tm.model_dump(mode="json").items() if k != "runs"}
               | {"run": tm.runs[args.run].model_dump(mode="json")}, "base": params.base.model_dump()}
+    if tm.processes > 1 and world_size() == 1 and tm.runs[args.run].steps != 0:  # DDP; rank 0 logs, writes
+        launch_local(stage_argv("train_motion", args), tm.processes, tm.threads, distributed=True)
+        return
+    if not is_main_process():
+        train_motion(params, args.run)
+        return
     with stage_run("train_motion", logged, args.run):
         summary = train_motion(params, args.run)
         mlflow.log_metrics({k: float(summary[k]) for k in ("seconds", "seconds_per_step", "final_loss",

@@ -92,5 +92,5 @@ def train_domain_adapter(base_path: str | Path, encoded_dir: str | Path, p: "Tra
     fingerprint = params_fingerprint(p.model_dump(exclude={"threads", "out_dir"}), schedule, str(base_path), str(encoded_dir))
     result = fit(trainable=unet, compute_loss=loss_fn, dataset=data, loop=p.loop, checkpoint_dir=p.checkpoint_dir,
                  fingerprint=fingerprint, run_name="domain_adapter", loss_csv=out / "loss.csv",
-                 metric_key="train/loss")
+                 component=None)
     return result, save_domain_adapter(unet, out)

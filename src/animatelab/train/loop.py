@@ -166,9 +166,21 @@ def write_loss_csv(path: str | Path, losses: list[float]) -> Path:
     return path
 
 
-def lr_key(metric_key: str) -> str:
-    """The learning-rate metric beside a loss metric: ``loss`` -> ``lr``, ``unet/loss`` -> ``unet/lr``."""
-    return metric_key[: -len("loss")] + "lr" if metric_key.endswith("loss") else f"{metric_key}_lr"
+def loss_key(component: str | None = None) -> str:
+    """The one MLflow name of a training loss, so one chart compares every stage's runs: ``train/loss``
+    for the model a stage trains, ``train/{component}_loss`` where a stage trains several (the base's
+    ``vae``, the evaluation nets)."""
+    return f"train/{component}_loss" if component else "train/loss"
+
+
+def lr_key(component: str | None = None) -> str:
+    """The learning-rate metric beside ``loss_key(component)``."""
+    return f"train/{component}_lr" if component else "train/lr"
+
+
+def lr_changes(loop: "LoopParams") -> bool:
+    """Whether the loop's learning rate moves (warm-up or a decay): a constant lr is a param, not a curve."""
+    return loop.warmup_steps > 0 or loop.lr_schedule != "constant"
 
 
 def _log_mlflow(metrics: dict[str, float], step: int) -> None:
@@ -196,7 +208,7 @@ def fit(
     run_name: str,
     collate_fn: Callable[[list], Any] | None = None,
     loss_csv: str | Path | None = None,
-    metric_key: str | None = None,
+    component: str | None = None,
     snapshot_steps: Collection[int] = (),
 ) -> FitResult:
     """Train the ``requires_grad`` parameters of ``trainable`` for ``loop.steps`` steps.
@@ -205,7 +217,8 @@ def fit(
     :class:`StepRandom` for noise/timesteps/caption dropout. Resumes from
     ``checkpoint_dir`` when its fingerprint matches. ``batch_size`` is per process.
     At each of ``snapshot_steps`` the trainable weights are also kept in
-    ``checkpoint_dir/snapshots/step_NNNNNN`` (weights only), for analyses along training.
+    ``checkpoint_dir/snapshots/step_NNNNNN`` (weights only), for analyses along training. MLflow gets
+    the mean loss of every ``log_every`` steps as ``loss_key(component)`` (and the lr, where it moves).
     """
     from tqdm.auto import tqdm
 
@@ -213,7 +226,6 @@ def fit(
     device, rank, world = acc.device, acc.process_index, acc.num_processes
     checkpoint_dir = Path(checkpoint_dir)
     collate = collate_fn or default_collate
-    metric_key = metric_key or "loss"  # each stage execution has its own MLflow run
     trainable.to(device)
     trainable.train()
     if loop.gradient_checkpointing:
@@ -279,7 +291,8 @@ def fit(
             group["lr"] = loop.lr * group.get("lr_multiplier", 1.0) * lr_factor(step, loop)
         with acc.autocast():
             loss = runner(batch, rng)
-        value = float(loss.detach())
+        # the global batch's loss: logged, and the NaN guard stops every rank at the same step
+        value = float(acc.reduce(loss.detach().clone(), reduction="mean") if world > 1 else loss.detach())
         if not math.isfinite(value):
             bar.close()
             raise NonFiniteLossError(run_name, step + 1, value)
@@ -295,8 +308,10 @@ def fit(
         bar.update(1)
         bar.set_postfix(loss=f"{value:.4f}", samples_s=f"{(done - start) * loop.batch_size * world / elapsed:.0f}")
         if done % loop.log_every == 0 or done == loop.steps:
-            _log_mlflow({metric_key: sum(window) / len(window),
-                         lr_key(metric_key): optimizer.param_groups[0]["lr"]}, done)
+            logged = {loss_key(component): sum(window) / len(window)}
+            if lr_changes(loop):
+                logged[lr_key(component)] = optimizer.param_groups[0]["lr"]
+            _log_mlflow(logged, done)
             window = []
         if done in snapshot_steps and acc.is_main_process:
             save_snapshot(checkpoint_dir / "snapshots", done, dict(named), fingerprint)

@@ -98,6 +98,7 @@ def train_motion(params: "Params", run: str) -> dict[str, Any]:
     """Train run ``run`` of ``train_motion`` and write its folder (CONTRACTS.md); returns a summary."""
     from animatelab.data.latents import EncodedClips
     from animatelab.models.motion import build_motion_unet, save_motion
+    from animatelab.parallel import is_main_process
     from animatelab.train.checkpoint import snapshot_steps
     from animatelab.train.loop import FitResult, fit, write_loss_csv
     from animatelab.utils import write_json
@@ -124,12 +125,13 @@ def train_motion(params: "Params", run: str) -> dict[str, Any]:
             loss_csv=out_dir / "loss.csv", snapshot_steps=snapshot_steps(loop.steps, tm.snapshots),
         )
     unet.eval()
-    _publish_snapshots(Path(tm.checkpoint_dir) / run / "snapshots", out_dir / "snapshots")
-    save_motion(unet, cfg.module, out_dir, extra={"run": run, "with_adapter": cfg.with_adapter, "seed": cfg.seed})
-    wanted = set(trainable)
     summary = result.summary(
         run=run, with_adapter=cfg.with_adapter, seed=cfg.seed, clips=len(dataset), frames=tm.frames,
-        trainable_parameters=int(sum(p.numel() for n, p in unet.named_parameters() if n in wanted)),
+        trainable_parameters=int(sum(p.numel() for n, p in unet.named_parameters() if n in set(trainable))),
         design=cfg.module.model_dump(mode="json"))
+    if not is_main_process():  # under a multi-process launch, rank 0 alone writes the run's folder
+        return summary
+    _publish_snapshots(Path(tm.checkpoint_dir) / run / "snapshots", out_dir / "snapshots")
+    save_motion(unet, cfg.module, out_dir, extra={"run": run, "with_adapter": cfg.with_adapter, "seed": cfg.seed})
     write_json(out_dir / "train_summary.json", without_wall_clock(summary))
     return summary

@@ -78,7 +78,7 @@ def train_vae(comps: BaseComponents, pixels: torch.Tensor, p: "PretrainBaseParam
 
     result = fit(trainable=vae, compute_loss=loss_fn, dataset=TensorDict(pixels=pixels), loop=p.vae,
                  checkpoint_dir=ckpt_dir, fingerprint=phase_fingerprint(p, "vae"), run_name="vae", loss_csv=loss_csv,
-                 metric_key="vae/loss")
+                 component="vae")
     vae.requires_grad_(False).eval()
     return result
 
@@ -152,7 +152,7 @@ def train_unet_and_text(comps: BaseComponents, latents: torch.Tensor, captions: 
 
     result = fit(trainable=trainable, compute_loss=loss_fn, dataset=TensorDict(latents=latents, ids=ids),
                  loop=p.unet, checkpoint_dir=ckpt_dir, fingerprint=fingerprint, run_name="unet",
-                 loss_csv=loss_csv, metric_key="unet/loss")
+                 loss_csv=loss_csv, component=None)
     trainable.requires_grad_(False).eval()
     return result
 
@@ -185,8 +185,9 @@ def pretrain(comps: BaseComponents, images: np.ndarray, captions: list[list[str]
 
 @torch.no_grad()
 def sample_quality(comps: BaseComponents, rows: list[dict[str, Any]], p: "PretrainBaseParams",
-                   motion_phrases: bool = False) -> tuple[dict[str, float], np.ndarray]:
-    """DDIM samples for ``quality_samples`` random captions, read back with the pixel reader.
+                   motion_phrases: bool = False) -> tuple[dict[str, float], np.ndarray, list[str]]:
+    """DDIM samples for ``quality_samples`` random captions, read back with the pixel reader; returns
+    (accuracy, images, their captions).
 
     ``motion_phrases``: the same images' captions, each with a random motion phrase, as the video
     prompts word them: how well the base draws what a video prompt asks for.
@@ -207,4 +208,4 @@ def sample_quality(comps: BaseComponents, rows: list[dict[str, Any]], p: "Pretra
                num_inference_steps=p.quality_steps, guidance_scale=p.quality_guidance,
                generator=torch.Generator().manual_seed(p.seed), output_type="np")
     images = (np.clip(out.images, 0, 1) * 255).round().astype(np.uint8)
-    return accuracy(images, pick), images
+    return accuracy(images, pick), images, captions
