@@ -46,8 +46,7 @@ def main() -> None:
         return
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db", "ANIMATELAB_WARM": ""}
-        env.pop("ANIMATELAB_WARM")
+        env = {k: v for k, v in os.environ.items() if k != "ANIMATELAB_WARM"} | {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db"}
         motion = ["train_motion", "--run", args.runs[0], "--set", f"train_motion.out_dir={tmp}/motion",
                   "--set", f"train_motion.loop.steps={args.steps}", "--set", "train_motion.snapshots=0"]
         variants = {"one_process_2_threads": ["--set", "train_motion.processes=1", "--set", "train_motion.threads=2",
