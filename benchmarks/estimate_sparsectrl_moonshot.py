@@ -75,8 +75,8 @@ def _inputs(batch: int, frames: int, side: int, dtype) -> dict:
 
 def sparsectrl(params, modality: str, dtype) -> dict:
     from animatelab.config import SparseCtrlVariant
-    from animatelab.models.sparsectrl import build_encoder
-    from animatelab.train.sparsectrl import SparseCtrlTrainee
+    from animatelab.sparsectrl.model import build_encoder
+    from animatelab.sparsectrl.train import SparseCtrlTrainee
 
     ts, loop = params.train_sparsectrl, params.train_sparsectrl.loop
     unet2d = sd15.sd15_unet(meta=True)

@@ -16,8 +16,15 @@ SRC = REPO / "src"
 # Infrastructure whose effect on outputs is tracked otherwise: the schema's values reach DVC as params
 # (and its defaults equal params.yaml: test_params_single_source),
 # the CLI only dispatches, tracking only logs to MLflow.
+# A method folder's own params schema (``<method>/schema.py``) is exempt for the same reason as schema/.
 EXEMPT = {"animatelab/config.py", "animatelab/cli.py", "animatelab/tracking.py"}
 EXEMPT_DIRS = ("animatelab/schema/",)
+EXEMPT_NAMES = ("schema.py",)
+
+
+def _exempt(rel: str) -> bool:
+    """``rel`` (relative to ``src``) is infrastructure whose effect on outputs DVC tracks otherwise."""
+    return rel in EXEMPT or rel.startswith(EXEMPT_DIRS) or rel.rsplit("/", 1)[-1] in EXEMPT_NAMES
 
 
 def _module_file(name: str) -> Path | None:
@@ -69,8 +76,7 @@ def closure(module: str) -> set[str]:
             if g not in seen:
                 seen.add(g)
                 todo += sorted(imports_of(g))
-    return {str(p.relative_to(REPO)) for p in seen
-            if str(p.relative_to(SRC)) not in EXEMPT and not str(p.relative_to(SRC)).startswith(EXEMPT_DIRS)}
+    return {str(p.relative_to(REPO)) for p in seen if not _exempt(str(p.relative_to(SRC)))}
 
 
 def stage_module(cmd: str) -> str:

@@ -277,7 +277,7 @@ def test_sparsectrl_encoder_is_the_official_sd15_encoder(params, sd15_unet_meta)
     from diffusers import ControlNetModel, MotionAdapter
 
     from animatelab.models import sd15
-    from animatelab.models.sparsectrl import NoisyLatentSparseControlNet, build_encoder
+    from animatelab.sparsectrl.model import NoisyLatentSparseControlNet, build_encoder
 
     ts = params.train_sparsectrl
     with sd15._context(meta=True):

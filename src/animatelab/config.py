@@ -43,7 +43,7 @@ from animatelab.schema.moonshot import (  # noqa: F401
     TrainMoonShotImageParams,
     TrainMoonShotVideoParams,
 )
-from animatelab.schema.sparsectrl import (  # noqa: F401
+from animatelab.sparsectrl.schema import (  # noqa: F401
     ConditionDraw,
     EvaluateSparseCtrlParams,
     SampleSparseCtrlParams,

@@ -30,7 +30,7 @@ def _baseline(params: Params, prompts: list[dict]):
 
 
 def _truth(params: Params, videoids: list):
-    from animatelab.eval.sparsectrl import load_truth
+    from animatelab.sparsectrl.scoring import load_truth
     from animatelab.eval.suite import load_clips
 
     clips, meta = load_clips(params.evaluate_sparsectrl.heldout_dir)
@@ -50,7 +50,7 @@ def sampled_conditioning_scale(folder: Path) -> float:
 def score(params: Params, variant: str) -> dict[str, dict]:
     import numpy as np
 
-    from animatelab.eval import sparsectrl as sc
+    from animatelab.sparsectrl import scoring as sc
 
     p = params.evaluate_sparsectrl
     dirs = sorted((Path(p.samples_dir) / f"sparsectrl_{variant}").glob("k*/videos.npy"))

@@ -29,7 +29,7 @@ def build_sparse_pipeline(params: "Params", variant: str):
 
     from animatelab.models.base import load_base
     from animatelab.models.motion import load_motion_unet
-    from animatelab.models.sparsectrl import load_encoder
+    from animatelab.sparsectrl.model import load_encoder
     from animatelab.sampling import inference_scheduler
     from animatelab.train.adapter import apply_domain_adapter
 
@@ -61,7 +61,7 @@ def generate_keyframed(pipe, prompts: list[str], clips: np.ndarray, indices: lis
     encoders: the sketches ``drawn[i]`` (F, H, W, 3) of the clip when given, else its Canny edges)."""
     from tqdm.auto import tqdm
 
-    from animatelab.models.sparsectrl import condition_images
+    from animatelab.sparsectrl.model import condition_images
 
     s = params.sample
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
@@ -81,7 +81,7 @@ def generate_keyframed(pipe, prompts: list[str], clips: np.ndarray, indices: lis
 
 def sample_variant(params: "Params", variant: str) -> dict[str, Any]:
     """``samples/sparsectrl_{variant}/k{K}/`` for every keyframe count; returns ``{kK: {dir, seconds}}``."""
-    from animatelab.models.sparsectrl import keyframe_indices
+    from animatelab.sparsectrl.model import keyframe_indices
     from animatelab.sampling import heldout_prompts, write_videos
 
     ss = params.sample_sparsectrl
@@ -93,7 +93,7 @@ def sample_variant(params: "Params", variant: str) -> dict[str, Any]:
     pipe, info = build_sparse_pipeline(params, variant)
     drawn = None
     if info["variant"]["modality"] == "sketch":
-        from animatelab.models.sparsectrl import clip_sketches
+        from animatelab.sparsectrl.model import clip_sketches
 
         drawn = clip_sketches(clips, meta, info["variant"].get("sketch_source", "frames"), tuple(info["canny_thresholds"]),
                               info.get("synth_dir", params.train_sparsectrl.synth_dir), params.synth_data.resolution)
