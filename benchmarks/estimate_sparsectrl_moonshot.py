@@ -116,7 +116,7 @@ def sparsectrl(params, modality: str, dtype) -> dict:
 
 
 def moonshot(params, dtype) -> dict:
-    from animatelab.models import moonshot as ms
+    from animatelab.moonshot import model as ms
 
     p1, p2 = params.train_moonshot_image, params.train_moonshot_video
     embed_dim = 768  # CLIP ViT-L/14 image tower (the real-scale image_encoder)

@@ -119,7 +119,7 @@ def test_zero_controlnet_gives_exactly_the_uncontrolled_moonshot_samples(world):
         denoise_moonshot,
         moonshot_params,
     )
-    from animatelab.sampling_moonshot import conditions
+    from animatelab.moonshot.sampling import conditions
     from animatelab.train.motion import load_frozen_unet2d
 
     p = _params(world)

@@ -327,7 +327,7 @@ def test_moonshot_unet_sizes(params, sd15_unet_meta):
 
     from diffusers.models.attention_processor import IPAdapterAttnProcessor2_0
 
-    from animatelab.models import moonshot as ms
+    from animatelab.moonshot import model as ms
     from animatelab.models import sd15
 
     p1, p2 = params.train_moonshot_image, params.train_moonshot_video

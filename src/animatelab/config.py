@@ -36,7 +36,7 @@ from animatelab.schema.models import (  # noqa: F401
     MotionModuleParams,
     PretrainBaseParams,
 )
-from animatelab.schema.moonshot import (  # noqa: F401
+from animatelab.moonshot.schema import (  # noqa: F401
     EvaluateMoonShotParams,
     MoonShotMode,
     SampleMoonShotParams,

@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from animatelab.data.latents import EncodedClips
-from animatelab.models import moonshot as ms
+from animatelab.moonshot import model as ms
 from animatelab.outputs import content_digest, without_wall_clock
 from animatelab.models.scheduler import study_schedule, training_scheduler
 from animatelab.train.diffusion import (
