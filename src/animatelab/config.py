@@ -16,7 +16,7 @@ import yaml
 from pydantic import ValidationError, model_validator
 
 from animatelab.schema.base import LoopParams, NoiseScheduleParams, ParamsError, PositiveInt, Strict  # noqa: F401
-from animatelab.schema.controlnet import (  # noqa: F401
+from animatelab.controlnet.schema import (  # noqa: F401
     ControlTarget,
     EvaluateControlNetParams,
     SampleControlNetParams,

@@ -9,7 +9,7 @@ prompt's own held-out clip (the clip ``sample_moonshot`` takes frame 0 of).
   module of ``motion_run``. It takes one list of conditioning frames per call (a batch of prompts
   would share one clip's edges), so each call renders one video.
 * ``moonshot``: MoonShot's own DDIM loop (``moonshot.sampling.sample_moonshot``) over
-  :class:`~animatelab.models.controlnet_image.ControlledUNet`, which adds the ControlNet's per-frame
+  :class:`~animatelab.controlnet.model.ControlledUNet`, which adds the ControlNet's per-frame
   residuals to the MVB UNet's down/mid blocks (the 4 noisy channels go to the ControlNet; the
   first-frame latent and mask channels of the 9-channel input stay the MVB UNet's). Batches of
   ``sample.batch_size`` prompts, as ``sample_moonshot`` renders the baseline.
@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from animatelab.controlnet_layout import CONTROL_FILE, EDGES_FILE, baseline_folder, samples_folder
-from animatelab.models import controlnet_image as cn
+from animatelab.controlnet.layout import CONTROL_FILE, EDGES_FILE, baseline_folder, samples_folder
+from animatelab.controlnet import model as cn
 
 if TYPE_CHECKING:
     from animatelab.config import ControlTarget, Params
@@ -56,7 +56,7 @@ def heldout_clips(folder: str | Path, videoids: list[Any], frames: int, size: in
 
 def condition_edges(params: "Params", prompts: list[dict], size: int) -> np.ndarray:
     """uint8 Canny edges (N, F, H, W) of every frame of each prompt's own held-out clip."""
-    from animatelab.models.controlnet_image import INFO_FILE
+    from animatelab.controlnet.model import INFO_FILE
 
     info = json.loads((Path(params.train_controlnet_image.out_dir) / INFO_FILE).read_text())
     clips = heldout_clips(params.sample_controlnet.heldout_dir, [p["videoid"] for p in prompts],
