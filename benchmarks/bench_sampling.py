@@ -147,12 +147,13 @@ def baseline_sample_run(params, run: str) -> dict:
 
 
 def child(variant: str, world: Path, args: argparse.Namespace) -> None:
-    from animatelab.cli import tune_allocator
+    from animatelab.cli import set_stage_threads, tune_allocator
     from animatelab.sampling import sample_run
 
     params = world_params(world, args, variant)
     if variant == "new":
         tune_allocator()
+        set_stage_threads(params, "sample")  # as the CLI sets them before the sample stage
     results = (baseline_sample_run if variant == "baseline" else sample_run)(params, RUN)
     print(json.dumps(results))
 

@@ -15,7 +15,8 @@ from tests.conftest import REPO, STUDIES
 SRC = REPO / "src"
 # Infrastructure whose effect on outputs is tracked otherwise: the schema's values reach DVC as params
 # (and its defaults equal params.yaml: test_params_single_source),
-# the CLI only dispatches, tracking only logs to MLflow.
+# the CLI dispatches and sets torch's threads from the stage group's `threads` (a param),
+# tracking only logs to MLflow.
 # A method folder's own params schema (``<method>/schema.py``) is exempt for the same reason as schema/.
 EXEMPT = {"animatelab/config.py", "animatelab/cli.py", "animatelab/tracking.py"}
 EXEMPT_DIRS = ("animatelab/schema/",)

@@ -371,6 +371,7 @@ def test_a_short_training_lowers_the_loss_with_the_condition(world):
     first and last latents (fixed noise draws), against the same frozen model without them."""
     from torch.utils.data import default_collate
 
+    from animatelab.cli import set_stage_threads
     from animatelab.sparsectrl.model import load_encoder
     from animatelab.sparsectrl import train as T
     from animatelab.train.diffusion import (
@@ -385,6 +386,7 @@ def test_a_short_training_lowers_the_loss_with_the_condition(world):
     try:
         params = _params(world, "train_sparsectrl.loop.steps=10", "train_sparsectrl.loop.lr=3e-3",
                          "train_sparsectrl.out_dir=models/sc10", "train_sparsectrl.checkpoint_dir=models/ck10")
+        set_stage_threads(params, "train_sparsectrl")  # what the CLI does before the stage's code runs
         T.train_sparsectrl(params, "rgb")
         enc, _ = load_encoder("models/sc10/rgb")
         model = T.SparseCtrlTrainee(enc, T.frozen_video_unet(params)[1]).eval()

@@ -252,7 +252,6 @@ def sample_run(params: "Params", run: str) -> dict[str, Any]:
     """Sample ``run`` at every scale of ``sample.scales_for(run)``; returns ``{scale: {dir, seconds,
     videos, load/unet/decode/write seconds}}`` (``seconds``: load + UNet + decode, as before)."""
     s = params.sample
-    torch.set_num_threads(s.threads)
     spec = resolve_run(params, run)
     prompts = heldout_prompts(params, spec.lora_motion)
     results: dict[str, Any] = {}

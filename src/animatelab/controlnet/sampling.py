@@ -159,7 +159,6 @@ def sample_target(params: "Params", target: str) -> dict[str, Any]:
 
     sc, s = params.sample_controlnet, params.sample
     spec = sc.targets[target]
-    torch.set_num_threads(sc.threads)
     prompts = heldout_prompts(params)[: sc.num_videos]
     times: dict[str, float] = {}
     with clock(times, "load"):

@@ -172,7 +172,6 @@ def sample_mode(params: "Params", name: str) -> dict[str, Any]:
 
     sm, s = params.sample_moonshot, params.sample
     mode = sm.modes[name]
-    torch.set_num_threads(sm.threads)
     prompts = heldout_prompts(params)
     times: dict[str, float] = {}
     with clock(times, "load"):

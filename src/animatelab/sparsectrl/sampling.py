@@ -85,7 +85,6 @@ def sample_variant(params: "Params", variant: str) -> dict[str, Any]:
     from animatelab.sampling import heldout_prompts, write_videos
 
     ss = params.sample_sparsectrl
-    torch.set_num_threads(ss.threads)
     prompts = heldout_prompts(params)[: ss.num_videos]
     clips, meta = heldout_keyframe_clips(params, len(prompts))
     if [p.get("videoid") for p in prompts] != [m.get("videoid") for m in meta]:

@@ -226,7 +226,6 @@ def train_sparsectrl(params: "Params", variant: str) -> dict[str, Any]:
 
     ts = params.train_sparsectrl
     cfg = ts.variants[variant]
-    torch.set_num_threads(ts.threads)
     loop = ts.loop.for_run(cfg.seed, cfg.steps)
     prepared = Path(params.prepare.out_dir) / ts.dataset if cfg.modality == "sketch" else None
     dataset = SparseClips(Path(params.encode.out_dir) / ts.dataset, ts.frames, prepared, sketch_kwargs(params, cfg))

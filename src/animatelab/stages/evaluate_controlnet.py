@@ -76,14 +76,11 @@ def score(params: Params, target: str) -> tuple[dict[str, dict], dict]:
 
 
 def run(params: Params, args) -> None:
-    import torch
-
     from animatelab.eval.publish import publish_scores
 
     target = check_target(params, args.run)
     check_paths(params, "evaluate_controlnet")
     pc = params.evaluate_controlnet
-    torch.set_num_threads(pc.threads)
     group = {"evaluate": params.evaluate.model_dump(mode="json"), "evaluate_controlnet": pc.model_dump(mode="json")}
     with stage_run("evaluate_controlnet", group, target):
         start = time.perf_counter()

@@ -41,7 +41,6 @@ def score_folder(ref, folder: Path, p) -> dict[str, dict]:
 def run(params: Params, args) -> None:
     import mlflow
     import numpy as np
-    import torch
 
     from animatelab.eval.publish import publish_scores
     from animatelab.eval.suite import build_reference, real_heldout_set, score_videos
@@ -51,7 +50,6 @@ def run(params: Params, args) -> None:
     mode = check_mode(params, args.run)
     check_paths(params, "evaluate_moonshot")
     p, pm = params.evaluate, params.evaluate_moonshot
-    torch.set_num_threads(p.threads)
     dirs = scale_dirs(pm.samples_dir, mode)
     frames = int(np.load(dirs[0] / "videos.npy", mmap_mode="r").shape[1])
     group = {"evaluate": p.model_dump(mode="json"), "evaluate_moonshot": pm.model_dump(mode="json")}

@@ -77,13 +77,10 @@ def score(params: Params, variant: str) -> dict[str, dict]:
 def run(params: Params, args) -> None:
     import time
 
-    import torch
-
     from animatelab.eval.publish import publish_scores
 
     variant = check_variant(params, args.run)
     p = params.evaluate_sparsectrl
-    torch.set_num_threads(p.threads)
     with stage_run("evaluate_sparsectrl", p.model_dump(mode="json"), variant):
         start = time.perf_counter()
         results = score(params, variant)
