@@ -81,6 +81,7 @@ def generate_keyframed(pipe, prompts: list[str], clips: np.ndarray, indices: lis
 
 def sample_variant(params: "Params", variant: str) -> dict[str, Any]:
     """``samples/sparsectrl_{variant}/k{K}/`` for every keyframe count; returns ``{kK: {dir, seconds}}``."""
+    from animatelab.runs import keyframes_name, sparsectrl_name
     from animatelab.sparsectrl.model import keyframe_indices
     from animatelab.sampling import heldout_prompts, write_videos
 
@@ -102,10 +103,10 @@ def sample_variant(params: "Params", variant: str) -> dict[str, Any]:
         indices = keyframe_indices(params.sample.frames, k)
         videos = generate_keyframed(pipe, [p["prompt"] for p in prompts], clips, indices, info["variant"]["modality"],
                                     params, tuple(info["canny_thresholds"]), drawn)
-        out = Path(ss.out_dir) / f"sparsectrl_{variant}" / f"k{k}"
+        out = Path(ss.out_dir) / sparsectrl_name(variant) / keyframes_name(k)
         write_videos(out, videos, prompts, params.sample.fps)
         (out / KEYFRAMES_FILE).write_text(json.dumps({
             "indices": indices, "clips": [m.get("videoid") for m in meta], "modality": info["variant"]["modality"],
             "conditioning_scale": ss.conditioning_scale, "adapter_scale": ss.adapter_scale}, indent=1))
-        results[f"k{k}"] = {"dir": str(out), "seconds": round(time.perf_counter() - t0, 2), "videos": len(videos)}
+        results[keyframes_name(k)] = {"dir": str(out), "seconds": round(time.perf_counter() - t0, 2), "videos": len(videos)}
     return results

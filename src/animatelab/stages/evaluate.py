@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from animatelab.config import EvaluateParams, Params, ParamsError, check_paths
-from animatelab.runs import RunId
+from animatelab.runs import SCALE_GLOB, RunId
 from animatelab.tracking import stage_run
 
 if TYPE_CHECKING:
@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 
 def scale_dirs(samples_dir: str | Path, run: str) -> list[Path]:
     root = Path(samples_dir) / run
-    dirs = sorted(d for d in root.glob("scale_*") if (d / "videos.npy").is_file())
+    dirs = sorted(d for d in root.glob(SCALE_GLOB) if (d / "videos.npy").is_file())
     if not dirs:
-        raise ParamsError(f"evaluate: no samples/{run}/scale_*/videos.npy under {Path(samples_dir).resolve()}")
+        raise ParamsError(f"evaluate: no samples/{run}/{SCALE_GLOB}/videos.npy under {Path(samples_dir).resolve()}")
     return dirs
 
 
