@@ -120,6 +120,7 @@ def baseline_sample_run(params, run: str) -> dict:
     """The old ``sample_run``: a fresh base and pipeline per scale, decode inside the pipeline call."""
     import torch
 
+    from animatelab.runs import scale_folder, scale_name
     from animatelab.sampling import build_pipeline, heldout_prompts, resolve_run, write_videos
 
     s = params.sample
@@ -137,22 +138,23 @@ def baseline_sample_run(params, run: str) -> dict:
         t0 = time.perf_counter()
         videos = baseline_generate(pipe, [p["prompt"] for p in prompts], params, s.seed)
         times["unet"] = time.perf_counter() - t0 - times["decode"]
-        out = Path(s.out_dir) / run / f"scale_{float(scale)}"
+        out = scale_folder(s.out_dir, run, scale)
         t0 = time.perf_counter()
         write_videos(out, videos, prompts, s.fps)
         times["write"] = time.perf_counter() - t0
-        results[f"scale_{float(scale)}"] = {"dir": str(out), "videos": len(videos),
-                                            **{f"{k}_seconds": round(v, 3) for k, v in times.items()}}
+        results[scale_name(scale)] = {"dir": str(out), "videos": len(videos),
+                                      **{f"{k}_seconds": round(v, 3) for k, v in times.items()}}
     return results
 
 
 def child(variant: str, world: Path, args: argparse.Namespace) -> None:
-    from animatelab.cli import tune_allocator
+    from animatelab.cli import set_stage_threads, tune_allocator
     from animatelab.sampling import sample_run
 
     params = world_params(world, args, variant)
     if variant == "new":
         tune_allocator()
+        set_stage_threads(params, "sample")  # as the CLI sets them before the sample stage
     results = (baseline_sample_run if variant == "baseline" else sample_run)(params, RUN)
     print(json.dumps(results))
 

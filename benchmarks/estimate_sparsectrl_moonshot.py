@@ -75,8 +75,8 @@ def _inputs(batch: int, frames: int, side: int, dtype) -> dict:
 
 def sparsectrl(params, modality: str, dtype) -> dict:
     from animatelab.config import SparseCtrlVariant
-    from animatelab.models.sparsectrl import build_encoder
-    from animatelab.train.sparsectrl import SparseCtrlTrainee
+    from animatelab.sparsectrl.model import build_encoder
+    from animatelab.sparsectrl.train import SparseCtrlTrainee
 
     ts, loop = params.train_sparsectrl, params.train_sparsectrl.loop
     unet2d = sd15.sd15_unet(meta=True)
@@ -116,7 +116,7 @@ def sparsectrl(params, modality: str, dtype) -> dict:
 
 
 def moonshot(params, dtype) -> dict:
-    from animatelab.models import moonshot as ms
+    from animatelab.moonshot import model as ms
 
     p1, p2 = params.train_moonshot_image, params.train_moonshot_video
     embed_dim = 768  # CLIP ViT-L/14 image tower (the real-scale image_encoder)

@@ -41,11 +41,13 @@ def test_base_loads_from_a_second_folder_in_sd_layout(tmp_path):
 
 
 def test_pretrain_base_stage_writes_a_loadable_base_and_quality(workdir):
+    from animatelab.cli import set_stage_threads
     from animatelab.stages import pretrain_base
 
     make_fake_synth(workdir / "data" / "synth")
     make_fake_prepared(workdir / "data/prepared/train", shards=2, clips=3, frames=4)
     params = load_params("params.yaml")
+    set_stage_threads(params, "pretrain_base")  # what the CLI does before a stage runs
     pretrain_base.run(params, SimpleNamespace(run=None, shard_index=None, num_shards=None))
     quality = json.loads((workdir / "models/base/quality.json").read_text())
     # the VAE saw the clean images plus every frame of vae_video_clips prepared clips; the UNet images only

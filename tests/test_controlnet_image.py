@@ -65,7 +65,7 @@ def _params(root: Path, *overrides: str):
 
 # --------------------------------------------------------------------------- train_controlnet_image
 def test_training_writes_a_controlnet_that_loads_and_moved(world):
-    from animatelab.models.controlnet_image import build_controlnet, load_controlnet, vae_levels
+    from animatelab.controlnet.model import build_controlnet, load_controlnet, vae_levels
     from animatelab.train.motion import load_frozen_unet2d
 
     p = _params(world)
@@ -89,7 +89,7 @@ def test_training_writes_a_controlnet_that_loads_and_moved(world):
 
 def test_edge_embedding_reaches_the_latent_resolution(world):
     """The conditioning embedding turns pixel-size edges (H, W) into the latent grid the UNet sees."""
-    from animatelab.models.controlnet_image import build_controlnet, edge_condition, vae_levels
+    from animatelab.controlnet.model import build_controlnet, edge_condition, vae_levels
     from animatelab.train.motion import load_frozen_unet2d
 
     p = _params(world)
@@ -111,15 +111,15 @@ def test_edge_embedding_reaches_the_latent_resolution(world):
 def test_zero_controlnet_gives_exactly_the_uncontrolled_moonshot_samples(world):
     """A fresh (zero-initialised) ControlNet wrapped around the MVB UNet reproduces sample_moonshot@text's
     latents bit for bit: same prompts, initial noise, batching and DDIM loop; the residuals add zeros."""
-    from animatelab.models.controlnet_image import build_controlnet, vae_levels
+    from animatelab.controlnet.model import build_controlnet, vae_levels
     from animatelab.sampling import heldout_prompts, latents_array
-    from animatelab.sampling_controlnet import (
+    from animatelab.controlnet.sampling import (
         build_moonshot_controlled,
         condition_edges,
         denoise_moonshot,
         moonshot_params,
     )
-    from animatelab.sampling_moonshot import conditions
+    from animatelab.moonshot.sampling import conditions
     from animatelab.train.motion import load_frozen_unet2d
 
     p = _params(world)
@@ -150,8 +150,8 @@ def test_zero_controlnet_pipeline_equals_animatediff_pipeline(world):
     the same latents for the same prompt and generator."""
     from diffusers import AnimateDiffPipeline
 
-    from animatelab.models.controlnet_image import build_controlnet, vae_levels
-    from animatelab.sampling_controlnet import build_animatediff, denoise_animatediff
+    from animatelab.controlnet.model import build_controlnet, vae_levels
+    from animatelab.controlnet.sampling import build_animatediff, denoise_animatediff
     from animatelab.train.motion import load_frozen_unet2d
 
     p = _params(world, "sample.num_inference_steps=2")
@@ -176,7 +176,7 @@ def test_zero_controlnet_pipeline_equals_animatediff_pipeline(world):
 # --------------------------------------------------------------------------- sample_controlnet
 def test_samples_in_the_sample_stages_layout_with_the_clips_edges(world):
     from animatelab.eval.suite import load_clips
-    from animatelab.models.controlnet_image import edge_maps
+    from animatelab.controlnet.model import edge_maps
     from animatelab.sampling import heldout_prompts
 
     p = _params(world)
@@ -226,7 +226,7 @@ def test_unknown_target_is_a_params_error(world, capsys):
 # --------------------------------------------------------------------------- evaluate_controlnet
 def test_metrics_controlled_uncontrolled_and_paired(world):
     from animatelab.eval.bootstrap import is_metric
-    from animatelab.scoring_controlnet import EDGE_METRICS
+    from animatelab.controlnet.scoring import EDGE_METRICS
 
     n = _params(world).sample_controlnet.num_videos
     for target in TARGETS:
@@ -270,7 +270,7 @@ def _line(col: int, size: int = 16) -> np.ndarray:
 
 
 def test_frame_agreement_known_answers():
-    from animatelab.scoring_controlnet import frame_agreement
+    from animatelab.controlnet.scoring import frame_agreement
 
     assert frame_agreement(_line(5), _line(5), 1) == (1.0, 1.0, 1.0)
     assert frame_agreement(_line(6), _line(5), 1) == (1.0, 1.0, 1.0)  # 1 px off: within tolerance
@@ -289,7 +289,7 @@ def test_frame_agreement_known_answers():
 
 
 def test_edge_agreement_averages_frames_per_video():
-    from animatelab.scoring_controlnet import edge_agreement
+    from animatelab.controlnet.scoring import edge_agreement
 
     cond = np.stack([np.stack([_line(5), _line(5)]), np.stack([_line(5), np.zeros((16, 16), np.uint8)])])
     gen = np.stack([np.stack([_line(5), _line(9)]), np.stack([_line(6), np.zeros((16, 16), np.uint8)])])
@@ -301,8 +301,8 @@ def test_edge_agreement_averages_frames_per_video():
 
 def test_real_frames_agree_with_their_own_edges():
     """A video's own Canny edges are its condition: F1 1 (the measure's ceiling), and a shifted video scores lower."""
-    from animatelab.models.controlnet_image import edge_maps
-    from animatelab.scoring_controlnet import video_edge_agreement
+    from animatelab.controlnet.model import edge_maps
+    from animatelab.controlnet.scoring import video_edge_agreement
 
     videos = np.zeros((2, 3, 32, 32, 3), np.uint8)
     for i in range(3):

@@ -34,6 +34,7 @@ def test_encode_matches_vae_mean_and_text_encoder(tmp_path):
 
 
 def test_encode_stage_shards_are_disjoint(workdir):
+    from animatelab.cli import set_stage_threads
     from animatelab.config import load_params
     from animatelab.stages import encode
 
@@ -41,6 +42,7 @@ def test_encode_stage_shards_are_disjoint(workdir):
     for name in ("train", "heldout", "motion_lora"):
         make_fake_prepared(workdir / "data/prepared" / name, shards=3, clips=2)
     params = load_params("params.yaml")
+    set_stage_threads(params, "encode")  # what the CLI does before a stage runs
     for k in (0, 1):
         encode.run(params, SimpleNamespace(run=None, shard_index=k, num_shards=2))
     out = sorted(p.name for p in (workdir / "data/encoded/train").glob("shard-*.safetensors"))

@@ -81,7 +81,7 @@ def _inputs(seed: int = 0, b: int = 2, frames: int = 8, image_dim: int = 64):
 def test_widened_model_at_step_zero_is_the_base_motion_unet(world):
     """Zero-initialised new conv_in channels and image scale 0: exactly the base motion UNet, with a
     non-zero first frame and mask in the extra channels."""
-    from animatelab.models import moonshot as ms
+    from animatelab.moonshot import model as ms
     from animatelab.models.motion import build_motion_unet
 
     design = _params(world).train_moonshot_video.module
@@ -103,7 +103,7 @@ def test_widened_model_at_step_zero_is_the_base_motion_unet(world):
 def test_image_scale_zero_is_text_only_attention_and_the_image_matters_above_it(world):
     """The 2-D UNet with the trained decoupled cross-attention: scale 0 equals the plain base exactly;
     scale > 0 depends on the image embedding."""
-    from animatelab.models import moonshot as ms
+    from animatelab.moonshot import model as ms
 
     plain = _unet2d(world, False)
     unet = _unet2d(world, False)
@@ -126,7 +126,7 @@ def test_image_scale_zero_is_text_only_attention_and_the_image_matters_above_it(
 
 
 def test_animation_input_places_the_first_frame_and_mask():
-    from animatelab.models.moonshot import animation_input
+    from animatelab.moonshot.model import animation_input
 
     x, _, _, _, first = _inputs()
     out = animation_input(x, first, torch.tensor([True, False]))
@@ -140,7 +140,7 @@ def test_animation_input_places_the_first_frame_and_mask():
 def test_all_frames_input_gives_every_frame_the_latent_and_travels_with_the_weights(world, tmp_path):
     """``first_frame_input="all_frames"``: the latent at every frame, the mask still at frame 0 only; the
     choice is saved in ``moonshot.json`` and restored on load, so the sampler feeds what training fed."""
-    from animatelab.models import moonshot as ms
+    from animatelab.moonshot import model as ms
 
     x, _, _, _, first = _inputs()
     out = ms.animation_input(x, first, torch.tensor([True, False]), "all_frames")
@@ -165,7 +165,7 @@ def test_all_frames_input_gives_every_frame_the_latent_and_travels_with_the_weig
 
 # --------------------------------------------------------------------------- the two stages
 def test_stage1_changes_only_the_image_attention(world):
-    from animatelab.models import moonshot as ms
+    from animatelab.moonshot import model as ms
 
     p = _params(world).train_moonshot_image
     start = ms.add_image_cross_attention(_unet2d(world, False), 64, p.num_image_tokens, p.image_scale, seed=p.loop.seed)
@@ -179,7 +179,7 @@ def test_stage1_changes_only_the_image_attention(world):
 
 
 def test_stage2_changes_only_temporal_attention_and_conv_in(world):
-    from animatelab.models import moonshot as ms
+    from animatelab.moonshot import model as ms
 
     p = _params(world).train_moonshot_video
     unet2d = _unet2d(world, True)
@@ -207,8 +207,8 @@ def test_first_frame_conditioned_sample_runs_end_to_end(world):
     """A few DDIM steps with guidance: every UNet call sees the conditioning latent at frame 0 with mask 1."""
     from diffusers import DDIMScheduler
 
-    from animatelab.models import moonshot as ms
-    from animatelab.sampling_moonshot import sample_moonshot
+    from animatelab.moonshot import model as ms
+    from animatelab.moonshot.sampling import sample_moonshot
 
     unet = ms.load_moonshot_unet(_unet2d(world, True), world / IMAGE_DIR, world / VIDEO_DIR)
     seen: list[torch.Tensor] = []

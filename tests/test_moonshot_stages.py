@@ -99,7 +99,7 @@ def _unet_inputs(world: Path, params) -> dict:
     (as the stage renders it, one thread), plus the pipeline and what the encode path gives."""
     from animatelab.data.encode import encode_frames
     from animatelab.sampling import heldout_prompts
-    from animatelab.sampling_moonshot import build_moonshot, conditions, denoise_mode
+    from animatelab.moonshot.sampling import build_moonshot, conditions, denoise_mode
 
     threads = torch.get_num_threads()
     torch.set_num_threads(params.sample_moonshot.threads)  # 2 threads on 2 busy cores crawl
@@ -207,7 +207,7 @@ def test_evaluate_scores_the_samples_unchanged_with_the_same_numbers(world):
 
 # --------------------------------------------------------------------------- the measures' known answers
 def test_psnr_ssim_known_answers():
-    from animatelab.scoring_moonshot import psnr_ssim
+    from animatelab.moonshot.scoring import psnr_ssim
 
     rng = np.random.default_rng(0)
     target = rng.integers(20, 230, (3, 32, 32, 3), dtype=np.uint8)
@@ -221,7 +221,7 @@ def test_psnr_ssim_known_answers():
 
 def test_first_frame_fidelity_reads_frame_zero_only():
     from animatelab.config import EvaluateParams
-    from animatelab.scoring_moonshot import first_frame_fidelity
+    from animatelab.moonshot.scoring import first_frame_fidelity
 
     p = EvaluateParams(bootstrap=20)
     rng = np.random.default_rng(1)

@@ -277,7 +277,7 @@ def test_sparsectrl_encoder_is_the_official_sd15_encoder(params, sd15_unet_meta)
     from diffusers import ControlNetModel, MotionAdapter
 
     from animatelab.models import sd15
-    from animatelab.models.sparsectrl import NoisyLatentSparseControlNet, build_encoder
+    from animatelab.sparsectrl.model import NoisyLatentSparseControlNet, build_encoder
 
     ts = params.train_sparsectrl
     with sd15._context(meta=True):
@@ -327,7 +327,7 @@ def test_moonshot_unet_sizes(params, sd15_unet_meta):
 
     from diffusers.models.attention_processor import IPAdapterAttnProcessor2_0
 
-    from animatelab.models import moonshot as ms
+    from animatelab.moonshot import model as ms
     from animatelab.models import sd15
 
     p1, p2 = params.train_moonshot_image, params.train_moonshot_video

@@ -55,7 +55,7 @@ def test_encoder_copies_the_base_like_from_unet_and_leaves_its_config_alone(tmp_
     from diffusers import SparseControlNetModel, UNet2DConditionModel
 
     from animatelab.config import SparseCtrlVariant
-    from animatelab.models.sparsectrl import build_encoder
+    from animatelab.sparsectrl.model import build_encoder
 
     folder = _tiny_unet_folder(tmp_path)
     unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet")
@@ -80,7 +80,7 @@ def test_noisy_latent_kept_ablation_sees_the_sample(tmp_path):
     from diffusers import UNet2DConditionModel
 
     from animatelab.config import SparseCtrlVariant
-    from animatelab.models.sparsectrl import build_encoder
+    from animatelab.sparsectrl.model import build_encoder
 
     unet = UNet2DConditionModel.from_pretrained(_tiny_unet_folder(tmp_path), subfolder="unet")
     g = torch.Generator().manual_seed(0)
@@ -115,7 +115,7 @@ def test_he_init_keeps_a_sketchs_position_and_the_encoder_a_no_op(tmp_path):
     from diffusers import UNet2DConditionModel
 
     from animatelab.config import SparseCtrlVariant
-    from animatelab.models.sparsectrl import build_encoder
+    from animatelab.sparsectrl.model import build_encoder
 
     unet = UNet2DConditionModel.from_pretrained(_tiny_unet_folder(tmp_path), subfolder="unet")
     sketch = torch.zeros(1, 4, 32, 32)  # a 1-px square outline (3 channels) + the mask channel
@@ -145,7 +145,7 @@ def test_he_init_keeps_a_sketchs_position_and_the_encoder_a_no_op(tmp_path):
 def test_training_condition_is_the_pipelines():
     from diffusers import AnimateDiffSparseControlNetPipeline as Pipe
 
-    from animatelab.train.sparsectrl import build_condition
+    from animatelab.sparsectrl.train import build_condition
 
     values = torch.randn(3, 4, 8, 6, 6, generator=torch.Generator().manual_seed(0))
     idx = [0, 3, 7]
@@ -168,7 +168,7 @@ def test_rgb_keyframes_are_encoded_as_the_pipeline_encodes(tmp_path):
     from diffusers.image_processor import VaeImageProcessor
 
     from animatelab.data.encode import encode_frames
-    from animatelab.models.sparsectrl import condition_images
+    from animatelab.sparsectrl.model import condition_images
 
     vae = AutoencoderKL.from_pretrained(_tiny_unet_folder(tmp_path), subfolder="vae").eval()
     frames = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
@@ -188,8 +188,8 @@ def test_sketch_keyframes_reach_the_encoder_as_in_training():
     from diffusers import AnimateDiffSparseControlNetPipeline as Pipe
     from diffusers.image_processor import VaeImageProcessor
 
-    from animatelab.models.sparsectrl import condition_images, sketches
-    from animatelab.train.sparsectrl import condition_values
+    from animatelab.sparsectrl.model import condition_images, sketches
+    from animatelab.sparsectrl.train import condition_values
 
     frames = np.zeros((2, 32, 32, 3), np.uint8)
     frames[:, 8:20, 10:22] = (220, 40, 40)  # a red square: its outline is the sketch
@@ -208,7 +208,7 @@ def test_ground_truth_sketches_outline_the_object_alone():
     (``start`` / ``stride``, rescaled to the prepared size), nothing of the texture or the watermark
     that Canny of the real frame picks up."""
     from animatelab.data.render import degrade, render, watermark_template
-    from animatelab.models.sparsectrl import clip_sketches, object_outlines, sketches
+    from animatelab.sparsectrl.model import clip_sketches, object_outlines, sketches
 
     positions = [[8.0 + 2 * i, 12.0] for i in range(8)]  # moving right, 2 px a written frame
     truth = {"7": {"shape": "square", "colour": "red", "positions": positions, "sizes": [8.0] * 8}}
@@ -246,10 +246,10 @@ def _write_truth(truth: dict) -> str:
 
 def test_condition_draws_and_keyframe_indices():
     from animatelab.config import ConditionDraw
-    from animatelab.eval.sparsectrl import nearest_keyframe_distance
-    from animatelab.models.sparsectrl import keyframe_indices
+    from animatelab.sparsectrl.scoring import nearest_keyframe_distance
+    from animatelab.sparsectrl.model import keyframe_indices
     from animatelab.train.randomness import StepRandom
-    from animatelab.train.sparsectrl import draw_condition_frames
+    from animatelab.sparsectrl.train import draw_condition_frames
 
     assert draw_condition_frames(StepRandom(0, 3), 3, 16, ConditionDraw(first=1, first_last=0, random=0)) == [[0]] * 3
     assert draw_condition_frames(StepRandom(0, 2), 2, 16, ConditionDraw(first=0, first_last=1, random=0)) == [[0, 15]] * 2
@@ -286,8 +286,8 @@ def test_condition_sensitivity_is_zero_for_a_blind_encoder_and_not_for_a_seeing_
     from diffusers import UNet2DConditionModel
 
     from animatelab.config import SparseCtrlVariant
-    from animatelab.models.sparsectrl import build_encoder
-    from animatelab.train.sparsectrl import SparseClips, condition_sensitivity
+    from animatelab.sparsectrl.model import build_encoder
+    from animatelab.sparsectrl.train import SparseClips, condition_sensitivity
 
     unet = UNet2DConditionModel.from_pretrained(_tiny_unet_folder(tmp_path), subfolder="unet")
     enc = build_encoder(unet, SparseCtrlVariant(modality="rgb"), 2, 4, 32, [16])
@@ -311,7 +311,7 @@ def test_encoder_round_trips_through_diffusers_and_the_unchanged_pipeline(world,
 
     from animatelab.models.base import load_base
     from animatelab.models.motion import load_motion_unet
-    from animatelab.models.sparsectrl import condition_images, keyframe_indices
+    from animatelab.sparsectrl.model import condition_images, keyframe_indices
     from animatelab.sampling import inference_scheduler
 
     enc = SparseControlNetModel.from_pretrained(world / "models/sparsectrl/rgb").eval()
@@ -371,8 +371,9 @@ def test_a_short_training_lowers_the_loss_with_the_condition(world):
     first and last latents (fixed noise draws), against the same frozen model without them."""
     from torch.utils.data import default_collate
 
-    from animatelab.models.sparsectrl import load_encoder
-    from animatelab.train import sparsectrl as T
+    from animatelab.cli import set_stage_threads
+    from animatelab.sparsectrl.model import load_encoder
+    from animatelab.sparsectrl import train as T
     from animatelab.train.diffusion import (
         add_noise_one_timestep_per_video,
         diffusion_loss,
@@ -385,6 +386,7 @@ def test_a_short_training_lowers_the_loss_with_the_condition(world):
     try:
         params = _params(world, "train_sparsectrl.loop.steps=10", "train_sparsectrl.loop.lr=3e-3",
                          "train_sparsectrl.out_dir=models/sc10", "train_sparsectrl.checkpoint_dir=models/ck10")
+        set_stage_threads(params, "train_sparsectrl")  # what the CLI does before the stage's code runs
         T.train_sparsectrl(params, "rgb")
         enc, _ = load_encoder("models/sc10/rgb")
         model = T.SparseCtrlTrainee(enc, T.frozen_video_unet(params)[1]).eval()
@@ -412,7 +414,7 @@ def test_a_short_training_lowers_the_loss_with_the_condition(world):
 def test_keep_latent_variant_trains_saves_and_loads(world):
     from diffusers import SparseControlNetModel
 
-    from animatelab.models.sparsectrl import NoisyLatentSparseControlNet, load_encoder
+    from animatelab.sparsectrl.model import NoisyLatentSparseControlNet, load_encoder
 
     variants = "train_sparsectrl.variants={kept: {modality: rgb, keep_noisy_latent: true}}"
     assert _run(world, "train_sparsectrl", "--run", "kept", "--set", variants) == 0

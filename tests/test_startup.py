@@ -23,6 +23,21 @@ def test_cli_and_stage_modules_import_nothing_heavy():
     assert out.stdout.strip() == "[]"
 
 
+def test_the_cli_sets_each_stage_groups_torch_threads():
+    """Torch's threads are set in one place, the CLI, from the stage group's ``threads``: every stage
+    that computes with torch has one (evaluate_moonshot uses evaluate's), the others leave torch alone."""
+    from animatelab.cli import RUN_ALIASES, STAGES, stage_threads
+    from animatelab.config import load_params
+    from tests.conftest import REPO
+
+    params = load_params(REPO / "params.yaml")
+    stages = [s for s in STAGES if s not in RUN_ALIASES]
+    assert {s for s in stages if stage_threads(params, s) is None} == {"synth_data", "prepare", "figures"}
+    assert stage_threads(params, "evaluate_moonshot") == params.evaluate.threads
+    assert all(stage_threads(params, s) == getattr(params, s).threads
+               for s in stages if s not in {"synth_data", "prepare", "figures", "evaluate_moonshot"})
+
+
 def _runs(uri: str):
     from mlflow.tracking import MlflowClient
 

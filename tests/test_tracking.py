@@ -48,6 +48,7 @@ def _with_logging(root: Path) -> dict:
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory) -> tuple[str, dict]:
     """Run every training stage once against one sqlite store; returns (tracking URI, params)."""
+    from animatelab.cli import set_stage_threads
     from animatelab.config import load_params
     from animatelab.stages import pretrain_base
 
@@ -64,7 +65,9 @@ def tracked(tmp_path_factory) -> tuple[str, dict]:
         make_fake_synth(base_root / "data/synth")
         make_fake_prepared(base_root / "data/prepared/train", shards=2, clips=3, frames=4)
         mp.chdir(base_root)
-        pretrain_base.run(load_params("params.yaml"), SimpleNamespace(run=None, shard_index=None, num_shards=None))
+        base_params = load_params("params.yaml")
+        set_stage_threads(base_params, "pretrain_base")  # what the CLI does before a stage runs
+        pretrain_base.run(base_params, SimpleNamespace(run=None, shard_index=None, num_shards=None))
     return uri, params
 
 

@@ -15,6 +15,7 @@ from tests.tiny_fixtures import make_fake_prepared, save_tiny_base
 
 
 def test_train_adapter_saves_a_diffusers_lora(workdir):
+    from animatelab.cli import set_stage_threads
     from animatelab.data.encode import encode_dataset
     from animatelab.stages import train_adapter
     from animatelab.train.adapter import ADAPTER_NAME
@@ -22,6 +23,7 @@ def test_train_adapter_saves_a_diffusers_lora(workdir):
     params = load_params("params.yaml")
     base_dir = save_tiny_base(workdir / "models/base")
     encode_dataset(load_base(base_dir), make_fake_prepared(workdir / "prep"), workdir / "data/encoded/train", params.encode)
+    set_stage_threads(params, "train_adapter")  # what the CLI does before a stage runs
     train_adapter.run(params, SimpleNamespace(run=None, shard_index=None, num_shards=None))
     assert (workdir / "models/domain_adapter/pytorch_lora_weights.safetensors").is_file()
     assert (workdir / "models/domain_adapter/loss.csv").is_file()

@@ -56,6 +56,26 @@ RUN_ALIASES: dict[str, tuple[str, str]] = {
     "evaluate_direction_lora": ("evaluate", "direction_lora"),
 }
 
+# A stage's torch threads are its params group's ``threads``; evaluate_moonshot scores with evaluate's code
+# and params, so with evaluate's threads.
+THREADS_GROUP: dict[str, str] = {"evaluate_moonshot": "evaluate"}
+
+
+def stage_threads(params, stage: str) -> int | None:
+    """Torch intra-op threads for ``stage`` (after RUN_ALIASES): its group's ``threads``, None if it has none."""
+    return getattr(getattr(params, THREADS_GROUP.get(stage, stage), None), "threads", None)
+
+
+def set_stage_threads(params, stage: str) -> None:
+    """Set torch's threads for ``stage``'s process, once, before the stage runs: the one place that does,
+    so library code never changes a process-wide setting. A stage without ``threads`` leaves torch
+    unimported and its threads as they are."""
+    threads = stage_threads(params, stage)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
 
 # glibc mallopt parameters: keep freed blocks up to 32 MiB (glibc's ceiling) in the heap, never trim it
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -123,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     tune_allocator()
     module = importlib.import_module(f"animatelab.stages.{target}")
+    set_stage_threads(params, target)
     try:
         module.run(params, args)
     except ParamsError as err:

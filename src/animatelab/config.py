@@ -16,7 +16,7 @@ import yaml
 from pydantic import ValidationError, model_validator
 
 from animatelab.schema.base import LoopParams, NoiseScheduleParams, ParamsError, PositiveInt, Strict  # noqa: F401
-from animatelab.schema.controlnet import (  # noqa: F401
+from animatelab.controlnet.schema import (  # noqa: F401
     ControlTarget,
     EvaluateControlNetParams,
     SampleControlNetParams,
@@ -36,14 +36,14 @@ from animatelab.schema.models import (  # noqa: F401
     MotionModuleParams,
     PretrainBaseParams,
 )
-from animatelab.schema.moonshot import (  # noqa: F401
+from animatelab.moonshot.schema import (  # noqa: F401
     EvaluateMoonShotParams,
     MoonShotMode,
     SampleMoonShotParams,
     TrainMoonShotImageParams,
     TrainMoonShotVideoParams,
 )
-from animatelab.schema.sparsectrl import (  # noqa: F401
+from animatelab.sparsectrl.schema import (  # noqa: F401
     ConditionDraw,
     EvaluateSparseCtrlParams,
     SampleSparseCtrlParams,

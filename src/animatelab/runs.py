@@ -8,12 +8,24 @@ Three kinds of run are sampled and evaluated, each under one name:
   ``{train_motion_lora.out_dir}/n{N}``; DVC's foreach hands its stages the bare ``N``);
 * ``direction_lora``: the MotionLoRA of one prompt direction, ``dir_{name}`` (trained in
   ``{train_direction_lora.out_dir}/{name}``; DVC hands the bare ``name``).
+
+The names below a run, and SparseCtrl's, are written and read here too (a build/parse pair each), so a
+sampler, the stage that scores its folders and the figures that read them cannot drift apart:
+
+* ``scale_{s}``: one adapter scale's samples, ``{out_dir}/{run}/scale_{s}`` (``sample``, and the
+  MoonShot and ControlNet samplers under their modes and targets), and the metrics group ``evaluate``
+  scores them into (:func:`scale_name`, :func:`parse_scale`, :func:`scale_folder`);
+* ``sparsectrl_{variant}``: a SparseCtrl variant's samples folder and metrics file
+  (:func:`sparsectrl_name`, :func:`sparsectrl_variant`);
+* ``k{K}``: its samples with K keyframes, and their metrics groups (``k{K}``, ``baseline_k{K}``, ...)
+  (:func:`keyframes_name`, :func:`parse_keyframes`).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -100,3 +112,55 @@ def check_known(params: "Params", run: RunId) -> RunId:
     if run.name not in known:
         raise ValueError(f"unknown run {run.name!r}; params define: {', '.join(sorted(known))}")
     return run
+
+
+SCALE_GLOB = "scale_*"  # every scale folder of a run
+_SCALE = re.compile(r"^scale_?([0-9]*\.?[0-9]+)$")
+
+
+def scale_name(scale: float | str) -> str:
+    """``scale_1.0``: one adapter scale's samples folder under its run, and its metrics group; the scale
+    written as a float, so ``1`` and ``1.0`` name one folder."""
+    return f"scale_{float(scale)}"
+
+
+def parse_scale(name: str) -> float | None:
+    """The adapter scale :func:`scale_name` wrote into ``name`` (a folder, a metrics group or a key's path
+    component; the underscore optional), None for any other name."""
+    m = _SCALE.match(name)
+    return float(m.group(1)) if m else None
+
+
+def scale_folder(out_dir: str | Path, run: str, scale: float | str) -> Path:
+    """``{out_dir}/{run}/scale_{s}``: where a sampler writes ``run``'s videos at adapter scale ``scale``."""
+    return Path(out_dir) / run / scale_name(scale)
+
+
+SPARSECTRL_PREFIX = "sparsectrl_"
+
+
+def sparsectrl_name(variant: str) -> str:
+    """``sparsectrl_{variant}``: the samples folder and metrics file stem of a SparseCtrl variant."""
+    return f"{SPARSECTRL_PREFIX}{variant}"
+
+
+def sparsectrl_variant(name: str) -> str | None:
+    """The variant of a :func:`sparsectrl_name`, None for any other name."""
+    variant = name.removeprefix(SPARSECTRL_PREFIX)
+    return variant if variant != name and variant else None
+
+
+KEYFRAMES_GLOB = "k*"  # every keyframe-count folder of a SparseCtrl variant's samples
+_KEYFRAMES = re.compile(r"k(\d+)")
+
+
+def keyframes_name(count: int) -> str:
+    """``k{K}``: a SparseCtrl variant's samples with ``count`` keyframes, and their metrics group (the
+    baseline's and the others' groups prefix it: ``baseline_k{K}``)."""
+    return f"k{count}"
+
+
+def parse_keyframes(name: str) -> int | None:
+    """The keyframe count of a :func:`keyframes_name`, None for any other name (``baseline_k2`` included)."""
+    m = _KEYFRAMES.fullmatch(name)
+    return int(m.group(1)) if m else None

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 import torch
 
+from animatelab.runs import scale_folder, scale_name
+
 if TYPE_CHECKING:
     from animatelab.config import Params
 
@@ -252,7 +254,6 @@ def sample_run(params: "Params", run: str) -> dict[str, Any]:
     """Sample ``run`` at every scale of ``sample.scales_for(run)``; returns ``{scale: {dir, seconds,
     videos, load/unet/decode/write seconds}}`` (``seconds``: load + UNet + decode, as before)."""
     s = params.sample
-    torch.set_num_threads(s.threads)
     spec = resolve_run(params, run)
     prompts = heldout_prompts(params, spec.lora_motion)
     results: dict[str, Any] = {}
@@ -263,10 +264,10 @@ def sample_run(params: "Params", run: str) -> dict[str, Any]:
         with clock(times, "load"):
             scale, pipe = next(built)
         videos, latents = generate(pipe, [p["prompt"] for p in prompts], params, s.seed, times)
-        out = Path(s.out_dir) / run / f"scale_{float(scale)}"
+        out = scale_folder(s.out_dir, run, scale)
         with clock(times, "write"):
             write_videos(out, videos, prompts, s.fps, latents)
-        results[f"scale_{float(scale)}"] = {
+        results[scale_name(scale)] = {
             "dir": str(out), "videos": len(videos), **{f"{k}_seconds": round(v, 2) for k, v in times.items()},
             "seconds": round(times["load"] + times["unet"] + times["decode"], 2)}
     return results

@@ -8,6 +8,7 @@ from animatelab.config import FiguresParams
 from animatelab.figures import ablations, grids, moonshot, probes, sparsectrl, tables
 from animatelab.figures.metrics import MetricsStore
 from animatelab.figures.style import paper_style, save
+from animatelab.runs import scale_folder
 
 
 def _rq7(store: MetricsStore, p: FiguresParams, keep, out_tables: list[Path]) -> list[str]:
@@ -85,7 +86,7 @@ def build_all(p: FiguresParams) -> dict:
             drawn += [("rq6_propagation", lambda: sparsectrl.propagation_figure(sparsectrl.load(p.metrics_dir, p.rq6_variants), 2 * w)),
                       ("rq6_keyframe_strip", lambda: sparsectrl.strip_figure(
                           p.samples_dir, p.rq6_strip_variant, p.rq6_strip_keyframes,
-                          Path(p.samples_dir) / p.rq6_baseline_run / f"scale_{float(p.rq1_scale)}", 2 * w))]
+                          scale_folder(p.samples_dir, p.rq6_baseline_run, p.rq1_scale), 2 * w))]
         for name, draw in drawn:
             fig = draw()
             keep(fig, name) if fig is not None else missing.append(f"{name} (no inputs)")

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 
 from animatelab.figures.style import figure
+from animatelab.runs import SCALE_GLOB, parse_scale
 
 
 def sample_dir(samples: str | Path, run: str, scale: float | None) -> Path | None:
     """``samples/{run}/scale_{s}`` at ``scale`` (closest match), else the lowest scale present."""
     found = []
-    for d in Path(samples, run).glob("scale_*"):
-        m = re.match(r"^scale_([0-9.]+)$", d.name)
-        if m and (d / "videos.npy").is_file():
-            found.append((float(m[1]), d))
+    for d in Path(samples, run).glob(SCALE_GLOB):
+        s = parse_scale(d.name)
+        if s is not None and (d / "videos.npy").is_file():
+            found.append((s, d))
     if not found:
         return None
     if scale is not None:

@@ -10,16 +10,13 @@ setting) or under per-scale groups: any path component ``scale_{s}`` (e.g.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from animatelab.eval.bootstrap import is_metric, leaves  # noqa: F401  (re-exported)
-from animatelab.runs import seed_variant
-
-SCALE = re.compile(r"^scale_?([0-9]*\.?[0-9]+)$")
+from animatelab.runs import parse_scale, seed_variant
 
 
 @dataclass(frozen=True)
@@ -46,7 +43,7 @@ def split_groups(data: dict) -> tuple[dict[float | None, dict[str, Metric]], dic
     groups: dict[str, dict[str, Metric]] = {}
     for path, value in leaves(data).items():
         *parents, name = path.split("/")
-        found = [float(m.group(1)) for part in parents if (m := SCALE.match(part))]
+        found = [s for part in parents if (s := parse_scale(part)) is not None]
         if found:
             scales.setdefault(found[-1], {})[name] = Metric.from_dict(value)
         elif parents:

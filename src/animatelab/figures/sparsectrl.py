@@ -15,6 +15,7 @@ import numpy as np
 
 from animatelab.figures.metrics import Metric
 from animatelab.figures.style import CYCLE, figure
+from animatelab.runs import keyframes_name, parse_keyframes, sparsectrl_name
 
 DIST = re.compile(r"^traj_err_d(\d+)$")
 
@@ -23,7 +24,7 @@ def load(metrics_dir: str | Path, variants: list[str]) -> dict[str, dict]:
     """``{variant: metrics file}`` for the variants whose file exists."""
     out = {}
     for v in variants:
-        path = Path(metrics_dir) / f"sparsectrl_{v}.json"
+        path = Path(metrics_dir) / f"{sparsectrl_name(v)}.json"
         if path.is_file():
             out[v] = json.loads(path.read_text())
     return out
@@ -32,12 +33,13 @@ def load(metrics_dir: str | Path, variants: list[str]) -> dict[str, dict]:
 def conditioning_scales(metrics_dir: str | Path, variants: list[str]) -> list[float]:
     """The distinct ``controlnet_conditioning_scale`` values the variants were sampled at, as their meta
     files record them (a file that records none is left out rather than guessed)."""
-    metas = [json.loads(m.read_text()) for v in variants if (m := Path(metrics_dir) / f"sparsectrl_{v}.meta.json").is_file()]
+    metas = [json.loads(m.read_text()) for v in variants
+             if (m := Path(metrics_dir) / f"{sparsectrl_name(v)}.meta.json").is_file()]
     return sorted({float(m["conditioning_scale"]) for m in metas if "conditioning_scale" in m})
 
 
 def keyframe_counts(data: dict) -> list[int]:
-    return sorted(int(g[1:]) for g in data if re.fullmatch(r"k\d+", g))
+    return sorted(k for g in data if (k := parse_keyframes(g)) is not None)
 
 
 def curve(group: dict) -> tuple[list[int], list[Metric]]:
@@ -65,16 +67,17 @@ def propagation_figure(data: dict[str, dict], width: float, main: str = "rgb"):
     left, right = axes[0]
     if main in data:
         for i, k in enumerate(keyframe_counts(data[main])):
-            _errorbar(left, data[main][f"k{k}"], f"{main}, {k} keyframe{'s' * (k > 1)}", CYCLE[i], offset=0.08 * i)
+            _errorbar(left, data[main][keyframes_name(k)], f"{main}, {k} keyframe{'s' * (k > 1)}", CYCLE[i],
+                      offset=0.08 * i)
         ks = keyframe_counts(data[main])
         if ks:
-            _errorbar(left, data[main][f"baseline_k{ks[0]}"], "no control", "0.4", "--")
+            _errorbar(left, data[main][f"baseline_{keyframes_name(ks[0])}"], "no control", "0.4", "--")
     shared = set.intersection(*(set(keyframe_counts(d)) for d in data.values()))
     if shared:
         k = min(shared, key=lambda x: abs(x - 2))
         for i, (v, d) in enumerate(data.items()):
-            _errorbar(right, d[f"k{k}"], v, CYCLE[i % len(CYCLE)], offset=0.08 * i)
-        _errorbar(right, next(iter(data.values()))[f"baseline_k{k}"], "no control", "0.4", "--")
+            _errorbar(right, d[keyframes_name(k)], v, CYCLE[i % len(CYCLE)], offset=0.08 * i)
+        _errorbar(right, next(iter(data.values()))[f"baseline_{keyframes_name(k)}"], "no control", "0.4", "--")
         right.set_title(f"{k} keyframes, by encoder")
     left.set_title(f"{main} encoder")
     left.set_ylabel("object position error (px)")
@@ -89,7 +92,7 @@ def strip_figure(samples_dir: str | Path, variant: str, keyframes: int, baseline
                  video: int = 0):
     """One held-out prompt: the controlled video (conditioned frames boxed) above the same prompt and
     noise without control."""
-    folder = Path(samples_dir) / f"sparsectrl_{variant}" / f"k{keyframes}"
+    folder = Path(samples_dir) / sparsectrl_name(variant) / keyframes_name(keyframes)
     base = Path(baseline_dir) / "videos.npy"
     if not (folder / "videos.npy").is_file() or not base.is_file():
         return None
@@ -120,21 +123,22 @@ def findings(data: dict[str, dict]) -> list[str]:
     lines = []
     for v, d in data.items():
         for k in keyframe_counts(d):
+            g = keyframes_name(k)
             parts = []
             for m in ("pos_err_cond", "pos_err_free"):
-                ours, base = d[f"k{k}"].get(m), d[f"baseline_k{k}"].get(m)
-                diff = d.get(f"control_minus_baseline_k{k}", {}).get(m)
+                ours, base = d[g].get(m), d[f"baseline_{g}"].get(m)
+                diff = d.get(f"control_minus_baseline_{g}", {}).get(m)
                 if ours and base:
                     text = f"`{m}` {Metric.from_dict(ours).text()} vs {Metric.from_dict(base).text()} without control"
                     if diff:
                         text += f" (paired difference {Metric.from_dict(diff).text()})"
                     parts.append(text)
-            if "psnr_cond" in d[f"k{k}"]:
-                parts.append(f"PSNR at keyframes {Metric.from_dict(d[f'k{k}']['psnr_cond']).text()} dB "
-                             f"(no control {Metric.from_dict(d[f'baseline_k{k}']['psnr_cond']).text()})"
-                             if "psnr_cond" in d[f"baseline_k{k}"] else
-                             f"PSNR at keyframes {Metric.from_dict(d[f'k{k}']['psnr_cond']).text()} dB")
-            floor = d.get(f"real_heldout_k{k}", {}).get("pos_err_free")
+            if "psnr_cond" in d[g]:
+                parts.append(f"PSNR at keyframes {Metric.from_dict(d[g]['psnr_cond']).text()} dB "
+                             f"(no control {Metric.from_dict(d[f'baseline_{g}']['psnr_cond']).text()})"
+                             if "psnr_cond" in d[f"baseline_{g}"] else
+                             f"PSNR at keyframes {Metric.from_dict(d[g]['psnr_cond']).text()} dB")
+            floor = d.get(f"real_heldout_{g}", {}).get("pos_err_free")
             if floor:
                 parts.append(f"tracker floor on real clips {Metric.from_dict(floor).text()} px")
             lines.append(f"- {v}, {k} keyframe{'s' * (k > 1)}: " + "; ".join(parts) + ".")

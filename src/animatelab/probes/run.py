@@ -11,7 +11,6 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
 from animatelab.config import Params
@@ -61,7 +60,6 @@ def run_probes(params: Params, runs: list[str] | None = None, out_dir: str | Pat
     the same call probes (each measure seeds its own generator), so runs can be split across processes."""
     p = params.probe
     seed_everything(p.seed)
-    torch.set_num_threads(p.threads)
     frames = p.frames or params.train_motion.frames
     clips = load_clips(Path(params.encode.out_dir) / p.dataset, p.num_clips, frames, p.seed)
     scheduler = training_scheduler(study_schedule(params))

@@ -22,7 +22,6 @@ def run(params: Params, args: Any) -> None:
     from animatelab.tracking import stage_run
 
     p = params.encode
-    torch.set_num_threads(p.threads)
     index, count = shard_of(args)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     with stage_run("encode", {"encode": p.model_dump(), "base": params.base.model_dump()}, run=args.run):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from animatelab.config import EvaluateParams, Params, ParamsError, check_paths
-from animatelab.runs import RunId
+from animatelab.runs import SCALE_GLOB, RunId
 from animatelab.tracking import stage_run
 
 if TYPE_CHECKING:
@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 
 def scale_dirs(samples_dir: str | Path, run: str) -> list[Path]:
     root = Path(samples_dir) / run
-    dirs = sorted(d for d in root.glob("scale_*") if (d / "videos.npy").is_file())
+    dirs = sorted(d for d in root.glob(SCALE_GLOB) if (d / "videos.npy").is_file())
     if not dirs:
-        raise ParamsError(f"evaluate: no samples/{run}/scale_*/videos.npy under {Path(samples_dir).resolve()}")
+        raise ParamsError(f"evaluate: no samples/{run}/{SCALE_GLOB}/videos.npy under {Path(samples_dir).resolve()}")
     return dirs
 
 
@@ -56,7 +56,6 @@ def real_heldout_latents(p: EvaluateParams, count: int) -> np.ndarray | None:
 def run(params: Params, args) -> None:
     import mlflow
     import numpy as np
-    import torch
 
     from animatelab.eval.publish import REAL_MOTION_LORA, publish_scores
     from animatelab.eval.suite import build_reference, real_clip_set, real_heldout_set, score_videos
@@ -65,7 +64,6 @@ def run(params: Params, args) -> None:
         raise ParamsError("evaluate needs --run <name> (one of train_motion.runs)")
     check_paths(params, "evaluate")
     p = params.evaluate
-    torch.set_num_threads(p.threads)
     dirs = scale_dirs(p.samples_dir, args.run)
     frames = int(np.load(dirs[0] / "videos.npy", mmap_mode="r").shape[1])
     with stage_run("evaluate", p.model_dump(mode="json"), args.run):

@@ -23,7 +23,7 @@ def load_baseline(params: Params, target: str, prompts: list[dict], control: dic
     that they are the same prompts from the same seeds."""
     import numpy as np
 
-    from animatelab.controlnet_layout import baseline_folder
+    from animatelab.controlnet.layout import baseline_folder
     from animatelab.stages.evaluate import load_latents
 
     folder = baseline_folder(params, target)
@@ -42,9 +42,9 @@ def load_baseline(params: Params, target: str, prompts: list[dict], control: dic
 def score(params: Params, target: str) -> tuple[dict[str, dict], dict]:
     import numpy as np
 
-    from animatelab.controlnet_layout import CONTROL_FILE, EDGES_FILE
+    from animatelab.controlnet.layout import CONTROL_FILE, EDGES_FILE
     from animatelab.eval.suite import build_reference, score_videos
-    from animatelab.scoring_controlnet import paired, summarise, video_edge_agreement
+    from animatelab.controlnet.scoring import paired, summarise, video_edge_agreement
     from animatelab.stages.evaluate import load_latents, scale_dirs
 
     p, pc = params.evaluate, params.evaluate_controlnet
@@ -76,14 +76,11 @@ def score(params: Params, target: str) -> tuple[dict[str, dict], dict]:
 
 
 def run(params: Params, args) -> None:
-    import torch
-
     from animatelab.eval.publish import publish_scores
 
     target = check_target(params, args.run)
     check_paths(params, "evaluate_controlnet")
     pc = params.evaluate_controlnet
-    torch.set_num_threads(pc.threads)
     group = {"evaluate": params.evaluate.model_dump(mode="json"), "evaluate_controlnet": pc.model_dump(mode="json")}
     with stage_run("evaluate_controlnet", group, target):
         start = time.perf_counter()

@@ -2,7 +2,7 @@
 
 The layout and every metric of ``evaluate`` (same functions, same ``evaluate`` params, so the numbers
 sit beside AnimateDiff's ``metrics/{run}.json``): ``{"scale_{s}": {...}, "real_heldout": {...}}``, plus
-first-frame fidelity and identity (``animatelab.scoring_moonshot``). ``real_heldout`` gets the
+first-frame fidelity and identity (``animatelab.moonshot.scoring``). ``real_heldout`` gets the
 identity scores of the held-out clips against their own frame 0 (what real video keeps).
 """
 
@@ -22,8 +22,8 @@ def score_folder(ref, folder: Path, p) -> dict[str, dict]:
     import numpy as np
 
     from animatelab.eval.suite import score_videos
-    from animatelab.moonshot_layout import CONDITION_FILE
-    from animatelab.scoring_moonshot import first_frame_fidelity, identity
+    from animatelab.moonshot.layout import CONDITION_FILE
+    from animatelab.moonshot.scoring import first_frame_fidelity, identity
     from animatelab.stages.evaluate import load_latents
 
     videos = np.load(folder / "videos.npy")
@@ -41,17 +41,15 @@ def score_folder(ref, folder: Path, p) -> dict[str, dict]:
 def run(params: Params, args) -> None:
     import mlflow
     import numpy as np
-    import torch
 
     from animatelab.eval.publish import publish_scores
     from animatelab.eval.suite import build_reference, real_heldout_set, score_videos
-    from animatelab.scoring_moonshot import identity
+    from animatelab.moonshot.scoring import identity
     from animatelab.stages.evaluate import real_heldout_latents, scale_dirs
 
     mode = check_mode(params, args.run)
     check_paths(params, "evaluate_moonshot")
     p, pm = params.evaluate, params.evaluate_moonshot
-    torch.set_num_threads(p.threads)
     dirs = scale_dirs(pm.samples_dir, mode)
     frames = int(np.load(dirs[0] / "videos.npy", mmap_mode="r").shape[1])
     group = {"evaluate": p.model_dump(mode="json"), "evaluate_moonshot": pm.model_dump(mode="json")}

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from animatelab.config import Params, ParamsError
+from animatelab.runs import KEYFRAMES_GLOB, scale_folder, scale_name, sparsectrl_name
 from animatelab.stages.sparsectrl_checks import check_variant
 from animatelab.tracking import stage_run
 
@@ -19,8 +20,8 @@ from animatelab.tracking import stage_run
 def _baseline(params: Params, prompts: list[dict]):
     import numpy as np
 
-    folder = Path(params.evaluate_sparsectrl.samples_dir) / params.train_sparsectrl.motion_run / \
-        f"scale_{float(params.sample_sparsectrl.adapter_scale)}"
+    folder = scale_folder(params.evaluate_sparsectrl.samples_dir, params.train_sparsectrl.motion_run,
+                          params.sample_sparsectrl.adapter_scale)
     if not (folder / "videos.npy").is_file():
         raise ParamsError(f"evaluate_sparsectrl: no baseline {folder}/videos.npy (run sample@{params.train_sparsectrl.motion_run})")
     base = json.loads((folder / "prompts.json").read_text())[: len(prompts)]
@@ -30,7 +31,7 @@ def _baseline(params: Params, prompts: list[dict]):
 
 
 def _truth(params: Params, videoids: list):
-    from animatelab.eval.sparsectrl import load_truth
+    from animatelab.sparsectrl.scoring import load_truth
     from animatelab.eval.suite import load_clips
 
     clips, meta = load_clips(params.evaluate_sparsectrl.heldout_dir)
@@ -41,7 +42,8 @@ def _truth(params: Params, videoids: list):
 
 def sampled_conditioning_scale(folder: Path) -> float:
     """The ``controlnet_conditioning_scale`` the videos in ``folder/k*`` were sampled at (one for all)."""
-    scales = {json.loads(f.read_text())["conditioning_scale"] for f in sorted(folder.glob("k*/keyframes.json"))}
+    scales = {json.loads(f.read_text())["conditioning_scale"]
+              for f in sorted(folder.glob(f"{KEYFRAMES_GLOB}/keyframes.json"))}
     if len(scales) != 1:
         raise ParamsError(f"{folder}: keyframe folders sampled at conditioning scales {sorted(scales)}, expected one")
     return float(scales.pop())
@@ -50,12 +52,12 @@ def sampled_conditioning_scale(folder: Path) -> float:
 def score(params: Params, variant: str) -> dict[str, dict]:
     import numpy as np
 
-    from animatelab.eval import sparsectrl as sc
+    from animatelab.sparsectrl import scoring as sc
 
     p = params.evaluate_sparsectrl
-    dirs = sorted((Path(p.samples_dir) / f"sparsectrl_{variant}").glob("k*/videos.npy"))
+    dirs = sorted((Path(p.samples_dir) / sparsectrl_name(variant)).glob(f"{KEYFRAMES_GLOB}/videos.npy"))
     if not dirs:
-        raise ParamsError(f"evaluate_sparsectrl: no samples/sparsectrl_{variant}/k*/videos.npy")
+        raise ParamsError(f"evaluate_sparsectrl: no samples/{sparsectrl_name(variant)}/{KEYFRAMES_GLOB}/videos.npy")
     results: dict[str, dict] = {}
     for path in dirs:
         key, info = path.parent.name, json.loads((path.parent / "keyframes.json").read_text())
@@ -77,20 +79,17 @@ def score(params: Params, variant: str) -> dict[str, dict]:
 def run(params: Params, args) -> None:
     import time
 
-    import torch
-
     from animatelab.eval.publish import publish_scores
 
     variant = check_variant(params, args.run)
     p = params.evaluate_sparsectrl
-    torch.set_num_threads(p.threads)
     with stage_run("evaluate_sparsectrl", p.model_dump(mode="json"), variant):
         start = time.perf_counter()
         results = score(params, variant)
-        out = Path(p.out_dir) / f"sparsectrl_{variant}.json"
+        out = Path(p.out_dir) / f"{sparsectrl_name(variant)}.json"
         meta = {"variant": variant, "groups": list(results), "bootstrap": p.bootstrap, "seed": p.seed,
-                "baseline": f"samples/{params.train_sparsectrl.motion_run}/scale_{float(params.sample_sparsectrl.adapter_scale)}",
-                "conditioning_scale": sampled_conditioning_scale(Path(p.samples_dir) / f"sparsectrl_{variant}"),
+                "baseline": f"samples/{params.train_sparsectrl.motion_run}/{scale_name(params.sample_sparsectrl.adapter_scale)}",
+                "conditioning_scale": sampled_conditioning_scale(Path(p.samples_dir) / sparsectrl_name(variant)),
                 "seconds": round(time.perf_counter() - start, 2)}
         publish_scores(out, results, meta)
     print(f"evaluate_sparsectrl@{variant}: {len(results)} groups in {meta['seconds']:.1f}s -> {out}")

@@ -12,7 +12,6 @@ from animatelab.outputs import without_wall_clock
 def run(params: Params, args: Any) -> None:
     import mlflow
     import numpy as np
-    import torch
 
     from animatelab.models.base_quality import accuracy
     from animatelab.models.tiny_base import build_tiny_base, save_base
@@ -23,7 +22,6 @@ def run(params: Params, args: Any) -> None:
     from animatelab.world import caption_variants
 
     p, out = params.pretrain_base, Path(params.base.path)
-    torch.set_num_threads(p.threads)
     seed_everything(p.seed)
     with stage_run("pretrain_base", {"pretrain_base": p.model_dump(), "base": params.base.model_dump()}):
         images, rows = load_synth_images(p.synth_dir)

@@ -10,9 +10,9 @@ from animatelab.tracking import stage_run
 def run(params: Params, args) -> None:
     from pathlib import Path
 
-    from animatelab.controlnet_layout import CONTROL_FILE, EDGES_FILE
+    from animatelab.controlnet.layout import CONTROL_FILE, EDGES_FILE
     from animatelab.sampling import log_sample_dir
-    from animatelab.sampling_controlnet import sample_target
+    from animatelab.controlnet.sampling import sample_target
 
     target = check_target(params, args.run)
     check_paths(params, "sample_controlnet")

@@ -10,9 +10,9 @@ from animatelab.tracking import stage_run
 def run(params: Params, args) -> None:
     from pathlib import Path
 
-    from animatelab.moonshot_layout import CONDITION_FILE, MODE_FILE
+    from animatelab.moonshot.layout import CONDITION_FILE, MODE_FILE
     from animatelab.sampling import log_sample_dir
-    from animatelab.sampling_moonshot import sample_mode
+    from animatelab.moonshot.sampling import sample_mode
 
     mode = check_mode(params, args.run)
     check_paths(params, "sample_moonshot")

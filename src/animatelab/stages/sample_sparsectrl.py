@@ -11,7 +11,7 @@ def run(params: Params, args) -> None:
     from pathlib import Path
 
     from animatelab.sampling import log_sample_dir
-    from animatelab.sampling_sparsectrl import sample_variant
+    from animatelab.sparsectrl.sampling import sample_variant
 
     variant = check_variant(params, args.run)
     ss = params.sample_sparsectrl

@@ -10,13 +10,11 @@ from animatelab.config import Params
 
 def run(params: Params, args: Any) -> None:
     import mlflow
-    import torch
 
     from animatelab.tracking import stage_run
     from animatelab.train.adapter import train_domain_adapter
 
     p = params.train_adapter
-    torch.set_num_threads(p.threads)
     with stage_run("train_adapter", {"train_adapter": p.model_dump(), "base": params.base.model_dump()}):
         result, path = train_domain_adapter(params.base.path, Path(params.encode.out_dir) / p.dataset, p,
                                             params.base.scheduler_overrides)

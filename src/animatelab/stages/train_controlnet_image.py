@@ -1,4 +1,4 @@
-"""Stage ``train_controlnet_image``: the image ControlNet on the base (``animatelab.train.controlnet_image``)."""
+"""Stage ``train_controlnet_image``: the image ControlNet on the base (``animatelab.controlnet.train``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from animatelab.tracking import stage_run
 def run(params: Params, args) -> None:
     import mlflow
 
-    from animatelab.train.controlnet_image import train_controlnet_image
+    from animatelab.controlnet.train import train_controlnet_image
 
     check_paths(params, "train_controlnet_image")
     group = params.train_controlnet_image

@@ -99,7 +99,6 @@ def _domain_net(p: TrainEvalModelsParams, vae: Any, images: np.ndarray, train: L
 
 def run(params: Params, args: Any) -> None:
     import mlflow
-    import torch
 
     from animatelab.eval import eval_models as em
     from animatelab.eval.features import SynthVideoNetConfig
@@ -108,7 +107,6 @@ def run(params: Params, args: Any) -> None:
     from animatelab.utils import seed_everything, write_json
 
     p = params.train_eval_models
-    torch.set_num_threads(p.threads)
     seed_everything(p.seed)
     out = Path(p.out_dir)
     out.mkdir(parents=True, exist_ok=True)

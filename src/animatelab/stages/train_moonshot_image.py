@@ -1,4 +1,4 @@
-"""Stage ``train_moonshot_image``: MoonShot stage 1 (``animatelab.train.moonshot``)."""
+"""Stage ``train_moonshot_image``: MoonShot stage 1 (``animatelab.moonshot.train``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from animatelab.tracking import stage_run
 def run(params: Params, args) -> None:
     import mlflow
 
-    from animatelab.train.moonshot import train_moonshot_image
+    from animatelab.moonshot.train import train_moonshot_image
 
     check_paths(params, "train_moonshot_image")
     group = params.train_moonshot_image

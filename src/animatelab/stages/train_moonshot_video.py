@@ -1,4 +1,4 @@
-"""Stage ``train_moonshot_video``: MoonShot stage 2 (``animatelab.train.moonshot``)."""
+"""Stage ``train_moonshot_video``: MoonShot stage 2 (``animatelab.moonshot.train``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from animatelab.tracking import stage_run
 def run(params: Params, args) -> None:
     import mlflow
 
-    from animatelab.train.moonshot import train_moonshot_video
+    from animatelab.moonshot.train import train_moonshot_video
 
     check_paths(params, "train_moonshot_video")
     group = params.train_moonshot_video

@@ -1,4 +1,4 @@
-"""Stage ``train_sparsectrl@{variant}``: one SparseCtrl encoder (``animatelab.train.sparsectrl``)."""
+"""Stage ``train_sparsectrl@{variant}``: one SparseCtrl encoder (``animatelab.sparsectrl.train``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from animatelab.tracking import stage_run
 def run(params: Params, args) -> None:
     import mlflow
 
-    from animatelab.train.sparsectrl import train_sparsectrl
+    from animatelab.sparsectrl.train import train_sparsectrl
 
     variant = check_variant(params, args.run)
     ts = params.train_sparsectrl

@@ -107,7 +107,6 @@ def train_motion(params: "Params", run: str) -> dict[str, Any]:
     if run not in tm.runs:
         raise KeyError(f"train_motion.runs has no run {run!r} (have: {', '.join(tm.runs)})")
     cfg = tm.runs[run]
-    torch.set_num_threads(tm.threads)
     loop = tm.loop.for_run(cfg.seed, cfg.steps or None)  # steps 0 (the untrained floor) fits nothing below
     dataset = EncodedClips(Path(params.encode.out_dir) / tm.dataset, frames=tm.frames)
     unet2d = load_frozen_unet2d(params, cfg.with_adapter)

@@ -7,8 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from animatelab.outputs import without_wall_clock
 
 if TYPE_CHECKING:
@@ -44,7 +42,6 @@ def _train_lora(params: "Params", p: "MotionLoraTraining", indices: list[int],
     tm = params.train_motion
     if p.motion_run not in tm.runs:
         raise KeyError(f"{stage}.motion_run {p.motion_run!r} is not a train_motion run")
-    torch.set_num_threads(p.threads)
     folder = Path(params.encode.out_dir) / p.dataset
     dataset = EncodedClips(folder, frames=tm.frames, indices=indices)
     unet2d = load_frozen_unet2d(params, tm.runs[p.motion_run].with_adapter)

@@ -22,7 +22,7 @@ class TrainControlNetImageParams(Strict):
     checkpoint_dir: str = "models/checkpoints/controlnet_image"
     synth_dir: str = "data/synth"
     max_images: int = Field(default=2000, gt=0)
-    canny_thresholds: tuple[int, int] = (50, 150)  # the SparseCtrl sketches' (models.sparsectrl.sketches)
+    canny_thresholds: tuple[int, int] = (50, 150)  # the SparseCtrl sketches' (sparsectrl.model.sketches)
     conditioning_embedding_out_channels: list[int] = [16, 32, 64]
     encode_batch_size: int = Field(default=64, gt=0)
     loop: LoopParams = LoopParams(steps=500, batch_size=32, lr=3e-4, cfg_dropout=0.5)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from animatelab.models import controlnet_image as cn
+from animatelab.controlnet import model as cn
 from animatelab.models.scheduler import study_schedule, training_scheduler
 from animatelab.train.diffusion import (
     add_noise_one_timestep_per_video,
@@ -115,7 +115,6 @@ def train_controlnet_image(params: "Params") -> dict[str, Any]:
     from animatelab.utils import write_json
 
     p = params.train_controlnet_image
-    torch.set_num_threads(p.threads)
     data = edge_image_set(params)
     model = new_trainee(params)
     files = [content_digest(Path(params.base.path) / "unet"), content_digest(Path(p.synth_dir) / "images.npz")]

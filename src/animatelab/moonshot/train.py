@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from animatelab.data.latents import EncodedClips
-from animatelab.models import moonshot as ms
+from animatelab.moonshot import model as ms
 from animatelab.outputs import content_digest, without_wall_clock
 from animatelab.models.scheduler import study_schedule, training_scheduler
 from animatelab.train.diffusion import (
@@ -142,7 +142,6 @@ def train_moonshot_image(params: "Params", encoder: tuple[ms.ImageEncoder, int] 
     from animatelab.utils import write_json
 
     p = params.train_moonshot_image
-    torch.set_num_threads(p.threads)
     encode, dim = image_encoder_for(params, encoder)
     data = clean_image_set(params, encode)
     unet = load_frozen_unet2d(params, with_adapter=False)
@@ -171,7 +170,6 @@ def train_moonshot_video(params: "Params", encoder: tuple[ms.ImageEncoder, int] 
     from animatelab.utils import write_json
 
     p, image_dir = params.train_moonshot_video, Path(params.train_moonshot_image.out_dir)
-    torch.set_num_threads(p.threads)
     encode, _ = image_encoder_for(params, encoder)
     data = FirstFrameClips(Path(params.encode.out_dir) / p.dataset, Path(params.prepare.out_dir) / p.dataset,
                            p.frames, encode)

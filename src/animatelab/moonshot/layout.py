@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from animatelab.runs import scale_folder
+
 CONDITION_FILE = "condition.npz"  # frames (N, H, W, 3) uint8, reconstruction (N, H, W, 3) uint8
 MODE_FILE = "mode.json"
 
 
 def samples_folder(out_dir: str | Path, mode: str, adapter_scale: float) -> Path:
-    return Path(out_dir) / mode / f"scale_{float(adapter_scale)}"
+    return scale_folder(out_dir, mode, adapter_scale)

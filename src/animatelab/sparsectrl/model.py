@@ -83,7 +83,7 @@ def he_init_condition_embedding(embedding: torch.nn.Module) -> None:
     under which each conv + SiLU shrinks the signal about threefold. A sparse sketch (a 1-px outline
     on black) then reaches ``conv_out`` as a near-constant: on the embedded default, shifting the
     keyframe sketches by 2 px changes the embedding by 2e-4 rms at init (3.5e-2 under this init), and
-    encoders trained from the default init ignore their sketch (``train.sparsectrl.condition_sensitivity``
+    encoders trained from the default init ignore their sketch (``sparsectrl.train.condition_sensitivity``
     1e-4 after 600 steps, 7e-4 after 1,200; from this init 0.04 and 0.19). Kaiming's variance
     (2 / fan_in) keeps the outline's position alive to ``conv_out``.
     """
@@ -162,7 +162,7 @@ def object_outlines(meta: list[dict], truth: dict, frames: int, resolution: int,
     on a plain background, rescaled from the written to the prepared resolution ``R``. Positions and
     sizes in the truth already include a zoom, so the silhouette needs no camera."""
     from animatelab.data.render import render
-    from animatelab.eval.sparsectrl import gt_positions, written_frames
+    from animatelab.sparsectrl.scoring import gt_positions, written_frames
     from animatelab.world import PLAIN_BACKGROUNDS
 
     background, scale = next(iter(PLAIN_BACKGROUNDS)), resolution / written

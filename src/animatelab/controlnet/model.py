@@ -5,7 +5,7 @@
   conv zero-initialised by diffusers, so a new ControlNet adds exactly nothing). The conditioning
   embedding downsamples pixels to latents: one entry of ``conditioning_embedding_out_channels`` per
   VAE level (each after the first halves the resolution).
-* Condition: cv2.Canny edge maps (the SparseCtrl sketches, ``models.sparsectrl.sketches``) as
+* Condition: cv2.Canny edge maps (the SparseCtrl sketches, ``sparsectrl.model.sketches``) as
   3-channel images in [0, 1], what ``AnimateDiffControlNetPipeline``'s control processor gives a
   ControlNet for white-on-black uint8 images.
 * :class:`ControlledUNet`: a video UNet (``UNetMotionModel``, 5-D input) whose every call first runs
@@ -48,7 +48,7 @@ def build_controlnet(unet2d: nn.Module, embedding_channels: list[int], levels: i
 
 def edge_maps(frames: np.ndarray, thresholds: tuple[int, int]) -> np.ndarray:
     """uint8 Canny edges (..., H, W) (0 or 255) of uint8 RGB frames (..., H, W, 3)."""
-    from animatelab.models.sparsectrl import sketches
+    from animatelab.sparsectrl.model import sketches
 
     return np.ascontiguousarray(sketches(frames, thresholds)[..., 0])
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from animatelab.runs import scale_folder
+
 if TYPE_CHECKING:
     from animatelab.config import Params
 
@@ -19,7 +21,7 @@ CONTROL_FILE = "control.json"
 
 def samples_folder(params: "Params", target: str) -> Path:
     sc = params.sample_controlnet
-    return Path(sc.out_dir) / target / f"scale_{float(sc.adapter_scale)}"
+    return scale_folder(sc.out_dir, target, sc.adapter_scale)
 
 
 def baseline_folder(params: "Params", target: str) -> Path:
@@ -27,5 +29,5 @@ def baseline_folder(params: "Params", target: str) -> Path:
     motion run (AnimateDiff) or ``sample_moonshot``'s of the mode (MoonShot), at the same adapter scale."""
     t, scale = params.sample_controlnet.targets[target], float(params.sample_controlnet.adapter_scale)
     if t.model == "animatediff":
-        return Path(params.sample.out_dir) / t.motion_run / f"scale_{scale}"
-    return Path(params.sample_moonshot.out_dir) / t.moonshot_mode / f"scale_{scale}"
+        return scale_folder(params.sample.out_dir, t.motion_run, scale)
+    return scale_folder(params.sample_moonshot.out_dir, t.moonshot_mode, scale)

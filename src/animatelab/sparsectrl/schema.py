@@ -69,7 +69,7 @@ class TrainSparseCtrlParams(Strict):
     motion_num_attention_heads: int = Field(default=4, gt=0)  # the encoder's temporal layers
     sketch_embedding_channels: list[int] = [16, 32, 64, 128]  # first (VAE levels) entries are used
     # the sketch embedding's hidden convs: "pytorch" (diffusers' default init) or "he" (Kaiming normal, zero
-    # bias; models.sparsectrl.he_init_condition_embedding says why); its zero conv_out stays zero either way
+    # bias; sparsectrl.model.he_init_condition_embedding says why); its zero conv_out stays zero either way
     sketch_embedding_init: Literal["pytorch", "he"] = "he"
     loop: LoopParams = LoopParams(steps=600, batch_size=4, lr=5e-4)
     threads: int = Field(default=2, gt=0)

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from animatelab.models.moonshot import predict
-from animatelab.moonshot_layout import CONDITION_FILE, MODE_FILE, samples_folder
+from animatelab.moonshot.model import predict
+from animatelab.moonshot.layout import CONDITION_FILE, MODE_FILE, samples_folder
 
 if TYPE_CHECKING:
     from diffusers import DDIMScheduler, UNetMotionModel
@@ -92,7 +92,7 @@ def build_moonshot(params: "Params"):
     the 9-channel input."""
     from diffusers import AnimateDiffPipeline
 
-    from animatelab.models import moonshot as ms
+    from animatelab.moonshot import model as ms
     from animatelab.models.base import load_base
     from animatelab.sampling import inference_scheduler
     from animatelab.train.adapter import apply_domain_adapter
@@ -116,7 +116,7 @@ def conditions(params: "Params", pipe, base, prompts: list[dict], image_dim: int
     cache training read), its CLIP image embedding (zeros when ``mode`` does not use the image), and
     the latent decoded as the videos are (what a perfect first frame of a latent model looks like)."""
     from animatelab.data.encode import encode_frames
-    from animatelab.models import moonshot as ms
+    from animatelab.moonshot import model as ms
     from animatelab.sampling import decode
 
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
@@ -159,7 +159,7 @@ def denoise_batches(unet, scheduler, base, prompts: list[dict], latents: torch.T
 def denoise_mode(pipe, base, prompts: list[dict], latents: torch.Tensor, image: torch.Tensor,
                  mode: "MoonShotMode", params: "Params") -> list[torch.Tensor]:
     """``denoise_batches`` on the MoonShot pipeline, its image cross-attention at ``mode.image_scale``."""
-    from animatelab.models import moonshot as ms
+    from animatelab.moonshot import model as ms
 
     ms.set_image_scale(pipe.unet, mode.image_scale)
     return denoise_batches(pipe.unet, pipe.scheduler, base, prompts, latents, image, mode, params)
@@ -172,7 +172,6 @@ def sample_mode(params: "Params", name: str) -> dict[str, Any]:
 
     sm, s = params.sample_moonshot, params.sample
     mode = sm.modes[name]
-    torch.set_num_threads(sm.threads)
     prompts = heldout_prompts(params)
     times: dict[str, float] = {}
     with clock(times, "load"):

@@ -7,7 +7,7 @@ down/mid outputs enter the ``UNetMotionModel`` as ``down_block_additional_residu
 
 Conditions: ``rgb`` uses the clip's cached VAE latents (posterior mean x scaling factor: what
 ``encode`` wrote; the pipeline VAE-encodes keyframes the same way but draws a posterior sample);
-``sketch`` uses cv2.Canny edge maps of the same clips (``models.sparsectrl.clip_sketches``: of the
+``sketch`` uses cv2.Canny edge maps of the same clips (``sparsectrl.model.clip_sketches``: of the
 prepared frames, or of the object alone drawn from the ground truth, per the variant's ``sketch_source``),
 in [0, 1] at pixel resolution, as the pipeline hands non-simplified encoders their images.
 Each clip conditions frame 0, frames 0 and F-1, or a random subset (``train_sparsectrl.condition``);
@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from animatelab.data.latents import EncodedClips
-from animatelab.models.sparsectrl import clip_sketches, place_keyframes
+from animatelab.sparsectrl.model import clip_sketches, place_keyframes
 from animatelab.outputs import without_wall_clock
 from animatelab.models.scheduler import study_schedule, training_scheduler
 from animatelab.train.diffusion import (
@@ -54,7 +54,7 @@ class SparseClips(EncodedClips):
             if ids != [m.get("videoid") for m in self.meta]:
                 raise ValueError(f"{prepared} and {encoded} do not hold the same clips in the same order")
             if sketch is None:
-                raise ValueError("sketch clips need clip_sketches' arguments (train.sparsectrl.sketch_kwargs)")
+                raise ValueError("sketch clips need clip_sketches' arguments (sparsectrl.train.sketch_kwargs)")
             drawn = clip_sketches(pixels[:, :frames], meta, **sketch)
             self.sketch = torch.from_numpy(drawn[..., 0].copy())
 
@@ -146,7 +146,7 @@ def condition_sensitivity(encoder: nn.Module, dataset: "SparseClips", modality: 
     by none (zeros, mask 0: ``vs_none``), at one timestep. Near 0, the encoder ignores its
     condition whatever its loss says: on the embedded default, sketch encoders from diffusers'
     embedding init read vs_other 1e-4 / 7e-4 after 600 / 1,200 steps, from Kaiming's 0.04 / 0.19
-    (``models.sparsectrl.he_init_condition_embedding``)."""
+    (``sparsectrl.model.he_init_condition_embedding``)."""
     from torch.utils.data import default_collate
 
     param = next(encoder.parameters())
@@ -196,7 +196,7 @@ def frozen_video_unet(params: "Params", adapter_scale: float | None = None):
 
 
 def new_encoder(params: "Params", unet2d: nn.Module, variant: "SparseCtrlVariant"):
-    from animatelab.models.sparsectrl import build_encoder
+    from animatelab.sparsectrl.model import build_encoder
 
     ts = params.train_sparsectrl
     vae_cfg = json_config(Path(params.base.path) / "vae")
@@ -220,13 +220,12 @@ def json_config(folder: Path) -> dict:
 
 def train_sparsectrl(params: "Params", variant: str) -> dict[str, Any]:
     """Train encoder ``variant`` and write ``{out_dir}/{variant}`` (diffusers folder + info); a summary."""
-    from animatelab.models.sparsectrl import save_encoder
+    from animatelab.sparsectrl.model import save_encoder
     from animatelab.train.loop import fit
     from animatelab.utils import write_json
 
     ts = params.train_sparsectrl
     cfg = ts.variants[variant]
-    torch.set_num_threads(ts.threads)
     loop = ts.loop.for_run(cfg.seed, cfg.steps)
     prepared = Path(params.prepare.out_dir) / ts.dataset if cfg.modality == "sketch" else None
     dataset = SparseClips(Path(params.encode.out_dir) / ts.dataset, ts.frames, prepared, sketch_kwargs(params, cfg))

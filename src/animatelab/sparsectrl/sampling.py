@@ -29,7 +29,7 @@ def build_sparse_pipeline(params: "Params", variant: str):
 
     from animatelab.models.base import load_base
     from animatelab.models.motion import load_motion_unet
-    from animatelab.models.sparsectrl import load_encoder
+    from animatelab.sparsectrl.model import load_encoder
     from animatelab.sampling import inference_scheduler
     from animatelab.train.adapter import apply_domain_adapter
 
@@ -61,7 +61,7 @@ def generate_keyframed(pipe, prompts: list[str], clips: np.ndarray, indices: lis
     encoders: the sketches ``drawn[i]`` (F, H, W, 3) of the clip when given, else its Canny edges)."""
     from tqdm.auto import tqdm
 
-    from animatelab.models.sparsectrl import condition_images
+    from animatelab.sparsectrl.model import condition_images
 
     s = params.sample
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
@@ -81,11 +81,11 @@ def generate_keyframed(pipe, prompts: list[str], clips: np.ndarray, indices: lis
 
 def sample_variant(params: "Params", variant: str) -> dict[str, Any]:
     """``samples/sparsectrl_{variant}/k{K}/`` for every keyframe count; returns ``{kK: {dir, seconds}}``."""
-    from animatelab.models.sparsectrl import keyframe_indices
+    from animatelab.runs import keyframes_name, sparsectrl_name
+    from animatelab.sparsectrl.model import keyframe_indices
     from animatelab.sampling import heldout_prompts, write_videos
 
     ss = params.sample_sparsectrl
-    torch.set_num_threads(ss.threads)
     prompts = heldout_prompts(params)[: ss.num_videos]
     clips, meta = heldout_keyframe_clips(params, len(prompts))
     if [p.get("videoid") for p in prompts] != [m.get("videoid") for m in meta]:
@@ -93,7 +93,7 @@ def sample_variant(params: "Params", variant: str) -> dict[str, Any]:
     pipe, info = build_sparse_pipeline(params, variant)
     drawn = None
     if info["variant"]["modality"] == "sketch":
-        from animatelab.models.sparsectrl import clip_sketches
+        from animatelab.sparsectrl.model import clip_sketches
 
         drawn = clip_sketches(clips, meta, info["variant"].get("sketch_source", "frames"), tuple(info["canny_thresholds"]),
                               info.get("synth_dir", params.train_sparsectrl.synth_dir), params.synth_data.resolution)
@@ -103,10 +103,10 @@ def sample_variant(params: "Params", variant: str) -> dict[str, Any]:
         indices = keyframe_indices(params.sample.frames, k)
         videos = generate_keyframed(pipe, [p["prompt"] for p in prompts], clips, indices, info["variant"]["modality"],
                                     params, tuple(info["canny_thresholds"]), drawn)
-        out = Path(ss.out_dir) / f"sparsectrl_{variant}" / f"k{k}"
+        out = Path(ss.out_dir) / sparsectrl_name(variant) / keyframes_name(k)
         write_videos(out, videos, prompts, params.sample.fps)
         (out / KEYFRAMES_FILE).write_text(json.dumps({
             "indices": indices, "clips": [m.get("videoid") for m in meta], "modality": info["variant"]["modality"],
             "conditioning_scale": ss.conditioning_scale, "adapter_scale": ss.adapter_scale}, indent=1))
-        results[f"k{k}"] = {"dir": str(out), "seconds": round(time.perf_counter() - t0, 2), "videos": len(videos)}
+        results[keyframes_name(k)] = {"dir": str(out), "seconds": round(time.perf_counter() - t0, 2), "videos": len(videos)}
     return results

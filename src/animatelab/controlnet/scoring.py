@@ -1,6 +1,6 @@
 """Edge agreement of generated frames with the ControlNet's condition edges (RQ7).
 
-Per frame: the generated frame's cv2.Canny edges (the condition's thresholds, ``models.controlnet_image.
+Per frame: the generated frame's cv2.Canny edges (the condition's thresholds, ``controlnet.model.
 edge_maps``) G against the condition edges C, each pixel matched within ``tolerance`` px (a
 (2 tol + 1)^2 square, i.e. Chebyshev distance): precision = |G within tol of C| / |G|, recall =
 |C within tol of G| / |C|, F1 their harmonic mean. A frame where one side has no edges scores 0
@@ -57,7 +57,7 @@ def edge_agreement(generated: np.ndarray, condition: np.ndarray, tolerance: int)
 def video_edge_agreement(videos: np.ndarray, condition: np.ndarray, thresholds: tuple[int, int],
                          tolerance: int) -> dict[str, np.ndarray]:
     """Per-video edge agreement of uint8 videos (N, F, H, W, 3) with condition edges (N, F, H, W)."""
-    from animatelab.models.controlnet_image import edge_maps
+    from animatelab.controlnet.model import edge_maps
 
     return edge_agreement(edge_maps(videos, thresholds), condition, tolerance)
 

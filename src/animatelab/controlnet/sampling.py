@@ -8,8 +8,8 @@ prompt's own held-out clip (the clip ``sample_moonshot`` takes frame 0 of).
 * ``animatediff``: diffusers' ``AnimateDiffControlNetPipeline`` as shipped, on the base + the motion
   module of ``motion_run``. It takes one list of conditioning frames per call (a batch of prompts
   would share one clip's edges), so each call renders one video.
-* ``moonshot``: MoonShot's own DDIM loop (``sampling_moonshot.sample_moonshot``) over
-  :class:`~animatelab.models.controlnet_image.ControlledUNet`, which adds the ControlNet's per-frame
+* ``moonshot``: MoonShot's own DDIM loop (``moonshot.sampling.sample_moonshot``) over
+  :class:`~animatelab.controlnet.model.ControlledUNet`, which adds the ControlNet's per-frame
   residuals to the MVB UNet's down/mid blocks (the 4 noisy channels go to the ControlNet; the
   first-frame latent and mask channels of the 9-channel input stay the MVB UNet's). Batches of
   ``sample.batch_size`` prompts, as ``sample_moonshot`` renders the baseline.
@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from animatelab.controlnet_layout import CONTROL_FILE, EDGES_FILE, baseline_folder, samples_folder
-from animatelab.models import controlnet_image as cn
+from animatelab.controlnet.layout import CONTROL_FILE, EDGES_FILE, baseline_folder, samples_folder
+from animatelab.controlnet import model as cn
 
 if TYPE_CHECKING:
     from animatelab.config import ControlTarget, Params
@@ -56,7 +56,7 @@ def heldout_clips(folder: str | Path, videoids: list[Any], frames: int, size: in
 
 def condition_edges(params: "Params", prompts: list[dict], size: int) -> np.ndarray:
     """uint8 Canny edges (N, F, H, W) of every frame of each prompt's own held-out clip."""
-    from animatelab.models.controlnet_image import INFO_FILE
+    from animatelab.controlnet.model import INFO_FILE
 
     info = json.loads((Path(params.train_controlnet_image.out_dir) / INFO_FILE).read_text())
     clips = heldout_clips(params.sample_controlnet.heldout_dir, [p["videoid"] for p in prompts],
@@ -125,9 +125,9 @@ def moonshot_params(params: "Params") -> "Params":
 
 def denoise_moonshot(unet: cn.ControlledUNet, scheduler, base, prompts: list[dict], first: torch.Tensor,
                      image: torch.Tensor, edges: np.ndarray, mode, params: "Params") -> list[torch.Tensor]:
-    """``sampling_moonshot.denoise_batches`` with the ControlNet's residuals from each batch's edges."""
-    from animatelab.models import moonshot as ms
-    from animatelab.sampling_moonshot import denoise_batches
+    """``moonshot.sampling.denoise_batches`` with the ControlNet's residuals from each batch's edges."""
+    from animatelab.moonshot import model as ms
+    from animatelab.moonshot.sampling import denoise_batches
 
     def condition(batch: slice) -> None:
         unet.set_condition(video_condition(edges[batch]), params.sample_controlnet.conditioning_scale)
@@ -141,9 +141,9 @@ def denoise_moonshot(unet: cn.ControlledUNet, scheduler, base, prompts: list[dic
 
 
 def build_moonshot_controlled(params: "Params", controlnet=None):
-    """``(pipe, base, image_dim, ControlledUNet)``: ``sampling_moonshot.build_moonshot`` (the pipeline
+    """``(pipe, base, image_dim, ControlledUNet)``: ``moonshot.sampling.build_moonshot`` (the pipeline
     only decodes) and its MVB UNet wrapped with the trained ControlNet (or ``controlnet``)."""
-    from animatelab.sampling_moonshot import build_moonshot
+    from animatelab.moonshot.sampling import build_moonshot
 
     pipe, base, image_dim = build_moonshot(moonshot_params(params))
     if controlnet is None:
@@ -159,14 +159,13 @@ def sample_target(params: "Params", target: str) -> dict[str, Any]:
 
     sc, s = params.sample_controlnet, params.sample
     spec = sc.targets[target]
-    torch.set_num_threads(sc.threads)
     prompts = heldout_prompts(params)[: sc.num_videos]
     times: dict[str, float] = {}
     with clock(times, "load"):
         if spec.model == "animatediff":
             pipe = build_animatediff(params, spec)
         else:
-            from animatelab.sampling_moonshot import conditions
+            from animatelab.moonshot.sampling import conditions
 
             mp = moonshot_params(params)
             mode = mp.sample_moonshot.modes[spec.moonshot_mode]
