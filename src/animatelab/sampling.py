@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 import torch
 
+from animatelab.utils import evenly_spaced
 from animatelab.runs import scale_folder, scale_name
 
 if TYPE_CHECKING:
@@ -220,7 +221,7 @@ def write_videos(out_dir: Path, videos: np.ndarray, prompts: list[dict], fps: in
 def frame_grid(videos: np.ndarray, rows: int = 8, cols: int = 8) -> np.ndarray:
     """An image of ``rows`` videos x ``cols`` evenly spaced frames (uint8 H x W x 3)."""
     videos = videos[:rows]
-    idx = np.linspace(0, videos.shape[1] - 1, min(cols, videos.shape[1])).round().astype(int)
+    idx = evenly_spaced(videos.shape[1], cols)
     return np.concatenate([np.concatenate(list(v[idx]), axis=1) for v in videos], axis=0)
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from animatelab.utils import evenly_spaced
+
 UPSCALE = 4          # 32-px frames -> 128 px: the bars and the object's edges stay crisp
 LABEL_WIDTH = 300    # pixels of caption column left of each row
 LINE_HEIGHT = 11     # PIL's default bitmap font is ~11 px tall
@@ -44,7 +46,7 @@ def labelled_grid(videos: np.ndarray, labels: Sequence[str], title: str = "", fr
     videos = np.asarray(videos)
     if videos.ndim == 4:
         videos = videos[:, None]
-    idx = np.linspace(0, videos.shape[1] - 1, min(frames, videos.shape[1])).round().astype(int)
+    idx = evenly_spaced(videos.shape[1], frames)
     rows = [np.concatenate(list(upscale(v[idx], factor)), axis=1) for v in videos]
     cell_h, strip_w = rows[0].shape[0], rows[0].shape[1]
     title_lines = _wrapped(title, (LABEL_WIDTH + strip_w) // 6)

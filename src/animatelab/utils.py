@@ -28,3 +28,10 @@ def write_json(path: str | Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
+
+def evenly_spaced(length: int, count: int) -> "np.ndarray":
+    """Indices of ``min(count, length)`` frames spread evenly over ``length``, first and last included:
+    the frames every grid and preview shows of a clip."""
+    import numpy as np
+
+    return np.linspace(0, length - 1, min(count, length)).round().astype(int)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from animatelab.utils import evenly_spaced
 from animatelab.figures.style import figure
 from animatelab.runs import SCALE_GLOB, parse_scale
 
@@ -43,7 +44,7 @@ def frame_grid(samples: str | Path, runs: list[str], scale: float | None, videos
     cols = frames * len(loaded)
     fig, axes = figure(width, (rows + 0.6) / cols, nrows=rows, ncols=cols, squeeze=False)
     for g, (run, (v, prompts, scale_name)) in enumerate(loaded.items()):
-        idx = np.linspace(0, v.shape[1] - 1, frames).round().astype(int)
+        idx = evenly_spaced(v.shape[1], frames)
         for r in range(rows):
             for j, f in enumerate(idx):
                 ax = axes[r, g * frames + j]

@@ -112,6 +112,7 @@ def train_motion(params: "Params", run: str) -> dict[str, Any]:
     unet2d = load_frozen_unet2d(params, cfg.with_adapter)
     unet = build_motion_unet(unet2d, cfg.module, seed=cfg.seed)
     trainable = assert_only_motion_trainable(unet)
+    trainable_names = set(trainable)
     out_dir = Path(tm.out_dir) / run
     if cfg.steps == 0:  # the module as initialised (RQ1's floor): nothing to fit
         (Path(tm.checkpoint_dir) / run).mkdir(parents=True, exist_ok=True)
@@ -126,7 +127,7 @@ def train_motion(params: "Params", run: str) -> dict[str, Any]:
     unet.eval()
     summary = result.summary(
         run=run, with_adapter=cfg.with_adapter, seed=cfg.seed, clips=len(dataset), frames=tm.frames,
-        trainable_parameters=int(sum(p.numel() for n, p in unet.named_parameters() if n in set(trainable))),
+        trainable_parameters=int(sum(p.numel() for n, p in unet.named_parameters() if n in trainable_names)),
         design=cfg.module.model_dump(mode="json"))
     if not is_main_process():  # under a multi-process launch, rank 0 alone writes the run's folder
         return summary
