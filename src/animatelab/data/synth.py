@@ -198,6 +198,22 @@ def _chunks(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+# --------------------------------------------------------------------------- readers
+GROUND_TRUTH_FILE = "ground_truth.json"
+IMAGES_FILE = "images.npz"
+
+
+def read_ground_truth(synth_dir: str | Path) -> dict[str, dict]:
+    """The per-clip truth the stage wrote (``ground_truth.json``), keyed by videoid: the one reader."""
+    return json.loads((Path(synth_dir) / GROUND_TRUTH_FILE).read_text())
+
+
+def read_images(synth_dir: str | Path) -> np.ndarray:
+    """The clean images (``images.npz``), uint8 (N, H, W, 3): the one reader."""
+    with np.load(Path(synth_dir) / IMAGES_FILE) as z:
+        return z["images"]
+
+
 # --------------------------------------------------------------------------- the stage body
 def generate(p: SynthDataParams) -> dict[str, int]:
     """Write the whole world under ``p.out_dir`` (layout in docs/CONTRACTS.md); returns counts."""
@@ -221,7 +237,7 @@ def generate(p: SynthDataParams) -> dict[str, int]:
                 bar.update(job.result())
         images = np.concatenate([job.result() for job in image_jobs])
 
-    np.savez(out / "images.npz", images=images)
+    np.savez(out / IMAGES_FILE, images=images)
     with open(out / "images.csv", "w", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(["index", "caption", "shape", "colour", "background"])
@@ -238,7 +254,7 @@ def generate(p: SynthDataParams) -> dict[str, int]:
                              "contentUrl": f"https://synthetic.invalid/{split}/{spec.videoid}.mp4",
                              "duration": duration, "page_dir": split, "name": gt["caption"]})
         write_webvid_csv(out / f"{split}.csv", csv_rows)
-    (out / "ground_truth.json").write_text(json.dumps(truth, sort_keys=True) + "\n")
+    (out / GROUND_TRUTH_FILE).write_text(json.dumps(truth, sort_keys=True) + "\n")
 
     template, box = watermark_template(p.resolution)
     np.savez(out / "watermark.npz", template=template, alpha=np.float32(p.watermark_alpha),

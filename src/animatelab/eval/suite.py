@@ -13,7 +13,6 @@ holds ``latents.npy``), and template-free (``domain_video_frac``: frames a class
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from animatelab.config import EvaluateParams
+from animatelab.data.synth import read_ground_truth, read_images
 from animatelab.eval import temporal
 from animatelab.eval.bootstrap import bootstrap_ci, bootstrap_indices
 from animatelab.eval.features import FVD_METRIC, VideoFeatures, feature_net_path, load_feature_net
@@ -113,8 +113,7 @@ def build_reference(p: EvaluateParams, frames: int) -> Reference:
     if p.synthetic_ground_truth:
         synth = Path(p.synth_dir)
         if p.clip:
-            with np.load(synth / "images.npz") as z:
-                images = z["images"]
+            images = read_images(synth)
             with open(synth / "images.csv", newline="") as fh:
                 rows = list(csv.DictReader(fh))
             attrs = [tuple(r[a] for a in ATTRS) for r in rows]
@@ -122,7 +121,7 @@ def build_reference(p: EvaluateParams, frames: int) -> Reference:
             ref.clip_refs = ref.clip.reference_embeddings(images[keep], [attrs[i] for i in keep])
             ref.meta["clip_domain_reference"] = DOMAIN_REFERENCE
             ref.meta["clip_text"] = "appearance caption (shape, colour, background) of the prompt"
-        truth = json.loads((synth / "ground_truth.json").read_text())
+        truth = read_ground_truth(synth)
         labels = [truth[str(m["videoid"])] for m in real_meta[: p.gt_reference_videos]]
         wm = Watermark.load(synth / "watermark.npz")
         clips = real[: p.gt_reference_videos, :frames]
@@ -290,7 +289,7 @@ def real_heldout_set(p: EvaluateParams, frames: int) -> tuple[np.ndarray, list[d
 def real_clip_set(folder: str | Path, synth_dir: str | Path, frames: int) -> tuple[np.ndarray, list[dict]]:
     """The prepared clips of ``folder`` with prompts built from the world's ground truth."""
     clips, meta = load_clips(folder)
-    truth = json.loads((Path(synth_dir) / "ground_truth.json").read_text())
+    truth = read_ground_truth(synth_dir)
     prompts = []
     for m in meta:
         g = truth[str(m["videoid"])]

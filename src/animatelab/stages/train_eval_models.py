@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from animatelab.config import Params, TrainEvalModelsParams
+from animatelab.data.synth import read_ground_truth, read_images
 from animatelab.outputs import without_wall_clock
 from animatelab.tracking import stage_run
 
@@ -111,7 +112,7 @@ def run(params: Params, args: Any) -> None:
     out = Path(p.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     synth = Path(p.synth_dir)
-    truth = json.loads((synth / "ground_truth.json").read_text())
+    truth = read_ground_truth(synth)
     vae = load_vae(params.base.path)
     with stage_run("train_eval_models", p.model_dump(mode="json"), getattr(args, "run", None)):
         start = time.perf_counter()
@@ -125,8 +126,7 @@ def run(params: Params, args: Any) -> None:
         net.save(out / "video_net.safetensors")
         seconds = {"video_net": time.perf_counter() - start}
 
-        with np.load(synth / "images.npz") as z:
-            images = z["images"]
+        images = read_images(synth)
         t = time.perf_counter()
         report = {"video_net_heldout_accuracy": video_acc, **_clip_model(p, em, synth, train, heldout, images)}
         seconds["clip"] = time.perf_counter() - t
