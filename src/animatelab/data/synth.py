@@ -141,7 +141,7 @@ def ground_truth(spec: ClipSpec, p: SynthDataParams) -> dict:
         "zooms": None if zooms is None else np.round(zooms, 6).tolist(),
         "split": spec.split,
         "caption": caption_for(spec.shape, spec.colour, spec.background, spec.motion),
-        "watermark": True,
+        "watermark": p.watermark_alpha > 0,
         "fps": p.fps,
         "frames": p.frames,
     }
@@ -165,7 +165,7 @@ def _write_clips(specs: list[ClipSpec], p: SynthDataParams, video_dir: str) -> i
     template, _ = watermark_template(p.resolution)
     for spec in specs:
         frames = degrade(render_clip(spec, p), template, p.watermark_alpha, p.blur_sigma)
-        write_mp4(Path(video_dir) / f"{spec.videoid}.mp4", frames, p.fps, p.crf)
+        write_mp4(Path(video_dir) / f"{spec.videoid}.mp4", frames, p.fps, p.crf, lossless=p.codec == "lossless")
     return len(specs)
 
 
