@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from animatelab.config import SynthDataParams
-from animatelab.data.synth import clip_specs, degrade, render_clip, watermark_template
+from animatelab.data.synth import clip_specs, degrade, render_clip, watermark_template, written_frames
 from animatelab.data.video_io import write_mp4
 from animatelab.eval.defects import blur_scores, codec_scores, exclusion_mask, leakage
 from animatelab.eval.watermark import Watermark, watermark_scores
@@ -35,6 +35,8 @@ def sets(tmp_path_factory):
                 write_mp4(path, frames, p.fps, P.crf)
                 r = decord.VideoReader(str(path), num_threads=1)
                 frames = r.get_batch(list(range(len(r)))).asnumpy()
+                # the stage's own path gives the same frames
+                np.testing.assert_array_equal(frames, written_frames(spec, p, alpha, sigma, "h264"))
             videos.append(frames)
         out[name] = np.stack(videos)
     return out

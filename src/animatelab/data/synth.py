@@ -198,6 +198,29 @@ def _chunks(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+def written_frames(spec: ClipSpec, p: SynthDataParams, watermark_alpha: float | None = None,
+                   blur_sigma: float | None = None, codec: str | None = None) -> np.ndarray:
+    """uint8 (F, R, R, 3) frames of a clip as a reader decodes them from the stage's mp4, with any
+    defect overridden (None keeps ``p``'s): e.g. ``watermark_alpha=0, codec="lossless"`` is the clip
+    with its blur alone. Encodes through a temporary file exactly as the stage writes it."""
+    import tempfile
+
+    from animatelab.data.video_io import open_reader, read_frames
+
+    alpha = p.watermark_alpha if watermark_alpha is None else watermark_alpha
+    sigma = p.blur_sigma if blur_sigma is None else blur_sigma
+    codec = p.codec if codec is None else codec
+    template, _ = watermark_template(p.resolution)
+    frames = degrade(render_clip(spec, p), template, alpha, sigma)
+    if codec == "lossless":  # the lossless mp4 decodes to exactly these bytes
+        return frames
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "clip.mp4"
+        write_mp4(path, frames, p.fps, p.crf)
+        reader = open_reader(path)
+        return read_frames(reader, list(range(len(reader))))
+
+
 # --------------------------------------------------------------------------- readers
 GROUND_TRUTH_FILE = "ground_truth.json"
 IMAGES_FILE = "images.npz"
