@@ -94,6 +94,9 @@ def test_evaluate_writes_metrics_with_intervals(micro_world, monkeypatch):
     # held-out real clips carry the train clips' blur and codec noise (clean images = 0, train clips = 1)
     assert metrics["real_heldout"]["codec_leakage"]["mean"] > 0.5 and metrics["real_heldout"]["blur_leakage"]["mean"] > 0.5
     assert "blur_leakage_vae_ceiling" in scale and "codec_leakage_vae_ceiling" in scale
+    report = json.loads((micro_world / "models/eval/report.json").read_text())  # the floor, explained
+    assert scale["watermark_leakage_vae_clean"] == report["defect_clean"]["vae_reconstructions"]["watermark_leakage"]
+    assert scale["codec_leakage_vae_degraded"] == report["defect_all_defects"]["vae_reconstructions"]["codec_leakage"]
     assert scale["num_videos"]["mean"] == 4
     assert metrics["real_heldout"]["gt_direction_acc"]["mean"] >= 0.85
     for group in ("scale_0.0", "real_heldout"):  # the ceiling beside every pixel leakage number

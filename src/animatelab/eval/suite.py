@@ -16,6 +16,7 @@ beside its ``_vae_ceiling`` (the VAE reconstructions of real clips on the same s
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +69,9 @@ class GroundTruthReference:
     defects: dict[str, tuple[float, float]] = field(default_factory=dict)
     exclude: np.ndarray | None = None
     defect_ceilings: dict[str, dict] = field(default_factory=dict)
+    # "{metric}_vae_clean" / "_vae_degraded": the VAE's reconstructions of held-out clean twins / degraded
+    # clips (train_eval_models' report): what the decoder draws by itself, the floor of pixel leakage
+    vae_floors: dict[str, dict] = field(default_factory=dict)
 
     def defect_leakage(self, videos: np.ndarray) -> dict[str, np.ndarray]:
         """Per-video ``blur_leakage`` and ``codec_leakage`` of (N, F, H, W, 3) uint8 videos."""
@@ -152,6 +156,21 @@ def build_reference(p: EvaluateParams, frames: int) -> Reference:
 
 
 DEFECT_REFERENCE_IMAGES = 1000
+VAE_FLOOR_SETS = {"clean": "defect_clean", "degraded": "defect_all_defects"}
+
+
+def vae_floors(report_path: Path) -> dict[str, dict]:
+    """``{metric}_vae_clean`` / ``{metric}_vae_degraded`` from ``train_eval_models``' report (written
+    beside the reconstructions): every pixel leakage of the VAE's reconstructions of held-out clean
+    twins and of the same clips degraded as synth_data writes them; {} when the report has none."""
+    if not report_path.is_file():
+        return {}
+    report = json.loads(report_path.read_text())
+    out = {}
+    for tag, key in VAE_FLOOR_SETS.items():
+        for metric, value in report.get(key, {}).get("vae_reconstructions", {}).items():
+            out[f"{metric}_vae_{tag}"] = value
+    return out
 
 
 def _defect_reference(gt: GroundTruthReference, images: np.ndarray, real: np.ndarray) -> None:
@@ -185,6 +204,7 @@ def _vae_domain_reference(ref: Reference, p: EvaluateParams) -> None:
             recon = z["videos"]
         gt.ceiling = bootstrap_ci(watermark_scores(recon, gt.watermark, gt.max_shift) / gt.wm_mean, p.bootstrap, p.seed)
         gt.defect_ceilings = {k: bootstrap_ci(v, p.bootstrap, p.seed) for k, v in gt.defect_leakage(recon).items()}
+        gt.vae_floors = vae_floors(recon_path.parent / "report.json")
         ref.meta["watermark_vae_ceiling"] = f"VAE reconstructions of the first {len(recon)} {p.real_dir} clips ({recon_path})"
     if sig_path is not None:
         from animatelab.data.latents import load_encoded
@@ -245,6 +265,7 @@ def _gt_metrics(gt: GroundTruthReference, videos: np.ndarray, prompts: list[dict
     }
     if gt.ceiling is not None:
         out["watermark_leakage_vae_ceiling"] = dict(gt.ceiling)
+    out.update({k: dict(v) for k, v in gt.vae_floors.items()})
     for name, scores in gt.defect_leakage(videos).items():
         out[name] = ci(scores)
         if name in gt.defect_ceilings:
