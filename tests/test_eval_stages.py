@@ -64,6 +64,17 @@ def test_train_eval_models_outputs(micro_world):
     assert ceiling["n"] == 4 and ceiling["ci_low"] <= ceiling["mean"] <= ceiling["ci_high"]
     with np.load(models / "vae_reconstructions.npz") as z:
         assert z["videos"].shape == (4, 8, 32, 32, 3) and z["videos"].dtype == np.uint8
+    # each defect alone on held-out specs: classifier's video fraction, every leakage, and of the VAE's reconstructions
+    assert report["defect_clips"]["clips"] >= 2
+    for name in ("clean", "blur_only", "watermark_only", "codec_only", "all_defects"):
+        entry = report[f"defect_{name}"]
+        for key in ("domain_video_frac", "watermark_leakage", "blur_leakage", "codec_leakage"):
+            assert entry[key]["ci_low"] <= entry[key]["mean"] <= entry[key]["ci_high"], (name, key)
+        assert set(entry["vae_reconstructions"]) == {"watermark_leakage", "blur_leakage", "codec_leakage"}
+    # known answers in pixels: the clean twins carry no watermark, the watermark-only clips most of the real one
+    assert abs(report["defect_clean"]["watermark_leakage"]["mean"]) < 0.2
+    assert report["defect_watermark_only"]["watermark_leakage"]["mean"] > 0.7
+    assert abs(report["defect_clean"]["codec_leakage"]["mean"]) < 0.05
     model, _ = clip.load(str(models / "clip.pt"), device="cpu", jit=False)
     assert model.visual.input_resolution == 32
 
@@ -78,8 +89,14 @@ def test_evaluate_writes_metrics_with_intervals(micro_world, monkeypatch):
     for key in ("fvd_synth", "fvd_synth_floor", "num_videos", "clip_synth_text", "clip_synth_domain", "clip_synth_smooth",
                 "clip_synth_consistency", "flicker", "warp_error", "gt_moving_frac", "gt_speed_w1", "gt_jerk",
                 "gt_persistent_object", "gt_no_object_frac", "gt_extra_object_frac", "gt_direction_acc", "gt_colour_acc", "gt_shape_acc", "gt_background_acc",
-                "watermark_leakage"):
+                "watermark_leakage", "blur_leakage", "codec_leakage"):
         assert {"mean", "ci_low", "ci_high", "n"} <= scale[key].keys(), key
+    # held-out real clips carry the train clips' blur and codec noise (clean images = 0, train clips = 1)
+    assert metrics["real_heldout"]["codec_leakage"]["mean"] > 0.5 and metrics["real_heldout"]["blur_leakage"]["mean"] > 0.5
+    assert "blur_leakage_vae_ceiling" in scale and "codec_leakage_vae_ceiling" in scale
+    report = json.loads((micro_world / "models/eval/report.json").read_text())  # the floor, explained
+    assert scale["watermark_leakage_vae_clean"] == report["defect_clean"]["vae_reconstructions"]["watermark_leakage"]
+    assert scale["codec_leakage_vae_degraded"] == report["defect_all_defects"]["vae_reconstructions"]["codec_leakage"]
     assert scale["num_videos"]["mean"] == 4
     assert metrics["real_heldout"]["gt_direction_acc"]["mean"] >= 0.85
     for group in ("scale_0.0", "real_heldout"):  # the ceiling beside every pixel leakage number

@@ -237,3 +237,22 @@ def test_rq7_reports_the_image_controlnet_edge_gain(tmp_path):
     lines = _controlnet(FiguresParams(rq7_controlnet_dir=str(folder)))
     assert lines[-1] == "- animatediff: 0.0916 [0.0524, 0.133]" and sum(line.startswith("- ") for line in lines) == 1
     assert _controlnet(FiguresParams(rq7_controlnet_dir=str(tmp_path / "none"))) == []
+
+
+def test_rq1_explains_the_floor_with_the_vaes_own_reconstructions(tmp_path):
+    """``watermark_leakage_vae_clean`` / ``_vae_degraded`` (the VAE alone on clean twins / degraded clips)
+    become one sentence beside the floor; fabricated: clean twins 0.04, floor 0.05 -> 80 %."""
+    from animatelab.config import FiguresParams
+    from animatelab.figures.metrics import MetricsStore
+    from animatelab.reports_readme import _vae_floor
+    from tests.fabricate import metric
+
+    floors = {"watermark_leakage_vae_clean": metric(0.04, 0.01), "watermark_leakage_vae_degraded": metric(0.3, 0.02)}
+    (tmp_path / "with_adapter_s0.json").write_text(json.dumps({"scale_0.0": {"watermark_leakage": metric(0.1), **floors}}))
+    (tmp_path / "untrained.json").write_text(json.dumps({"scale_0.0": {"watermark_leakage": metric(0.05)}}))
+    store = MetricsStore.load(tmp_path)
+    text = " ".join(_vae_floor(store, ["with_adapter_s0"], FiguresParams()))
+    assert "clean twins) read 0.04 [" in text and "degraded as the video data is 0.3 [" in text
+    assert "the floor (`untrained`) is 0.05 [" in text and "80 % of it" not in text and "80% of it" in text
+    (tmp_path / "with_adapter_s0.json").write_text(json.dumps({"scale_0.0": {"watermark_leakage": metric(0.1)}}))
+    assert _vae_floor(MetricsStore.load(tmp_path), ["with_adapter_s0"], FiguresParams()) == []

@@ -87,6 +87,7 @@ def _rq1(store: MetricsStore, p: FiguresParams) -> list[str]:
                      + (f" Floor (`{p.rq1_floor_run}`: the motion module as initialised, the base's own frames): "
                         f"{floor.text()}." if floor is not None else "")
                      + _above_floor(metric, p, (va, ma), (vb, mb), floor))
+    lines += _vae_floor(store, seeds, p)
     lines += ["", *_dose_response(p, va, vb)]
     return lines + ["", "![RQ1](figures/rq1_adapter_ablation.png)", "", "![RQ1 dose-response](figures/rq1_dose_response.png)", ""]
 
@@ -101,14 +102,30 @@ def _above_floor(metric: str, p: FiguresParams, a: tuple[str, Metric | None], b:
     return " Above the floor (arm − floor, half-widths in quadrature): " + "; ".join(parts) + "."
 
 
-def _ceiling(store: MetricsStore, runs: list[str], metric: str, scale: float | None) -> Metric | None:
-    """``{metric}_vae_ceiling``: what a latent model can show at most through the base's decoder."""
+def _ceiling(store: MetricsStore, runs: list[str], metric: str, scale: float | None, suffix: str = "ceiling") -> Metric | None:
+    """``{metric}_vae_ceiling``: what a latent model can show at most through the base's decoder
+    (``suffix`` "clean" / "degraded": the decoder's reconstructions of held-out clean twins / degraded clips)."""
     for r in runs:
         groups = store.runs.get(r, {})
         for key in (scale, None):
-            if f"{metric}_vae_ceiling" in groups.get(key, {}):
-                return groups[key][f"{metric}_vae_ceiling"]
+            if f"{metric}_vae_{suffix}" in groups.get(key, {}):
+                return groups[key][f"{metric}_vae_{suffix}"]
     return None
+
+
+def _vae_floor(store: MetricsStore, runs: list[str], p: FiguresParams) -> list[str]:
+    """One sentence: the pixel watermark leakage of the base's VAE alone, i.e. where the floor comes from."""
+    clean = _ceiling(store, runs, "watermark_leakage", p.rq1_scale, "clean")
+    degraded = _ceiling(store, runs, "watermark_leakage", p.rq1_scale, "degraded")
+    floor = store.get(p.rq1_floor_run, "watermark_leakage", p.rq1_scale) if p.rq1_floor_run in store.runs else None
+    if clean is None or degraded is None:
+        return []
+    return ["", f"The floor explained: encoded and decoded by the base's VAE alone, held-out clips rendered clean "
+                f"(clean twins) read {clean.text()} of the real clips' pixel watermark score and the same clips "
+                f"degraded as the video data is {degraded.text()}"
+                + (f"; the floor (`{p.rq1_floor_run}`) is {floor.text()}, {clean.mean / floor.mean:.0%} of it "
+                   "what the decoder draws on clean latents by itself" if floor is not None and floor.mean > 0 else "")
+                + "."]
 
 
 def _dose_response(p: FiguresParams, va: str, vb: str) -> list[str]:

@@ -91,6 +91,12 @@ def watermark_template(resolution: int) -> tuple[np.ndarray, list[int]]:
 WATERMARK_COLOUR = (255, 255, 255)
 
 
+def composite_watermark(frames: np.ndarray, template: np.ndarray, alpha: float) -> np.ndarray:
+    """The world's one compositing rule, ``frame·(1 − α·T) + colour·α·T``, on float (…, H, W, 3) frames."""
+    a = (alpha * template)[..., None].astype(np.float32)
+    return frames * (1 - a) + np.asarray(WATERMARK_COLOUR, np.float32) * a
+
+
 def degrade(frames: np.ndarray, template: np.ndarray, alpha: float, blur_sigma: float) -> np.ndarray:
     """WebVid's pixel-level defects before encoding: camera blur, then the overlaid watermark."""
     import cv2
@@ -98,6 +104,5 @@ def degrade(frames: np.ndarray, template: np.ndarray, alpha: float, blur_sigma: 
     out = frames.astype(np.float32)
     if blur_sigma > 0:
         out = np.stack([cv2.GaussianBlur(f, (0, 0), blur_sigma) for f in out])
-    a = (alpha * template)[None, :, :, None]
-    out = out * (1 - a) + np.asarray(WATERMARK_COLOUR, np.float32) * a
+    out = composite_watermark(out, template, alpha)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)

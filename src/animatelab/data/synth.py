@@ -141,7 +141,7 @@ def ground_truth(spec: ClipSpec, p: SynthDataParams) -> dict:
         "zooms": None if zooms is None else np.round(zooms, 6).tolist(),
         "split": spec.split,
         "caption": caption_for(spec.shape, spec.colour, spec.background, spec.motion),
-        "watermark": True,
+        "watermark": p.watermark_alpha > 0,
         "fps": p.fps,
         "frames": p.frames,
     }
@@ -165,7 +165,7 @@ def _write_clips(specs: list[ClipSpec], p: SynthDataParams, video_dir: str) -> i
     template, _ = watermark_template(p.resolution)
     for spec in specs:
         frames = degrade(render_clip(spec, p), template, p.watermark_alpha, p.blur_sigma)
-        write_mp4(Path(video_dir) / f"{spec.videoid}.mp4", frames, p.fps, p.crf)
+        write_mp4(Path(video_dir) / f"{spec.videoid}.mp4", frames, p.fps, p.crf, lossless=p.codec == "lossless")
     return len(specs)
 
 
@@ -198,6 +198,45 @@ def _chunks(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+def written_frames(spec: ClipSpec, p: SynthDataParams, watermark_alpha: float | None = None,
+                   blur_sigma: float | None = None, codec: str | None = None) -> np.ndarray:
+    """uint8 (F, R, R, 3) frames of a clip as a reader decodes them from the stage's mp4, with any
+    defect overridden (None keeps ``p``'s): e.g. ``watermark_alpha=0, codec="lossless"`` is the clip
+    with its blur alone. Encodes through a temporary file exactly as the stage writes it."""
+    import tempfile
+
+    from animatelab.data.video_io import open_reader, read_frames
+
+    alpha = p.watermark_alpha if watermark_alpha is None else watermark_alpha
+    sigma = p.blur_sigma if blur_sigma is None else blur_sigma
+    codec = p.codec if codec is None else codec
+    template, _ = watermark_template(p.resolution)
+    frames = degrade(render_clip(spec, p), template, alpha, sigma)
+    if codec == "lossless":  # the lossless mp4 decodes to exactly these bytes
+        return frames
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "clip.mp4"
+        write_mp4(path, frames, p.fps, p.crf)
+        reader = open_reader(path)
+        return read_frames(reader, list(range(len(reader))))
+
+
+# --------------------------------------------------------------------------- readers
+GROUND_TRUTH_FILE = "ground_truth.json"
+IMAGES_FILE = "images.npz"
+
+
+def read_ground_truth(synth_dir: str | Path) -> dict[str, dict]:
+    """The per-clip truth the stage wrote (``ground_truth.json``), keyed by videoid: the one reader."""
+    return json.loads((Path(synth_dir) / GROUND_TRUTH_FILE).read_text())
+
+
+def read_images(synth_dir: str | Path) -> np.ndarray:
+    """The clean images (``images.npz``), uint8 (N, H, W, 3): the one reader."""
+    with np.load(Path(synth_dir) / IMAGES_FILE) as z:
+        return z["images"]
+
+
 # --------------------------------------------------------------------------- the stage body
 def generate(p: SynthDataParams) -> dict[str, int]:
     """Write the whole world under ``p.out_dir`` (layout in docs/CONTRACTS.md); returns counts."""
@@ -221,7 +260,7 @@ def generate(p: SynthDataParams) -> dict[str, int]:
                 bar.update(job.result())
         images = np.concatenate([job.result() for job in image_jobs])
 
-    np.savez(out / "images.npz", images=images)
+    np.savez(out / IMAGES_FILE, images=images)
     with open(out / "images.csv", "w", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(["index", "caption", "shape", "colour", "background"])
@@ -238,7 +277,7 @@ def generate(p: SynthDataParams) -> dict[str, int]:
                              "contentUrl": f"https://synthetic.invalid/{split}/{spec.videoid}.mp4",
                              "duration": duration, "page_dir": split, "name": gt["caption"]})
         write_webvid_csv(out / f"{split}.csv", csv_rows)
-    (out / "ground_truth.json").write_text(json.dumps(truth, sort_keys=True) + "\n")
+    (out / GROUND_TRUTH_FILE).write_text(json.dumps(truth, sort_keys=True) + "\n")
 
     template, box = watermark_template(p.resolution)
     np.savez(out / "watermark.npz", template=template, alpha=np.float32(p.watermark_alpha),

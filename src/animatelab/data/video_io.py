@@ -21,8 +21,10 @@ import numpy as np
 X264_PARAMS = "threads=1:lookahead-threads=1:sliced-threads=0:mbtree=0"
 
 
-def write_mp4(path: str | Path, frames: np.ndarray, fps: int, crf: int = 23) -> None:
-    """Write uint8 (F, H, W, 3) RGB frames as an h264/yuv420p mp4 (moov atom first, like web video).
+def write_mp4(path: str | Path, frames: np.ndarray, fps: int, crf: int = 23, lossless: bool = False) -> None:
+    """Write uint8 (F, H, W, 3) RGB frames as an h264/yuv420p mp4 (moov atom first, like web video);
+    ``lossless``: x264's RGB encoder (libx264rgb, rgb24) at qp 0 instead, which decodes bit-exactly
+    (``crf`` unused): the world's frames without codec artefacts.
 
     The bytes are a function of the input only (see ``X264_PARAMS``); the container holds no
     timestamps. PyAV defaults to ``thread_count=0`` (one per CPU) with slice threading, which
@@ -33,11 +35,13 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: int, crf: int = 23) -> 
     frames = np.ascontiguousarray(frames, dtype=np.uint8)
     _, height, width, _ = frames.shape
     with av.open(str(path), "w", options={"movflags": "+faststart"}) as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream = container.add_stream("libx264rgb" if lossless else "libx264", rate=fps)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "rgb24" if lossless else "yuv420p"
         stream.codec_context.thread_count = 1
         stream.codec_context.thread_type = "NONE"
-        stream.options = {"crf": str(crf), "preset": "medium", "threads": "1", "x264-params": X264_PARAMS}
+        rate = {"qp": "0"} if lossless else {"crf": str(crf)}
+        stream.options = {**rate, "preset": "medium", "threads": "1", "x264-params": X264_PARAMS}
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)

@@ -8,6 +8,9 @@ In the synthetic world, watermark leakage is read three ways: in pixels (``water
 beside ``watermark_leakage_vae_ceiling``: the same score of VAE reconstructions of real clips,
 all a latent model can show), in latents (``watermark_leakage_latent``, when the samples folder
 holds ``latents.npy``), and template-free (``domain_video_frac``: frames a classifier calls video).
+The world's other two defects are read like the pixel watermark score: ``blur_leakage`` and
+``codec_leakage`` (``eval.defects``), 0 = the clean images' mean score, 1 = the real clips', each
+beside its ``_vae_ceiling`` (the VAE reconstructions of real clips on the same scale).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from animatelab.config import EvaluateParams
+from animatelab.data.synth import read_ground_truth, read_images
 from animatelab.eval import temporal
 from animatelab.eval.bootstrap import bootstrap_ci, bootstrap_indices
 from animatelab.eval.features import FVD_METRIC, VideoFeatures, feature_net_path, load_feature_net
@@ -61,6 +65,20 @@ class GroundTruthReference:
     ceiling: dict | None = None  # watermark_leakage of VAE reconstructions of real clips
     latent: LatentSignature | None = None
     latent_mean: float = float("nan")  # real clips' mean latent score (the normaliser)
+    # blur / codec: metric -> (clean images' mean score, real clips' mean score), and the rows blur skips
+    defects: dict[str, tuple[float, float]] = field(default_factory=dict)
+    exclude: np.ndarray | None = None
+    defect_ceilings: dict[str, dict] = field(default_factory=dict)
+    # "{metric}_vae_clean" / "_vae_degraded": the VAE's reconstructions of held-out clean twins / degraded
+    # clips (train_eval_models' report): what the decoder draws by itself, the floor of pixel leakage
+    vae_floors: dict[str, dict] = field(default_factory=dict)
+
+    def defect_leakage(self, videos: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-video ``blur_leakage`` and ``codec_leakage`` of (N, F, H, W, 3) uint8 videos."""
+        from animatelab.eval.defects import blur_scores, codec_scores, leakage
+
+        raw = {"blur_leakage": blur_scores(videos, self.exclude), "codec_leakage": codec_scores(videos)}
+        return {k: leakage(v, *self.defects[k]) for k, v in raw.items() if k in self.defects}
 
     @property
     def speeds(self) -> np.ndarray:
@@ -113,8 +131,7 @@ def build_reference(p: EvaluateParams, frames: int) -> Reference:
     if p.synthetic_ground_truth:
         synth = Path(p.synth_dir)
         if p.clip:
-            with np.load(synth / "images.npz") as z:
-                images = z["images"]
+            images = read_images(synth)
             with open(synth / "images.csv", newline="") as fh:
                 rows = list(csv.DictReader(fh))
             attrs = [tuple(r[a] for a in ATTRS) for r in rows]
@@ -122,7 +139,7 @@ def build_reference(p: EvaluateParams, frames: int) -> Reference:
             ref.clip_refs = ref.clip.reference_embeddings(images[keep], [attrs[i] for i in keep])
             ref.meta["clip_domain_reference"] = DOMAIN_REFERENCE
             ref.meta["clip_text"] = "appearance caption (shape, colour, background) of the prompt"
-        truth = json.loads((synth / "ground_truth.json").read_text())
+        truth = read_ground_truth(synth)
         labels = [truth[str(m["videoid"])] for m in real_meta[: p.gt_reference_videos]]
         wm = Watermark.load(synth / "watermark.npz")
         clips = real[: p.gt_reference_videos, :frames]
@@ -130,9 +147,39 @@ def build_reference(p: EvaluateParams, frames: int) -> Reference:
         reader = AppearanceReader().fit([r.features for r in reports], labels)
         wm_mean = float(watermark_scores(clips, wm, p.watermark_max_shift).mean())
         ref.gt = GroundTruthReference(wm, reader, reports, labels, wm_mean, p.still_threshold, p.watermark_max_shift)
+        _defect_reference(ref.gt, read_images(synth)[:DEFECT_REFERENCE_IMAGES], clips)
+        ref.meta["defect_reference"] = (f"blur/codec leakage: first {DEFECT_REFERENCE_IMAGES} clean images score 0, "
+                                        f"{p.real_dir} (first {len(clips)} clips) score 1")
         ref.meta["ground_truth_reference"] = f"{p.real_dir} (first {len(clips)} clips, tracked with the same tracker)"
         _vae_domain_reference(ref, p)
     return ref
+
+
+DEFECT_REFERENCE_IMAGES = 1000
+VAE_FLOOR_SETS = {"clean": "defect_clean", "degraded": "defect_all_defects"}
+
+
+def vae_floors(report_path: Path) -> dict[str, dict]:
+    """``{metric}_vae_clean`` / ``{metric}_vae_degraded`` from ``train_eval_models``' report (written
+    beside the reconstructions): every pixel leakage of the VAE's reconstructions of held-out clean
+    twins and of the same clips degraded as synth_data writes them; {} when the report has none."""
+    if not report_path.is_file():
+        return {}
+    report = json.loads(report_path.read_text())
+    out = {}
+    for tag, key in VAE_FLOOR_SETS.items():
+        for metric, value in report.get(key, {}).get("vae_reconstructions", {}).items():
+            out[f"{metric}_vae_{tag}"] = value
+    return out
+
+
+def _defect_reference(gt: GroundTruthReference, images: np.ndarray, real: np.ndarray) -> None:
+    """The normalisers of blur and codec leakage: clean images' and real clips' mean scores."""
+    from animatelab.eval.defects import blur_scores, codec_scores, exclusion_mask
+
+    gt.exclude = exclusion_mask(gt.watermark.template, real.shape[2])
+    gt.defects = {"blur_leakage": (float(blur_scores(images, gt.exclude).mean()), float(blur_scores(real, gt.exclude).mean())),
+                  "codec_leakage": (float(codec_scores(images).mean()), float(codec_scores(real).mean()))}
 
 
 def _eval_model_file(p: EvaluateParams, key: str) -> Path | None:
@@ -156,6 +203,8 @@ def _vae_domain_reference(ref: Reference, p: EvaluateParams) -> None:
         with np.load(recon_path) as z:
             recon = z["videos"]
         gt.ceiling = bootstrap_ci(watermark_scores(recon, gt.watermark, gt.max_shift) / gt.wm_mean, p.bootstrap, p.seed)
+        gt.defect_ceilings = {k: bootstrap_ci(v, p.bootstrap, p.seed) for k, v in gt.defect_leakage(recon).items()}
+        gt.vae_floors = vae_floors(recon_path.parent / "report.json")
         ref.meta["watermark_vae_ceiling"] = f"VAE reconstructions of the first {len(recon)} {p.real_dir} clips ({recon_path})"
     if sig_path is not None:
         from animatelab.data.latents import load_encoded
@@ -216,6 +265,11 @@ def _gt_metrics(gt: GroundTruthReference, videos: np.ndarray, prompts: list[dict
     }
     if gt.ceiling is not None:
         out["watermark_leakage_vae_ceiling"] = dict(gt.ceiling)
+    out.update({k: dict(v) for k, v in gt.vae_floors.items()})
+    for name, scores in gt.defect_leakage(videos).items():
+        out[name] = ci(scores)
+        if name in gt.defect_ceilings:
+            out[f"{name}_vae_ceiling"] = dict(gt.defect_ceilings[name])
     for a in ATTRS:
         out[f"gt_{a}_acc"] = ci([pr[a] == q[a] for pr, q in zip(preds, prompts)])
     out["gt_appearance_acc"] = ci([all(pr[a] == q[a] for a in ATTRS) for pr, q in zip(preds, prompts)])
@@ -290,7 +344,7 @@ def real_heldout_set(p: EvaluateParams, frames: int) -> tuple[np.ndarray, list[d
 def real_clip_set(folder: str | Path, synth_dir: str | Path, frames: int) -> tuple[np.ndarray, list[dict]]:
     """The prepared clips of ``folder`` with prompts built from the world's ground truth."""
     clips, meta = load_clips(folder)
-    truth = json.loads((Path(synth_dir) / "ground_truth.json").read_text())
+    truth = read_ground_truth(synth_dir)
     prompts = []
     for m in meta:
         g = truth[str(m["videoid"])]

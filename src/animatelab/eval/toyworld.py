@@ -1,8 +1,12 @@
 """Moving-shape clips with known ground truth, for testing metrics and benchmarking them.
 
-Independent of the synthetic-data stage on purpose: metric tests must not depend on it. The same
-vocabulary (``animatelab.world``: shapes, colours, backgrounds, motions, captions) and the same watermark compositing rule
-(``(1 - alpha*T) * frame + alpha*T*colour``) as docs/world.md describes.
+Independent of the synthetic-data *stage* on purpose (metric tests must not depend on its outputs),
+but drawn with the world's one geometry: the vocabulary of ``animatelab.world`` and the drawing,
+watermark template and compositing of ``animatelab.data.render`` (docs/world.md). Only the random
+choices (and an optional sensor noise) are toyworld's own.
+
+Coordinates are the world's: a position is the object's area centroid in pixel-index units (pixel
+``i`` is centred on ``i``), a size the object's diameter or side in pixels.
 """
 
 from __future__ import annotations
@@ -11,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from animatelab.world import CHECKER, COLOURS, MOTIONS, PLAIN_BACKGROUNDS, SHAPES, caption_for  # noqa: F401
-
-BACKGROUNDS = {**{k: (v,) for k, v in PLAIN_BACKGROUNDS.items()}, "checker": CHECKER}
+from animatelab.data.render import render, watermark_template  # noqa: F401  (the world's one template)
+from animatelab.data.render import composite_watermark
+from animatelab.world import BACKGROUNDS, COLOURS, EXTENTS, MOTIONS, SHAPES, caption_for  # noqa: F401
 
 
 @dataclass
@@ -35,38 +39,8 @@ class ToyClip:
         return {"prompt": self.prompt, "shape": self.shape, "colour": self.colour, "background": self.background, "motion": self.motion}
 
 
-def background_image(name: str, res: int) -> np.ndarray:
-    cols = BACKGROUNDS[name]
-    img = np.empty((res, res, 3), np.float32)
-    img[:] = cols[0]
-    if len(cols) > 1:
-        yy, xx = np.mgrid[0:res, 0:res]
-        img[((yy // 8 + xx // 8) % 2) == 1] = cols[1]
-    return img
-
-
-def shape_mask(shape: str, cx: float, cy: float, half: float, res: int) -> np.ndarray:
-    """Anti-aliased coverage in [0, 1] of a shape of half-size ``half`` centred at (cx, cy)."""
-    ss = 4
-    g = (np.arange(res * ss) + 0.5) / ss
-    yy, xx = np.meshgrid(g, g, indexing="ij")
-    dx, dy = xx - cx, yy - cy
-    if shape == "circle":
-        m = dx**2 + dy**2 <= half**2
-    elif shape == "square":
-        m = (np.abs(dx) <= half) & (np.abs(dy) <= half)
-    else:  # upward triangle inscribed in the square
-        m = (dy <= half) & (dy >= -half) & (np.abs(dx) <= (dy + half) / 2)
-    return m.reshape(res, ss, res, ss).mean(axis=(1, 3))
-
-
-def watermark_template(res: int) -> np.ndarray:
-    """A fixed bar pattern in the lower right corner, values in [0, 1]."""
-    t = np.zeros((res, res), np.float32)
-    y0, x0 = int(res * 0.75), int(res * 0.55)
-    for i, x in enumerate(range(x0, res - 1, 2)):
-        t[y0 : res - 2, x] = 1.0 if i % 2 == 0 else 0.6
-    return t
+_VELOCITY = {"left": (-1, 0, 0), "right": (1, 0, 0), "up": (0, -1, 0), "down": (0, 1, 0),
+             "grow": (0, 0, 0.5), "shrink": (0, 0, -0.5), "static": (0, 0, 0)}
 
 
 def make_clip(
@@ -81,37 +55,33 @@ def make_clip(
     alpha: float = 0.35,
     noise: float = 2.0,
 ) -> ToyClip:
-    shape = shape or rng.choice(SHAPES)
-    colour = colour or rng.choice(list(COLOURS))
-    background = background or rng.choice(list(BACKGROUNDS))
-    motion = motion or rng.choice(MOTIONS)
+    """One clip drawn by ``render.render``; ``watermark`` (a template, e.g. ``watermark_template(res)[0]``)
+    is composited at ``alpha`` with the world's rule; ``noise`` is Gaussian sensor noise (std, 0-255)."""
+    shape = str(shape or rng.choice(SHAPES))
+    colour = str(colour or rng.choice(list(COLOURS)))
+    background = str(background or rng.choice(BACKGROUNDS))
+    motion = str(motion or rng.choice(MOTIONS))
     speed = float(rng.uniform(0.5, 1.2))
-    half = float(rng.uniform(0.11, 0.17) * res)
-    vx, vy, vs = {"left": (-1, 0, 0), "right": (1, 0, 0), "up": (0, -1, 0), "down": (0, 1, 0),
-                  "grow": (0, 0, 0.25), "shrink": (0, 0, -0.25), "static": (0, 0, 0)}[motion]
+    size = float(rng.uniform(0.22, 0.34) * res)  # diameter / side, px
+    vx, vy, vs = _VELOCITY[motion]
     span = speed * (frames - 1)
     if motion == "shrink":
-        half = max(half, 0.25 * span + 3.0)
-    margin = half + 1 + (0.25 * span if motion == "grow" else 0)
-    lo_x, hi_x = margin + (span if vx < 0 else 0), res - margin - (span if vx > 0 else 0)
-    lo_y, hi_y = margin + (span if vy < 0 else 0), res - margin - (span if vy > 0 else 0)
+        size = max(size, 0.5 * span + 6.0)
+    big = size + (0.5 * span if motion == "grow" else 0.0)
+    el, er, eu, ed = (e * big for e in EXTENTS[shape])
+    lo_x, hi_x = el + 0.5 + (span if vx < 0 else 0), res - 1.5 - er - (span if vx > 0 else 0)
+    lo_y, hi_y = eu + 0.5 + (span if vy < 0 else 0), res - 1.5 - ed - (span if vy > 0 else 0)
     cx0 = rng.uniform(lo_x, max(lo_x, hi_x))
     cy0 = rng.uniform(lo_y, max(lo_y, hi_y))
-    bg = background_image(background, res)
-    col = np.array(COLOURS[colour], np.float32)
-    video, positions, sizes = [], [], []
-    for t in range(frames):
-        cx, cy, h = cx0 + vx * speed * t, cy0 + vy * speed * t, half + vs * speed * t
-        m = shape_mask(shape, cx, cy, h, res)[..., None]
-        frame = bg * (1 - m) + col * m
-        if watermark is not None:
-            w = alpha * watermark[..., None]
-            frame = frame * (1 - w) + 255.0 * w
-        frame = frame + rng.normal(0, noise, frame.shape)
-        video.append(np.clip(np.rint(frame), 0, 255).astype(np.uint8))
-        positions.append([cx, cy])
-        sizes.append(2 * h)
-    return ToyClip(np.stack(video), str(shape), str(colour), str(background), str(motion), speed, positions, sizes)
+    t = np.arange(frames, dtype=np.float64)
+    centres = np.stack([cx0 + vx * speed * t, cy0 + vy * speed * t], axis=1)
+    sizes = size + vs * speed * t
+    video = render(shape, colour, background, centres, sizes, res)
+    if watermark is not None:
+        video = composite_watermark(video, watermark, alpha)
+    video = video + rng.normal(0, noise, video.shape)
+    video = np.clip(np.rint(video), 0, 255).astype(np.uint8)
+    return ToyClip(video, shape, colour, background, motion, speed, centres.tolist(), sizes.tolist())
 
 
 def make_set(n: int, seed: int = 0, watermark: np.ndarray | None = None, **kwargs) -> list[ToyClip]:

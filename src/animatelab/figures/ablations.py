@@ -12,6 +12,8 @@ from animatelab.figures.style import CYCLE, PALETTE, figure, note_missing
 
 LABELS = {
     "watermark_leakage": "watermark leakage\n(× real)",
+    "blur_leakage": "blur leakage\n(× real)",
+    "codec_leakage": "codec leakage\n(× real)",
     "fvd_synth": "FVD\n(synth)",
     "clip_synth_text": "CLIP\ntext",
     "gt_moving_frac": "moving\nclips",

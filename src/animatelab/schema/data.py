@@ -13,6 +13,9 @@ from animatelab.schema.base import Strict
 class SynthDataParams(Strict):
     """The embedded synthetic world (docs/world.md): clean images, WebVid-format videos, LoRA set.
 
+    Defects: ``watermark_alpha`` 0 = no watermark, ``blur_sigma`` 0 = no blur, ``codec`` "lossless"
+    = no compression artefacts (the frames decode bit-exactly).
+
     Speeds are px/frame (translation), diameter px/frame (grow/shrink) or crop-side px/frame
     (zoom); a clip whose speed would carry the object out of frame is shrunk, then slowed.
     """
@@ -35,9 +38,12 @@ class SynthDataParams(Strict):
     motion_lora_motion: Literal["zoom_in"] = "zoom_in"
     speed_range: tuple[float, float] = (0.4, 0.8)
     object_size_range: tuple[float, float] = (0.22, 0.34)
+    # WebVid's defects, each switchable on its own (docs/world.md): 0 turns the watermark / the blur
+    # off; ``codec: lossless`` writes exactly the degraded frames (x264's RGB encoder at qp 0)
     watermark_alpha: float = Field(default=0.35, ge=0, le=1)
-    blur_sigma: float = Field(default=0.5, ge=0)
-    crf: int = Field(default=28, ge=0, le=51)
+    blur_sigma: float = Field(default=0.5, ge=0, le=8)
+    codec: Literal["h264", "lossless"] = "h264"
+    crf: int = Field(default=28, ge=0, le=51)  # h264 only
     workers: int = Field(default=2, ge=1)
 
     @model_validator(mode="after")

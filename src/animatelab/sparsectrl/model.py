@@ -184,7 +184,9 @@ def clip_sketches(pixels: np.ndarray, meta: list[dict], source: str, thresholds:
         return sketches(pixels, thresholds)
     if source != "ground_truth":
         raise ValueError(f"sketch_source {source!r}: expected 'frames' or 'ground_truth'")
-    truth = json.loads((Path(synth_dir) / "ground_truth.json").read_text())
+    from animatelab.data.synth import read_ground_truth
+
+    truth = read_ground_truth(synth_dir)
     return object_outlines(meta, truth, pixels.shape[1], pixels.shape[2], written, thresholds)
 
 

@@ -19,13 +19,13 @@ object is found count in ``object_found`` and are left out of the distances.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from animatelab.data.synth import read_ground_truth
 from animatelab.eval import temporal
 from animatelab.eval.bootstrap import bootstrap_ci
 from animatelab.eval.tracking_gt import track_video
@@ -58,7 +58,7 @@ def gt_positions(meta: list[dict], truth: dict, frames: int, scale: float) -> np
 
 def load_truth(synth_dir: str | Path, clips: np.ndarray, meta: list[dict]) -> Truth:
     synth = Path(synth_dir)
-    truth = json.loads((synth / "ground_truth.json").read_text())
+    truth = read_ground_truth(synth)
     wm = Watermark.load(synth / "watermark.npz")
     scale = clips.shape[2] / wm.template.shape[0]  # prepared / written resolution
     positions = gt_positions(meta, truth, clips.shape[1], scale)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from animatelab.config import Params, TrainEvalModelsParams
+from animatelab.data.synth import read_ground_truth, read_images
 from animatelab.outputs import without_wall_clock
 from animatelab.tracking import stage_run
 
@@ -71,6 +72,52 @@ def _vae_reference(params: Params, vae: Any, train: LabelledClips, watermark: Wa
     }
 
 
+DEFECT_CLIPS = 32  # held-out specs rendered once per defect
+DEFECT_FRAMES = 8  # of each, the first frames
+# one defect at a time (the others off), none, and all three as synth_data writes them
+DEFECT_SETS = {"clean": {"watermark_alpha": 0.0, "blur_sigma": 0.0, "codec": "lossless"},
+               "blur_only": {"watermark_alpha": 0.0, "codec": "lossless"},
+               "watermark_only": {"blur_sigma": 0.0, "codec": "lossless"},
+               "codec_only": {"watermark_alpha": 0.0, "blur_sigma": 0.0},
+               "all_defects": {}}
+
+
+def _defect_report(params: Params, vae: Any, domain_net: Any, watermark: Watermark, images: np.ndarray,
+                   real: np.ndarray, resolution: int) -> dict:
+    """Held-out specs rendered with each defect alone: what the domain classifier calls them (fraction
+    of frames called video), every leakage score of them, and of their VAE reconstructions, as
+    fractions of the real clips' score (``real``: prepared train clips; clean images = 0 for blur and
+    codec). The reconstructions of ``clean`` are the floor an untrained model sits on: whatever the
+    decoder draws by itself on clean content."""
+    from animatelab.data.synth import clip_specs, written_frames
+    from animatelab.eval import defects, domain_classifier as dc
+    from animatelab.eval.bootstrap import bootstrap_ci
+    from animatelab.eval.vae_reference import _resize, reconstruct
+    from animatelab.eval.watermark import watermark_scores
+
+    p, sp = params.train_eval_models, params.synth_data
+    specs = clip_specs(sp, "heldout", min(DEFECT_CLIPS, sp.num_heldout_videos))
+    sets = {name: np.stack([_resize(written_frames(s, sp, **override)[:DEFECT_FRAMES], resolution) for s in specs])
+            for name, override in DEFECT_SETS.items()}
+    exclude = defects.exclusion_mask(watermark.template, resolution)
+    wm_real = float(watermark_scores(real, watermark).mean())
+    norm = {"blur_leakage": (defects.blur_scores(images, exclude).mean(), defects.blur_scores(real, exclude).mean()),
+            "codec_leakage": (defects.codec_scores(images).mean(), defects.codec_scores(real).mean())}
+
+    def leak(videos: np.ndarray) -> dict:
+        ci = lambda x: bootstrap_ci(np.asarray(x, float), 1000, p.seed)  # noqa: E731
+        return {"watermark_leakage": ci(watermark_scores(videos, watermark) / wm_real),
+                "blur_leakage": ci(defects.leakage(defects.blur_scores(videos, exclude), *norm["blur_leakage"])),
+                "codec_leakage": ci(defects.leakage(defects.codec_scores(videos), *norm["codec_leakage"]))}
+
+    out = {"defect_clips": {"clips": len(specs), "frames": DEFECT_FRAMES, "split": "heldout",
+                            "sets": {k: v or "synth_data's defects" for k, v in DEFECT_SETS.items()}}}
+    for name, videos in sets.items():
+        out[f"defect_{name}"] = {"domain_video_frac": bootstrap_ci(dc.domain_video_frac(domain_net, videos), 1000, p.seed),
+                                 **leak(videos), "vae_reconstructions": leak(reconstruct(vae, videos))}
+    return out
+
+
 def _domain_net(p: TrainEvalModelsParams, vae: Any, images: np.ndarray, train: LabelledClips, heldout: LabelledClips,
                 recon: np.ndarray) -> dict:
     """Clean images (the last ``domain_heldout_frac`` held out) vs frames of train / held-out clips."""
@@ -91,7 +138,7 @@ def _domain_net(p: TrainEvalModelsParams, vae: Any, images: np.ndarray, train: L
     net.save(Path(p.out_dir) / "domain_net.safetensors")
     k = min(len(img_held), len(frames_held), 256)
     decoded = dc.heldout_accuracy(net, reconstruct(vae, img_held[:k]), reconstruct(vae, frames_held[:k]))
-    return {"domain_heldout": dc.heldout_accuracy(net, img_held, frames_held),
+    return net, {"domain_heldout": dc.heldout_accuracy(net, img_held, frames_held),
             "domain_heldout_vae_reconstructions": decoded,
             "domain_num_heldout": {"images": len(img_held), "frames": len(frames_held)},
             "domain_vae_mix": p.domain_vae_mix}
@@ -111,7 +158,7 @@ def run(params: Params, args: Any) -> None:
     out = Path(p.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     synth = Path(p.synth_dir)
-    truth = json.loads((synth / "ground_truth.json").read_text())
+    truth = read_ground_truth(synth)
     vae = load_vae(params.base.path)
     with stage_run("train_eval_models", p.model_dump(mode="json"), getattr(args, "run", None)):
         start = time.perf_counter()
@@ -125,8 +172,7 @@ def run(params: Params, args: Any) -> None:
         net.save(out / "video_net.safetensors")
         seconds = {"video_net": time.perf_counter() - start}
 
-        with np.load(synth / "images.npz") as z:
-            images = z["images"]
+        images = read_images(synth)
         t = time.perf_counter()
         report = {"video_net_heldout_accuracy": video_acc, **_clip_model(p, em, synth, train, heldout, images)}
         seconds["clip"] = time.perf_counter() - t
@@ -136,8 +182,13 @@ def run(params: Params, args: Any) -> None:
         seconds["vae_reference"] = time.perf_counter() - t
         t = time.perf_counter()
         report.update(vae_report)
-        report.update(_domain_net(p, vae, images, train, heldout, recon))
+        domain_net, domain_report = _domain_net(p, vae, images, train, heldout, recon)
+        report.update(domain_report)
         seconds["domain_net"] = time.perf_counter() - t
+        t = time.perf_counter()
+        report.update(_defect_report(params, vae, domain_net, watermark, images,
+                                     train.frames[: p.vae_ceiling_clips], train.frames.shape[2]))
+        seconds["defects"] = time.perf_counter() - t
         report.update({"num_train_clips": len(train.frames), "num_heldout_clips": len(heldout.frames),
                        "seconds_video_net": round(seconds["video_net"], 1),
                        "seconds": {k: round(v, 1) for k, v in seconds.items()},

@@ -36,8 +36,10 @@ def load_synth_images(folder: str | Path) -> tuple[np.ndarray, list[dict[str, An
     """``images.npz`` (uint8 N×H×W×3) and the ``images.csv`` rows (caption, shape, colour, background)."""
     import csv
 
+    from animatelab.data.synth import read_images
+
     folder = Path(folder)
-    images = np.load(folder / "images.npz")["images"]
+    images = read_images(folder)
     with (folder / "images.csv").open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     if len(rows) != len(images):
