@@ -49,8 +49,10 @@ class BaseComponents:
 
 def load_base(path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> BaseComponents:
     """Load a local diffusers pipeline folder, frozen and in eval mode."""
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from diffusers import AutoencoderKL, DDIMScheduler
     from transformers import CLIPTextModel, CLIPTokenizer
+
+    from animatelab.models.assemble import base_unet
 
     path = Path(path)
     missing = [d for d in ("vae", "text_encoder", "tokenizer", "unet", "scheduler") if not (path / d).is_dir()]
@@ -63,7 +65,7 @@ def load_base(path: str | Path, device: str | torch.device = "cpu", dtype: torch
         vae=AutoencoderKL.from_pretrained(path, subfolder="vae", **kw),
         text_encoder=CLIPTextModel.from_pretrained(path / "text_encoder", **kw),
         tokenizer=CLIPTokenizer.from_pretrained(path / "tokenizer", local_files_only=True),
-        unet=UNet2DConditionModel.from_pretrained(path, subfolder="unet", **kw),
+        unet=base_unet(path, dtype),
         scheduler=DDIMScheduler.from_pretrained(path, subfolder="scheduler", local_files_only=True),
         path=path,
     )
