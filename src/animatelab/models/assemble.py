@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Union
 import torch
 from torch import nn
 
+from animatelab.models.base import base_unet
 from animatelab.models.lora import WEIGHT_NAME, merge_lora
 
 if TYPE_CHECKING:
@@ -32,17 +33,6 @@ Motion = Union[str, Path, "MotionAdapter", Callable[["UNet2DConditionModel"], "U
 def adapter_file(adapter_dir: str | Path) -> Path:
     """The domain adapter's weights file in its output folder."""
     return Path(adapter_dir) / ADAPTER_FILE
-
-
-def base_unet(base_path: str | Path, dtype: torch.dtype = torch.float32) -> "UNet2DConditionModel":
-    """The base pipeline folder's UNet, frozen and in eval mode (float32 unless ``dtype`` says otherwise)."""
-    from diffusers import UNet2DConditionModel
-
-    kw: dict[str, Any] = {"local_files_only": True}
-    if dtype != torch.float32:
-        kw["torch_dtype"] = dtype
-    unet = UNet2DConditionModel.from_pretrained(Path(base_path), subfolder="unet", **kw)
-    return unet.requires_grad_(False).eval()
 
 
 def merge_adapter(unet: nn.Module, adapter: str | Path | None, scale: float) -> nn.Module:
