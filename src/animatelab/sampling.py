@@ -107,24 +107,17 @@ def inference_scheduler(params: "Params"):
 def build_pipeline(params: "Params", run: SampleRun, adapter_scale: float, base: Any = None):
     """An ``AnimateDiffPipeline`` for ``run`` with the domain adapter merged at ``adapter_scale``
     into ``base`` (loaded from ``base.path`` when not given; the merge changes ``base.unet``)."""
-    from diffusers import AnimateDiffPipeline
-
+    from animatelab.models.assemble import motion_unet, pipeline
     from animatelab.models.base import load_base
-    from animatelab.models.motion import load_motion_unet
     from animatelab.models.motion_lora import ADAPTER_NAME, WEIGHT_NAME
-    from animatelab.train.adapter import apply_domain_adapter
 
     base = base if base is not None else load_base(params.base.path)
-    unet2d = base.unet
-    if adapter_scale:
-        apply_domain_adapter(unet2d, params.train_adapter.out_dir, adapter_scale)
-    unet = load_motion_unet(unet2d, Path(params.train_motion.out_dir) / run.motion_run)
-    pipe = AnimateDiffPipeline(vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer, unet=unet,
-                               motion_adapter=None, scheduler=inference_scheduler(params))
+    unet = motion_unet(base.unet, Path(params.train_motion.out_dir) / run.motion_run,
+                       params.train_adapter.out_dir, adapter_scale)
+    pipe = pipeline(base, unet, inference_scheduler(params))
     if run.lora_dir is not None:
         pipe.load_lora_weights(str(run.lora_dir), weight_name=WEIGHT_NAME, adapter_name=ADAPTER_NAME)
         pipe.set_adapters([ADAPTER_NAME], [params.sample.lora_scale])
-    pipe.set_progress_bar_config(disable=True)
     return pipe
 
 

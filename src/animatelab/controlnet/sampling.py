@@ -75,21 +75,16 @@ def build_animatediff(params: "Params", target: "ControlTarget"):
     """``AnimateDiffControlNetPipeline``: base (+ domain adapter at ``adapter_scale``) + motion module + ControlNet."""
     from diffusers import AnimateDiffControlNetPipeline
 
+    from animatelab.models.assemble import motion_unet, pipeline
     from animatelab.models.base import load_base
-    from animatelab.models.motion import load_motion_unet
     from animatelab.sampling import inference_scheduler
-    from animatelab.train.adapter import apply_domain_adapter
 
     base = load_base(params.base.path)
-    if params.sample_controlnet.adapter_scale:
-        apply_domain_adapter(base.unet, params.train_adapter.out_dir, params.sample_controlnet.adapter_scale)
-    unet = load_motion_unet(base.unet, Path(params.train_motion.out_dir) / target.motion_run)
+    unet = motion_unet(base.unet, Path(params.train_motion.out_dir) / target.motion_run,
+                       params.train_adapter.out_dir, params.sample_controlnet.adapter_scale)
     controlnet, _ = cn.load_controlnet(params.train_controlnet_image.out_dir)
-    pipe = AnimateDiffControlNetPipeline(vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer,
-                                         unet=unet, motion_adapter=None, controlnet=controlnet,
-                                         scheduler=inference_scheduler(params))
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return pipeline(base, unet, inference_scheduler(params), AnimateDiffControlNetPipeline,
+                    controlnet=controlnet)
 
 
 def edge_images(edges: np.ndarray) -> list:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from diffusers import UNet2DConditionModel
 
 
 @dataclass
@@ -47,9 +50,20 @@ class BaseComponents:
         )
 
 
+def base_unet(path: str | Path, dtype: torch.dtype = torch.float32) -> "UNet2DConditionModel":
+    """The UNet of a local diffusers pipeline folder, frozen and in eval mode (float32 unless ``dtype``):
+    the one way the base UNet is loaded, alone (:mod:`animatelab.models.assemble`) or in :func:`load_base`."""
+    from diffusers import UNet2DConditionModel
+
+    kw: dict[str, Any] = {"local_files_only": True}
+    if dtype != torch.float32:
+        kw["torch_dtype"] = dtype
+    return UNet2DConditionModel.from_pretrained(Path(path), subfolder="unet", **kw).requires_grad_(False).eval()
+
+
 def load_base(path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> BaseComponents:
     """Load a local diffusers pipeline folder, frozen and in eval mode."""
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from diffusers import AutoencoderKL, DDIMScheduler
     from transformers import CLIPTextModel, CLIPTokenizer
 
     path = Path(path)
@@ -63,7 +77,7 @@ def load_base(path: str | Path, device: str | torch.device = "cpu", dtype: torch
         vae=AutoencoderKL.from_pretrained(path, subfolder="vae", **kw),
         text_encoder=CLIPTextModel.from_pretrained(path / "text_encoder", **kw),
         tokenizer=CLIPTokenizer.from_pretrained(path / "tokenizer", local_files_only=True),
-        unet=UNet2DConditionModel.from_pretrained(path, subfolder="unet", **kw),
+        unet=base_unet(path, dtype),
         scheduler=DDIMScheduler.from_pretrained(path, subfolder="scheduler", local_files_only=True),
         path=path,
     )

@@ -90,23 +90,21 @@ def build_moonshot(params: "Params"):
     encoder and tokenizer and the trained MoonShot UNet (on the base with the domain adapter merged at
     ``sample_moonshot.adapter_scale``). The pipeline only decodes: its own denoising loop cannot feed
     the 9-channel input."""
-    from diffusers import AnimateDiffPipeline
-
     from animatelab.moonshot import model as ms
+    from animatelab.models.assemble import motion_unet, pipeline
     from animatelab.models.base import load_base
     from animatelab.sampling import inference_scheduler
-    from animatelab.train.adapter import apply_domain_adapter
 
     base = load_base(params.base.path)
-    if params.sample_moonshot.adapter_scale:
-        apply_domain_adapter(base.unet, params.train_adapter.out_dir, params.sample_moonshot.adapter_scale)
     image_dir = Path(params.train_moonshot_image.out_dir)
-    unet = ms.load_moonshot_unet(base.unet, image_dir, params.train_moonshot_video.out_dir)
+
+    def video_unet(unet2d):
+        return ms.load_moonshot_unet(unet2d, image_dir, params.train_moonshot_video.out_dir)
+
+    unet = motion_unet(base.unet, video_unet, params.train_adapter.out_dir,
+                       params.sample_moonshot.adapter_scale)
     info = json.loads((image_dir / ms.INFO_FILE).read_text())
-    pipe = AnimateDiffPipeline(vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer,
-                               unet=unet, motion_adapter=None, scheduler=inference_scheduler(params))
-    pipe.set_progress_bar_config(disable=True)
-    return pipe, base, int(info["image_embed_dim"])
+    return pipeline(base, unet, inference_scheduler(params)), base, int(info["image_embed_dim"])
 
 
 def conditions(params: "Params", pipe, base, prompts: list[dict], image_dim: int,

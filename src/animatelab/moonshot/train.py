@@ -164,6 +164,7 @@ def train_moonshot_image(params: "Params", encoder: tuple[ms.ImageEncoder, int] 
 
 def train_moonshot_video(params: "Params", encoder: tuple[ms.ImageEncoder, int] | None = None) -> dict[str, Any]:
     """Stage 2 on stage 1's image attention; writes ``{out_dir}`` (motion modules + conv_in + info)."""
+    from animatelab.models.assemble import adapter_file
     from animatelab.train.checkpoint import params_fingerprint
     from animatelab.train.loop import fit
     from animatelab.train.motion import load_frozen_unet2d
@@ -179,7 +180,7 @@ def train_moonshot_video(params: "Params", encoder: tuple[ms.ImageEncoder, int] 
     names = [n for n, q in unet.named_parameters() if q.requires_grad]
     files = [Path(params.base.path) / "unet"]
     if p.with_adapter:
-        files.append(Path(params.train_adapter.out_dir) / "pytorch_lora_weights.safetensors")
+        files.append(adapter_file(params.train_adapter.out_dir))
     stage1 = content_digest(image_dir / ms.IMAGE_FILE)  # a resumed stage 1 rewrites the same bytes
     result = fit(trainable=unet, compute_loss=video_loss_fn(unet, study_schedule(params), data.empty_text, p.loop.cfg_dropout,
                                                              p.image_dropout, p.animate_p),

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from animatelab.models.assemble import load_snapshot_weights  # noqa: F401  (probes.run imports it from here)
+
 
 @dataclass
 class Clips:
@@ -56,36 +58,10 @@ def load_motion_unet(
     ``adapter_scale`` 0 is the inference setting (adapter dropped); 1 the training setting of a
     with-adapter run.
     """
-    from diffusers import UNet2DConditionModel
+    from animatelab.models.assemble import motion_unet
 
-    from animatelab.models.motion import load_motion_unet as load_run
-    from animatelab.train.adapter import apply_domain_adapter
-
-    unet2d = UNet2DConditionModel.from_pretrained(Path(base_path) / "unet", local_files_only=True)
-    if adapter_scale and domain_adapter and Path(domain_adapter).is_file():
-        apply_domain_adapter(unet2d, domain_adapter, adapter_scale)
-    unet = load_run(unet2d, motion_dir)
-    if checkpoint is not None:
-        load_snapshot_weights(unet, Path(checkpoint))
-    return unet.eval().requires_grad_(False)
-
-
-def load_snapshot_weights(unet, folder: Path):
-    """Put a MotionAdapter folder's or a training checkpoint's (``trainable.safetensors``) motion weights into
-    ``unet`` in place (the base's weights stay): the run's UNet at that step, without rebuilding it. Returns it."""
-    from safetensors.torch import load_file
-
-    if (folder / "trainable.safetensors").is_file():
-        state = load_file(str(folder / "trainable.safetensors"))
-    else:
-        from diffusers import MotionAdapter
-
-        adapter = MotionAdapter.from_pretrained(folder, local_files_only=True)
-        state = adapter.state_dict()  # same key names as the UNetMotionModel's motion modules
-    _, unexpected = unet.load_state_dict(state, strict=False)
-    if unexpected:
-        raise RuntimeError(f"{folder}: checkpoint keys do not fit the run: {unexpected[:3]}")
-    return unet
+    adapter = domain_adapter if domain_adapter and Path(domain_adapter).is_file() else None
+    return motion_unet(base_path, motion_dir, adapter, adapter_scale, snapshot=checkpoint)
 
 
 def find_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:

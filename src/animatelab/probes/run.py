@@ -17,6 +17,7 @@ from animatelab.config import Params
 from animatelab.eval.bootstrap import bootstrap_ci
 from animatelab.models.scheduler import study_schedule, training_scheduler
 from animatelab.probes import leakage_proxy
+from animatelab.models.assemble import adapter_file as domain_adapter_file
 from animatelab.probes.inputs import find_checkpoints, load_clips, load_motion_unet, load_snapshot_weights
 from animatelab.utils import seed_everything, write_json
 
@@ -63,7 +64,7 @@ def run_probes(params: Params, runs: list[str] | None = None, out_dir: str | Pat
     frames = p.frames or params.train_motion.frames
     clips = load_clips(Path(params.encode.out_dir) / p.dataset, p.num_clips, frames, p.seed)
     scheduler = training_scheduler(study_schedule(params))
-    adapter_file = Path(params.train_adapter.out_dir) / "pytorch_lora_weights.safetensors"
+    adapter_file = domain_adapter_file(params.train_adapter.out_dir)
 
     def load(folder: Path):
         return load_motion_unet(params.base.path, folder, adapter_file, p.adapter_scale)

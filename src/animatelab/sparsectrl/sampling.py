@@ -27,22 +27,17 @@ def build_sparse_pipeline(params: "Params", variant: str):
     """Base + domain adapter at ``sample_sparsectrl.adapter_scale`` + motion module + encoder ``variant``."""
     from diffusers import AnimateDiffSparseControlNetPipeline
 
+    from animatelab.models.assemble import motion_unet, pipeline
     from animatelab.models.base import load_base
-    from animatelab.models.motion import load_motion_unet
     from animatelab.sparsectrl.model import load_encoder
     from animatelab.sampling import inference_scheduler
-    from animatelab.train.adapter import apply_domain_adapter
 
     base = load_base(params.base.path)
-    scale = params.sample_sparsectrl.adapter_scale
-    if scale:
-        apply_domain_adapter(base.unet, params.train_adapter.out_dir, scale)
-    unet = load_motion_unet(base.unet, Path(params.train_motion.out_dir) / params.train_sparsectrl.motion_run)
+    unet = motion_unet(base.unet, Path(params.train_motion.out_dir) / params.train_sparsectrl.motion_run,
+                       params.train_adapter.out_dir, params.sample_sparsectrl.adapter_scale)
     encoder, info = load_encoder(Path(params.train_sparsectrl.out_dir) / variant)
-    pipe = AnimateDiffSparseControlNetPipeline(vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer,
-                                               unet=unet, motion_adapter=None, controlnet=encoder,
-                                               scheduler=inference_scheduler(params))
-    pipe.set_progress_bar_config(disable=True)
+    pipe = pipeline(base, unet, inference_scheduler(params), AnimateDiffSparseControlNetPipeline,
+                    controlnet=encoder)
     return pipe, info
 
 

@@ -171,6 +171,7 @@ def condition_sensitivity(encoder: nn.Module, dataset: "SparseClips", modality: 
 
 def sparsectrl_fingerprint(params: "Params", variant: str) -> str:
     """Hash of what determines an encoder's weights: its params, base, adapter and motion module."""
+    from animatelab.models.assemble import adapter_file
     from animatelab.train.checkpoint import params_fingerprint
     from animatelab.train.motion import _file_identity
 
@@ -179,20 +180,20 @@ def sparsectrl_fingerprint(params: "Params", variant: str) -> str:
              ts.motion_num_attention_heads, ts.sketch_embedding_channels, ts.sketch_embedding_init, ts.motion_run]
     files = [Path(params.base.path) / "unet", Path(params.train_motion.out_dir) / ts.motion_run]
     if params.train_motion.runs[ts.motion_run].with_adapter:
-        files.append(Path(params.train_adapter.out_dir) / "pytorch_lora_weights.safetensors")
+        files.append(adapter_file(params.train_adapter.out_dir))
     return params_fingerprint(*parts, *(_file_identity(f) for f in files))
 
 
 def frozen_video_unet(params: "Params", adapter_scale: float | None = None):
     """The motion run's ``UNetMotionModel`` on the base (+ domain adapter at ``adapter_scale``; None:
     scale 1 when the motion run was trained with it, as during training), frozen."""
-    from animatelab.models.motion import load_motion_unet
-    from animatelab.train.motion import load_frozen_unet2d
+    from animatelab.models.assemble import motion_unet
 
     run = params.train_sparsectrl.motion_run
     scale = (1.0 if params.train_motion.runs[run].with_adapter else 0.0) if adapter_scale is None else adapter_scale
-    unet2d = load_frozen_unet2d(params, scale > 0, scale)
-    return unet2d, load_motion_unet(unet2d, Path(params.train_motion.out_dir) / run)
+    adapter = params.train_adapter.out_dir if scale > 0 else None
+    unet2d = motion_unet(params.base.path, adapter=adapter, adapter_scale=scale)
+    return unet2d, motion_unet(unet2d, Path(params.train_motion.out_dir) / run)
 
 
 def new_encoder(params: "Params", unet2d: nn.Module, variant: "SparseCtrlVariant"):

@@ -33,8 +33,8 @@ def log_adapter_samples(base_path: str, adapter_dir: Path, seed: int, scales: tu
     import numpy as np
     import torch
 
+    from animatelab.models.assemble import motion_unet
     from animatelab.models.base import load_base
-    from animatelab.train.adapter import apply_domain_adapter
     from animatelab.tracking_media import log_labelled_grid
     from animatelab.world import COLOURS, SHAPES, caption_for
 
@@ -42,8 +42,7 @@ def log_adapter_samples(base_path: str, adapter_dir: Path, seed: int, scales: tu
     rows, labels = [], []  # rows: (captions, H, W, 3) per scale
     for scale in scales:
         comps = load_base(base_path)
-        if scale:
-            apply_domain_adapter(comps.unet, adapter_dir, scale)
+        motion_unet(comps.unet, adapter=adapter_dir, adapter_scale=scale)
         pipe = comps.pipeline()
         pipe.set_progress_bar_config(disable=True)
         size = comps.unet.config.sample_size * 2 ** (len(comps.vae.config.block_out_channels) - 1)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from animatelab.models.assemble import ADAPTER_NAME, merge_adapter  # noqa: F401
 from animatelab.models.lora import (  # noqa: F401
     WEIGHT_NAME,
     add_lora,
@@ -27,8 +28,6 @@ from animatelab.models.lora import (  # noqa: F401
 if TYPE_CHECKING:
     from animatelab.config import LoraParams, TrainAdapterParams
     from animatelab.train.randomness import StepRandom
-
-ADAPTER_NAME = "domain_adapter"
 
 
 def spatial_attention_targets(unet: nn.Module) -> list[str]:
@@ -53,9 +52,9 @@ def save_domain_adapter(unet: nn.Module, out_dir: str | Path) -> Path:
 
 
 def apply_domain_adapter(unet: nn.Module, adapter_dir: str | Path, scale: float = 1.0) -> nn.Module:
-    """Merge the domain adapter into ``unet`` (UNet2DConditionModel or UNetMotionModel) at ``scale``:
-    the one way training, sampling and the probes assemble base + adapter."""
-    return merge_lora(unet, adapter_dir, scale, ADAPTER_NAME)
+    """Merge the domain adapter into ``unet`` (UNet2DConditionModel or UNetMotionModel) at ``scale``
+    (:func:`animatelab.models.assemble.merge_adapter`, which every assembly goes through)."""
+    return merge_adapter(unet, adapter_dir, scale)
 
 
 def train_domain_adapter(base_path: str | Path, encoded_dir: str | Path, p: "TrainAdapterParams",

@@ -56,12 +56,12 @@ def assert_only_motion_trainable(unet: torch.nn.Module, allowed: tuple[str, ...]
 
 def motion_fingerprint(params: "Params", run: str, extra: Any = None) -> str:
     """Hash of what determines a run's weights: its params, frames, loop, noise, base/adapter identity."""
+    from animatelab.models.assemble import adapter_file
     from animatelab.train.checkpoint import params_fingerprint
 
     tm = params.train_motion
     cfg = tm.runs[run]
-    adapter = _file_identity(Path(params.train_adapter.out_dir) / "pytorch_lora_weights.safetensors") \
-        if cfg.with_adapter else None
+    adapter = _file_identity(adapter_file(params.train_adapter.out_dir)) if cfg.with_adapter else None
     return params_fingerprint(cfg, tm.frames, tm.loop, study_schedule(params), tm.dataset,
                               _file_identity(Path(params.base.path) / "unet"), adapter, extra)
 
@@ -73,15 +73,11 @@ def _file_identity(path: Path) -> str:
 
 
 def load_frozen_unet2d(params: "Params", with_adapter: bool, scale: float = 1.0):
-    """The base UNet2DConditionModel, with the domain adapter merged at ``scale`` when asked."""
-    from diffusers import UNet2DConditionModel
+    """The base UNet2DConditionModel, with the domain adapter merged at ``scale`` when asked; frozen, eval."""
+    from animatelab.models.assemble import motion_unet
 
-    from animatelab.train.adapter import apply_domain_adapter
-
-    unet2d = UNet2DConditionModel.from_pretrained(Path(params.base.path) / "unet", local_files_only=True)
-    if with_adapter:
-        apply_domain_adapter(unet2d, params.train_adapter.out_dir, scale)
-    return unet2d.requires_grad_(False).eval()
+    return motion_unet(params.base.path, adapter=params.train_adapter.out_dir if with_adapter else None,
+                       adapter_scale=scale)
 
 
 def _publish_snapshots(src: Path, dst: Path) -> None:

@@ -31,12 +31,12 @@ def _train_lora(params: "Params", p: "MotionLoraTraining", indices: list[int],
                 out: Path, name: str, stage: str) -> dict[str, Any]:
     """Train a LoRA on the temporal attention of ``p.motion_run`` over ``indices`` of ``p.dataset``."""
     from animatelab.data.latents import EncodedClips
-    from animatelab.models.motion import load_motion_unet
+    from animatelab.models.assemble import motion_unet
     from animatelab.models.motion_lora import add_motion_lora, save_motion_lora
     from animatelab.models.scheduler import study_schedule
     from animatelab.train.checkpoint import params_fingerprint
     from animatelab.train.loop import fit
-    from animatelab.train.motion import load_frozen_unet2d, motion_fingerprint, video_loss_fn
+    from animatelab.train.motion import motion_fingerprint, video_loss_fn
     from animatelab.utils import write_json
 
     tm = params.train_motion
@@ -44,8 +44,8 @@ def _train_lora(params: "Params", p: "MotionLoraTraining", indices: list[int],
         raise KeyError(f"{stage}.motion_run {p.motion_run!r} is not a train_motion run")
     folder = Path(params.encode.out_dir) / p.dataset
     dataset = EncodedClips(folder, frames=tm.frames, indices=indices)
-    unet2d = load_frozen_unet2d(params, tm.runs[p.motion_run].with_adapter)
-    unet = load_motion_unet(unet2d, Path(tm.out_dir) / p.motion_run)
+    adapter = params.train_adapter.out_dir if tm.runs[p.motion_run].with_adapter else None
+    unet = motion_unet(params.base.path, Path(tm.out_dir) / p.motion_run, adapter, adapter_scale=1.0)
     add_motion_lora(unet, p.lora, seed=p.loop.seed)
     stray = [k for k, v in unet.named_parameters() if v.requires_grad and ("lora_" not in k or "motion_modules." not in k)]
     if stray:
