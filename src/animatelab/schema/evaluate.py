@@ -202,15 +202,14 @@ class FiguresParams(Strict):
     base_quality: str = "models/base/quality.json"  # pretrain_base's reader of the base's samples
     rq1_variants: list[str] = ["with_adapter", "no_adapter"]
     rq1_metrics: list[str] = [
-        "watermark_leakage", "watermark_leakage_latent", "domain_video_frac", "blur_leakage", "codec_leakage",
+        "watermark_leakage", "watermark_leakage_latent", "domain_video_frac", "blur_leakage",
         "fvd_synth", "clip_synth_text", "warp_error", "flicker", "gt_persistent_object", "gt_moving_frac", "gt_direction_acc",
     ]
     rq1_scale: float = 0.0  # the inference setting: adapter dropped
     # the train_motion run kept at initialisation: each RQ1 metric's floor (None: not drawn)
     rq1_floor_run: str | None = "untrained"
     # defect measures also read above that floor (each arm minus the base's own level)
-    rq1_above_floor: list[str] = ["watermark_leakage", "watermark_leakage_latent", "domain_video_frac", "blur_leakage",
-                                  "codec_leakage"]
+    rq1_above_floor: list[str] = ["watermark_leakage", "watermark_leakage_latent", "domain_video_frac", "blur_leakage"]
     rq2_run: str = "with_adapter_s0"
     # the domain's defects and the video quality against the adapter scale at inference (0 = dropped); fvd_synth's
     # reference clips are the watermarked training videos, so it rewards the watermark the adapter carries
