@@ -19,7 +19,8 @@ def run(params: Params, args) -> None:
     p = params.probe
     index, count = shard_of(args)
     if count is not None:  # one process of a launch: its share of the runs, into its own folder
-        run_probes(params, list(rank_slice(probe_runs(params), index, count)), shard_dir(p.out_dir, index))
+        run_probes(params, list(rank_slice(probe_runs(params), index, count)), shard_dir(p.out_dir, index),
+                   adapter_gap=index == 0)
         return
     with stage_run("probe", {"probe": p.model_dump(), "base": params.base.model_dump()}, args.run):
         if p.processes > 1:
