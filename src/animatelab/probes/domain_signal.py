@@ -138,6 +138,7 @@ def adapter_gap(base_path: str | Path, adapter_file: str | Path, degraded: torch
     top = max(scales)
     if 0.0 in per_scale and top:
         g0, g1 = per_scale[0.0]["domain_gap"], per_scale[top]["domain_gap"]
-        out["gap_removed_frac"] = bootstrap_indices(
-            len(g0), lambda i: float(1 - g1[i].mean() / g0[i].mean()), bootstrap, seed, recentre=False)
+        with np.errstate(divide="ignore", invalid="ignore"):  # no gap at scale 0: undefined (NaN)
+            out["gap_removed_frac"] = bootstrap_indices(
+                len(g0), lambda i: float(1 - g1[i].mean() / g0[i].mean()), bootstrap, seed, recentre=False)
     return out
