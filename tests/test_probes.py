@@ -106,6 +106,7 @@ def test_probe_stage_on_micro_params(workdir, micro_params_dict):
     from animatelab.cli import main
 
     write_world(workdir, {"with_adapter_s0": 0}, frames=8)
+    write_domain_adapter(workdir)
     micro_params_dict["probe"]["runs"] = ["with_adapter_s0", "no_adapter_s0"]  # no_adapter_s0 not trained
     write_params(workdir, micro_params_dict)
     assert main(["probe"]) == 0
@@ -116,7 +117,18 @@ def test_probe_stage_on_micro_params(workdir, micro_params_dict):
         for m in data["with_adapter_s0"].values():
             assert set(m) == {"mean", "ci_low", "ci_high", "n"} and m["n"] == 2
             assert m["ci_low"] <= m["mean"] <= m["ci_high"]
+    split = json.loads((out / "loss_split.json").read_text())["with_adapter_s0"]
+    # a with-adapter run also read at its training condition (adapter merged at 1): another UNet, other losses
+    assert {"loss_real_trained", "appearance_gain_trained"} <= set(split)
+    assert split["loss_real_trained"]["mean"] != split["loss_real"]["mean"]
+    signal = json.loads((out / "domain_signal.json").read_text())
+    assert list(signal) == ["with_adapter_s0"] and signal["with_adapter_s0"]["domain_grad_frac"]["n"] == 2
+    assert 0 < signal["with_adapter_s0"]["domain_grad_frac"]["mean"] < 10
+    gap = json.loads((out / "adapter_gap.json").read_text())
+    assert set(gap) == {"scale_0.0", "scale_1.0", "gap_removed_frac"} and gap["scale_0.0"]["domain_gap"]["n"] == 2
     curves = json.loads((out / "curves.json").read_text())["with_adapter_s0"]
+    grads = curves["domain_grad_over_training"]
+    assert grads["step"] == [2, 4] and grads["domain_grad_frac"][0] != grads["domain_grad_frac"][1]  # each snapshot's own
     over = curves["loss_over_training"]
     assert over["step"] == [2, 4] and over["loss_real"][0] != over["loss_real"][1]  # each checkpoint's own weights
     assert len(curves["spectrum"]["residual_power"]) == 4
