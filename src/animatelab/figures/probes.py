@@ -169,7 +169,7 @@ def mechanism_figure(curves: dict, gap: dict, width: float, variants: list[str])
         if panel == "gap":
             for i, key in enumerate(scales):
                 m = gap[key]["domain_gap"]
-                ax.bar(i, m["mean"], color=CYCLE[i % len(CYCLE)], alpha=0.7, width=0.6)
+                ax.bar(i, m["mean"], color=("0.45", "0.75")[i % 2], width=0.6)  # grey: not an arm colour
                 ax.errorbar(i, m["mean"], yerr=[[m["mean"] - m["ci_low"]], [m["ci_high"] - m["mean"]]], fmt="none",
                             color="k", lw=0.8, capsize=2)
             ax.set_xticks(range(len(scales)), [f"adapter {k.removeprefix('scale_')}" for k in scales])
