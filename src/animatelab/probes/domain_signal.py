@@ -1,7 +1,7 @@
 """RQ1 mechanism: how much of the video domain's pixel defects reaches the motion module.
 
-Two measures on held-out clips rendered twice from the same specs, with WebVid's defects (watermark
-and blur, as the training videos carry them) and without (``leakage_proxy.clean_clips``):
+Two measures on held-out clips rendered twice from the same specs, with WebVid's defects (blur, watermark
+and h264, as the training videos carry them) and without (``leakage_proxy.clean_clips``):
 
 - ``adapter_gap``: the image base alone (no motion module) denoising the degraded clips vs their clean
   twins, with the same noise and timesteps, at domain-adapter scale 0 and 1. ``domain_gap =
