@@ -64,9 +64,17 @@ def write_probes(folder: Path, runs: tuple[str, ...] = ("with_adapter_s0", "no_a
                                "input_power": [0.25, 0.25, 0.25, 0.25]},
                   "loss_over_training": {"step": [2, 4], "appearance_gain": [0.01, 0.02], "temporal_gain": [0.0, 0.01]},
                   "leakage_over_training": {"step": [0, 2, 4], "leakage_proxy": [0.1, 0.1, 0.1] if r.startswith("with")
-                                            else [0.1, 0.4, 0.6], "leakage_proxy_sd": [0.05, 0.05, 0.05]}}
+                                            else [0.1, 0.4, 0.6], "leakage_proxy_sd": [0.05, 0.05, 0.05]},
+                  "domain_grad_over_training": {"step": [2, 4], "domain_grad_frac": [0.05, 0.04] if r.startswith("with")
+                                                else [0.5, 0.6], "domain_grad_frac_sd": [0.01, 0.01]}}
               for r in runs}
     (folder / "curves.json").write_text(json.dumps(curves))
+    (folder / "domain_signal.json").write_text(json.dumps(
+        {r: {"domain_grad_frac": metric(0.04 if r.startswith("with") else 0.6)} for r in runs}))
+    gap = {"scale_0.0": {"loss_degraded": metric(0.3), "loss_clean": metric(0.2), "domain_gap": metric(0.1)},
+           "scale_1.0": {"loss_degraded": metric(0.22), "loss_clean": metric(0.2), "domain_gap": metric(0.02)},
+           "gap_removed_frac": metric(0.8)}
+    (folder / "adapter_gap.json").write_text(json.dumps(gap))
     return folder
 
 

@@ -60,3 +60,20 @@ def write_world(root: Path, runs: dict[str, int], frames: int = 8, clips: int = 
         {"latents": torch.randn(clips, frames, 4, 8, 8, generator=g), "text": torch.randn(clips, 5, 16, generator=g)},
         str(enc / "shard-00000.safetensors"),
     )
+
+
+def write_domain_adapter(root: Path, seed: int = 0) -> Path:
+    """``models/domain_adapter/pytorch_lora_weights.safetensors`` for the base ``write_world`` saved: a
+    rank-2 LoRA with random (non-zero) up projections, so merging it changes the base."""
+    from animatelab.config import LoraParams
+    from animatelab.models.base import load_base
+    from animatelab.train.adapter import add_domain_adapter, save_domain_adapter
+
+    unet = add_domain_adapter(load_base(root / "models/base").unet, LoraParams(rank=2), seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in unet.named_parameters():
+            if "lora_B" in name:
+                p.copy_(0.05 * torch.randn(p.shape, generator=g))
+    save_domain_adapter(unet, root / "models/domain_adapter")
+    return root / "models/domain_adapter/pytorch_lora_weights.safetensors"

@@ -139,3 +139,19 @@ def test_probe_runs_must_name_train_motion_runs():
     assert set(params.probe.runs) <= set(params.train_motion.runs)
     with pytest.raises(ParamsError, match=r"probe\.runs: \['with_adaptr_s0'\]"):
         load_params("params.yaml", ["probe.runs=[with_adaptr_s0]"])
+
+
+def test_snapshots_take_a_count_or_steps_within_the_loop(micro_params_dict):
+    """``train_motion.snapshots``: a count or explicit steps, each within 1..loop.steps (micro: 4 steps)."""
+    from animatelab.train.checkpoint import snapshot_steps
+
+    micro_params_dict["train_motion"]["snapshots"] = [1, 4]
+    assert parse_params(micro_params_dict, "params.yaml").train_motion.snapshots == [1, 4]
+    for bad in ([2, 5], [0, 2], [2, 2], -1):
+        micro_params_dict["train_motion"]["snapshots"] = bad
+        with pytest.raises(ParamsError) as err:
+            parse_params(micro_params_dict, "params.yaml")
+        assert "snapshots" in str(err.value)
+    assert snapshot_steps(300, [300, 10, 20]) == [10, 20, 300]
+    assert snapshot_steps(100, [10, 200]) == [10]  # a run shorter than the loop keeps the steps it reaches
+    assert snapshot_steps(300, 5) == [60, 120, 180, 240, 300]

@@ -54,7 +54,7 @@ def test_build_all_and_readme(tmp_path, monkeypatch):
     manifest = build_all(p)
     names = {f.rsplit("/", 1)[-1] for f in manifest["figures"]}
     for fig in ("rq1_adapter_ablation", "rq2_adapter_scale", "rq3_motion_lora", "rq4_design", "rq5_prompt_motion", "samples_grid",
-                "probe_spectrum", "probe_summary", "probe_loss_over_training", "rq1_dose_response",
+                "probe_spectrum", "probe_summary", "probe_loss_over_training", "rq1_dose_response", "rq1_mechanism",
                 "rq6_propagation", "rq6_keyframe_strip"):
         assert {f"{fig}.png", f"{fig}.pdf"} <= names
     from PIL import Image
@@ -73,6 +73,9 @@ def test_build_all_and_readme(tmp_path, monkeypatch):
     assert "every no_adapter seed above every with_adapter seed; exact permutation p = 0.1." in readme
     assert "run random_proj_out_s0" in readme
     assert "no_adapter 0.10 (step 0) → 0.40 (step 2) → 0.60 (step 4)" in readme  # the dose-response sentence
+    # the mechanism sentences, read from adapter_gap.json and domain_signal.json (fabricated)
+    assert "at adapter scale 0, 0.02 [" in readme and "; the adapter removes 80% [" in readme
+    assert "final weights, mean over seeds): with_adapter 0.040 (" in readme and "no_adapter 0.600 (" in readme
     assert "Real clips: " in readme and "no_adapter_s0.meta" not in readme
     assert "VAE-reconstruction ceiling (real clips through this VAE): " in readme
     assert "Floor (`untrained`: the motion module as initialised, the base's own frames): 0.05 [" in readme

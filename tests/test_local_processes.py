@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from tests.motion_fixtures import make_world, run_stage
-from tests.probe_fixtures import write_world
+from tests.probe_fixtures import write_domain_adapter, write_world
 
 
 def _set(root: Path, group: str, **values) -> None:
@@ -77,6 +77,7 @@ def test_probe_split_over_processes_writes_the_same_files(workdir, micro_params_
     from tests.conftest import write_params
 
     write_world(workdir, {"with_adapter_s0": 0}, frames=8)
+    write_domain_adapter(workdir)  # the adapter's gap is measured by one process: the merge keeps it
     micro_params_dict["probe"]["runs"] = ["with_adapter_s0", "no_adapter_s0"]  # no_adapter_s0 not trained
     write_params(workdir, micro_params_dict)
     from animatelab.cli import main
@@ -84,6 +85,7 @@ def test_probe_split_over_processes_writes_the_same_files(workdir, micro_params_
     assert main(["probe"]) == 0
     out = workdir / "metrics/probes"
     single = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    assert {"adapter_gap.json", "domain_signal.json"} <= set(single)
     assert "no_adapter_s0" in json.loads(single["missing.json"])
     micro_params_dict["probe"]["processes"] = 2
     write_params(workdir, micro_params_dict)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tests.conftest import write_params
-from tests.probe_fixtures import tiny_adapter, tiny_unet, write_world
+from tests.probe_fixtures import tiny_adapter, tiny_unet, write_domain_adapter, write_world
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -106,6 +106,7 @@ def test_probe_stage_on_micro_params(workdir, micro_params_dict):
     from animatelab.cli import main
 
     write_world(workdir, {"with_adapter_s0": 0}, frames=8)
+    write_domain_adapter(workdir)
     micro_params_dict["probe"]["runs"] = ["with_adapter_s0", "no_adapter_s0"]  # no_adapter_s0 not trained
     write_params(workdir, micro_params_dict)
     assert main(["probe"]) == 0
@@ -116,7 +117,18 @@ def test_probe_stage_on_micro_params(workdir, micro_params_dict):
         for m in data["with_adapter_s0"].values():
             assert set(m) == {"mean", "ci_low", "ci_high", "n"} and m["n"] == 2
             assert m["ci_low"] <= m["mean"] <= m["ci_high"]
+    split = json.loads((out / "loss_split.json").read_text())["with_adapter_s0"]
+    # a with-adapter run also read at its training condition (adapter merged at 1): another UNet, other losses
+    assert {"loss_real_trained", "appearance_gain_trained"} <= set(split)
+    assert split["loss_real_trained"]["mean"] != split["loss_real"]["mean"]
+    signal = json.loads((out / "domain_signal.json").read_text())
+    assert list(signal) == ["with_adapter_s0"] and signal["with_adapter_s0"]["domain_grad_frac"]["n"] == 2
+    assert 0 < signal["with_adapter_s0"]["domain_grad_frac"]["mean"] < 10
+    gap = json.loads((out / "adapter_gap.json").read_text())
+    assert set(gap) == {"scale_0.0", "scale_1.0", "gap_removed_frac"} and gap["scale_0.0"]["domain_gap"]["n"] == 2
     curves = json.loads((out / "curves.json").read_text())["with_adapter_s0"]
+    grads = curves["domain_grad_over_training"]
+    assert grads["step"] == [2, 4] and grads["domain_grad_frac"][0] != grads["domain_grad_frac"][1]  # each snapshot's own
     over = curves["loss_over_training"]
     assert over["step"] == [2, 4] and over["loss_real"][0] != over["loss_real"][1]  # each checkpoint's own weights
     assert len(curves["spectrum"]["residual_power"]) == 4
@@ -179,3 +191,46 @@ def test_over_training_reuses_the_final_measure_for_the_last_snapshot(models, cl
     curve = loss_split.over_training(load, [(2, "a"), (4, "b")], clips, _scheduler(), [500], 2, 0, known={4: final})
     assert loaded == ["a"] and curve["step"] == [2, 4]
     assert curve["loss_real"] == [float(final["loss_real"].mean())] * 2  # step 2 measured on the same live weights
+
+
+def test_domain_grad_frac_is_zero_for_identical_twins_and_positive_otherwise(models, clips):
+    """The share of the module's gradient the defects drive: none when the degraded clip is its clean twin."""
+    from animatelab.probes.domain_signal import grad_fraction
+
+    _, live, _ = models
+    before = [p.requires_grad for p in live.parameters()]
+    same = grad_fraction(live, clips.latents, clips.latents.clone(), clips.text, _scheduler(), 0)
+    assert same.shape == (2,) and np.allclose(same, 0, atol=1e-7)
+    g = torch.Generator().manual_seed(3)
+    degraded = clips.latents + 0.5 * torch.randn(clips.latents.shape, generator=g)
+    frac = grad_fraction(live, degraded, clips.latents, clips.text, _scheduler(), 0)
+    assert ((frac > 1e-3) & np.isfinite(frac)).all()
+    assert [p.requires_grad for p in live.parameters()] == before  # the UNet's trainability is left as it was
+    with pytest.raises(ValueError):
+        grad_fraction(live, degraded[:, :, :3], clips.latents, clips.text, _scheduler(), 0)
+
+
+def test_adapter_gap_file_structure_and_the_adapter_changes_it(tmp_path):
+    """The image base's degraded-vs-clean gap at adapter scale 0 and 1, with intervals over clips; a
+    non-zero adapter moves it; identical twins give no gap."""
+    from animatelab.probes.domain_signal import adapter_gap
+
+    write_world(tmp_path, {}, checkpoints=False)
+    adapter = write_domain_adapter(tmp_path)
+    g = torch.Generator().manual_seed(0)
+    clean = torch.randn(3, 4, 2, 8, 8, generator=g)
+    degraded = clean + 0.5 * torch.randn(clean.shape, generator=g)
+    text = torch.randn(3, 5, 16, generator=g)
+    gap = adapter_gap(tmp_path / "models/base", adapter, degraded, clean, text, _scheduler(), [300, 700], 2, 0, 50)
+    assert set(gap) == {"scale_0.0", "scale_1.0", "gap_removed_frac"}
+    for scale in ("scale_0.0", "scale_1.0"):
+        assert set(gap[scale]) == {"loss_degraded", "loss_clean", "domain_gap"}
+        for m in gap[scale].values():
+            assert set(m) == {"mean", "ci_low", "ci_high", "n"} and m["n"] == 3 and m["ci_low"] <= m["mean"] <= m["ci_high"]
+        assert np.isclose(gap[scale]["domain_gap"]["mean"],
+                          gap[scale]["loss_degraded"]["mean"] - gap[scale]["loss_clean"]["mean"])
+    assert abs(gap["scale_0.0"]["domain_gap"]["mean"] - gap["scale_1.0"]["domain_gap"]["mean"]) > 1e-6
+    removed = 1 - gap["scale_1.0"]["domain_gap"]["mean"] / gap["scale_0.0"]["domain_gap"]["mean"]
+    assert np.isclose(gap["gap_removed_frac"]["mean"], removed)
+    none = adapter_gap(tmp_path / "models/base", adapter, clean, clean, text, _scheduler(), [500], 2, 0, 20)
+    assert none["scale_1.0"]["domain_gap"]["mean"] == 0 and none["scale_0.0"]["domain_gap"]["mean"] == 0

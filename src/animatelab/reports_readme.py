@@ -17,6 +17,7 @@ from animatelab.figures import ablations, base_model, probes
 from animatelab.figures.metrics import Metric, MetricsStore, minus_floor, welch_difference
 from animatelab.figures.tables import cell
 from animatelab.eval.publish import REAL_MOTION_LORA
+from animatelab.runs import seed_variant
 
 
 def compare(name: str, a: tuple[str, Metric | None], b: tuple[str, Metric | None]) -> str:
@@ -88,7 +89,7 @@ def _rq1(store: MetricsStore, p: FiguresParams) -> list[str]:
                         f"{floor.text()}." if floor is not None else "")
                      + _above_floor(metric, p, (va, ma), (vb, mb), floor))
     lines += _vae_floor(store, seeds, p)
-    lines += ["", *_dose_response(p, va, vb)]
+    lines += ["", *_dose_response(p, va, vb), *_mechanism(p, va, vb)]
     return lines + ["", "![RQ1](figures/rq1_adapter_ablation.png)", "", "![RQ1 dose-response](figures/rq1_dose_response.png)", ""]
 
 
@@ -144,6 +145,38 @@ def _dose_response(p: FiguresParams, va: str, vb: str) -> list[str]:
         return []
     return ["Dose-response (watermark leakage of one-step x0 predictions on clean held-out clips, mean over seeds; "
             "a cheap proxy of sampled leakage along training): " + "; ".join(parts) + "."]
+
+
+def _ci(m: dict, fmt: str = ".3g") -> str:
+    return f"{m['mean']:{fmt}} [{m['ci_low']:{fmt}}, {m['ci_high']:{fmt}}]"
+
+
+def _mechanism(p: FiguresParams, va: str, vb: str) -> list[str]:
+    """The mechanism in two sentences: the image->video gap the adapter removes, and the share of the
+    motion module's gradient the defects drive in each arm (final weights, at each arm's training condition)."""
+    results, _ = probes.load(p.probes_dir)
+    gap = probes.load_gap(p.probes_dir)
+    lines = []
+    if "scale_0.0" in gap and "scale_1.0" in gap:
+        g0, g1 = gap["scale_0.0"]["domain_gap"], gap["scale_1.0"]["domain_gap"]
+        removed = gap.get("gap_removed_frac")
+        lines.append(
+            f"Image→video gap (the image base alone, loss on the degraded held-out clips − on their clean twins, "
+            f"same noise; 95 % bootstrap over {g0['n']} clips): {_ci(g0)} at adapter scale 0, {_ci(g1)} at scale 1"
+            + (f"; the adapter removes {_ci(removed, '.0%')} of it." if removed and removed["mean"] == removed["mean"]
+               else "."))
+    per_run = results.get("domain_signal", {})
+    parts = []
+    for v in (va, vb):
+        seeds = [m["domain_grad_frac"]["mean"] for r, m in per_run.items()
+                 if (seed_variant(r) or ('',))[0] == v and "domain_grad_frac" in m]
+        if seeds:
+            parts.append(f"{v} {sum(seeds) / len(seeds):.3f} (seeds {min(seeds):.3f}–{max(seeds):.3f}, n={len(seeds)})")
+    if parts:
+        lines.append("Domain signal reaching the motion module (‖g_degraded − g_clean‖ / ‖g_degraded‖ of its training "
+                     "loss, degraded clips vs their clean twins, at each arm's training condition, final weights, mean "
+                     "over seeds): " + "; ".join(parts) + ".")
+    return ([""] + lines + ["", "![RQ1 mechanism](figures/rq1_mechanism.png)"]) if lines else []
 
 
 def _rq2(store: MetricsStore, p: FiguresParams) -> list[str]:

@@ -81,7 +81,9 @@ def build_all(p: FiguresParams) -> dict:
                       ("probe_summary", lambda: probes.summary_figure(results, 2 * w)),
                       ("probe_loss_over_training", lambda: probes.loss_training_figure(curves, w))]
         if "rq1" in want:
-            drawn += [("rq1_dose_response", lambda: probes.dose_response_figure(curves, 2 * w, p.rq1_variants))]
+            drawn += [("rq1_dose_response", lambda: probes.dose_response_figure(curves, 2 * w, p.rq1_variants)),
+                      ("rq1_mechanism", lambda: probes.mechanism_figure(curves, probes.load_gap(p.probes_dir), 2 * w,
+                                                                       p.rq1_variants))]
         if "rq6" in want:
             drawn += [("rq6_propagation", lambda: sparsectrl.propagation_figure(sparsectrl.load(p.metrics_dir, p.rq6_variants), 2 * w)),
                       ("rq6_keyframe_strip", lambda: sparsectrl.strip_figure(

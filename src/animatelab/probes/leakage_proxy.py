@@ -27,10 +27,27 @@ class CleanClips:
     latents: torch.Tensor  # (N, C, F, h, w), scaled
     text: torch.Tensor  # (N, L, D)
     real_score: float  # mean watermark score of the same clips with WebVid's defects (pixels)
+    degraded: torch.Tensor | None = None  # the same clips with the defects (blur, watermark, h264), as ``latents``
+
+
+def h264_round_trip(frames: np.ndarray, fps: int, crf: int) -> np.ndarray:
+    """uint8 (F, H, W, 3) frames through the synthetic world's h264 encoding and back (WebVid's codec defect)."""
+    import tempfile
+    from pathlib import Path
+
+    from animatelab.data.video_io import open_reader, read_frames, write_mp4
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "clip.mp4"
+        write_mp4(path, frames, fps, crf)
+        reader = open_reader(path)
+        out = read_frames(reader, list(range(len(frames))))
+        del reader
+    return out
 
 
 def clean_clips(params, base, num_clips: int, frames: int) -> CleanClips:
-    """Held-out clips of the synthetic world without and with its defects (same specs)."""
+    """Held-out clips of the synthetic world without and with its defects (same specs), both encoded."""
     from animatelab.data.encode import encode_frames
     from animatelab.data.synth import caption_for, clip_specs, degrade, render_clip, watermark_template
     from animatelab.eval.watermark import Watermark, watermark_scores
@@ -42,9 +59,10 @@ def clean_clips(params, base, num_clips: int, frames: int) -> CleanClips:
     template, _ = watermark_template(sp.resolution)
     marked = np.stack([degrade(c, template, sp.watermark_alpha, sp.blur_sigma) for c in clean])
     wm = Watermark(template, sp.watermark_alpha, np.ones(3, np.float32))
-    latents = encode_frames(base, clean, batch_size=64).permute(0, 2, 1, 3, 4).contiguous()
+    coded = np.stack([h264_round_trip(m, sp.fps, sp.crf) for m in marked])  # as the training videos are stored
+    both = encode_frames(base, np.concatenate([clean, coded]), batch_size=64).permute(0, 2, 1, 3, 4).contiguous()
     text = encode_prompts(base, [caption_for(s.shape, s.colour, s.background, s.motion) for s in specs])
-    return CleanClips(latents, text, float(watermark_scores(marked, wm).mean()))
+    return CleanClips(both[: len(clean)], text, float(watermark_scores(marked, wm).mean()), both[len(clean):])
 
 
 @torch.no_grad()

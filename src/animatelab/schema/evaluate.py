@@ -142,6 +142,13 @@ class ProbeParams(Strict):
     # and a one-step x0 watermark-leakage proxy on clean held-out clips, noised to this timestep
     proxy_timestep: int = Field(default=700, ge=0)
     proxy_clips: int = Field(default=12, gt=0)
+    # the loss split along training at these snapshot steps (None: every snapshot)
+    loss_split_steps: list[int] | None = [20, 60, 120, 300]
+    # the domain signal the module receives (probes/domain_signal): on this many held-out clips, the motion
+    # parameters' gradient of the training loss on each degraded clip vs its clean twin (same noise and
+    # timestep), at the run's training condition, at these snapshot steps (None: every snapshot)
+    domain_grad_clips: int = Field(default=6, gt=0)
+    domain_grad_steps: list[int] | None = [10, 20, 40, 120, 300]
     num_clips: int = Field(default=12, gt=0)
     frames: int | None = Field(default=None, ge=2)  # default: train_motion.frames
     timesteps: list[int] = [100, 400, 700]

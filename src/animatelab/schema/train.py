@@ -64,15 +64,23 @@ class TrainMotionParams(Strict):
     # local DDP processes (parallel.launch_local); loop.batch_size is per process. Not under a launcher
     # that already started several (accelerate launch / torchrun), where each process is one rank.
     processes: int = Field(default=2, gt=0)
-    # weights-only snapshots kept at this many evenly spaced steps (the last included), for the
-    # probes' dose-response along training; no default: a study knob lives in params.yaml
-    snapshots: int = Field(ge=0)
+    # weights-only snapshots for the probes' dose-response along training: a count (that many evenly
+    # spaced steps, the last included) or the steps themselves (each within 1..loop.steps); no default:
+    # a study knob lives in params.yaml
+    snapshots: int | list[int]
 
     @model_validator(mode="after")
     def _frames_fit(self) -> "TrainMotionParams":
         for name, run in self.runs.items():
             if self.frames > run.module.max_seq_length:
                 raise ValueError(f"runs.{name}.module.max_seq_length must be >= frames ({self.frames})")
+        if isinstance(self.snapshots, int):
+            if self.snapshots < 0:
+                raise ValueError("snapshots: a count must be >= 0")
+        else:
+            bad = [s for s in self.snapshots if not 1 <= s <= self.loop.steps]
+            if bad or len(set(self.snapshots)) != len(self.snapshots):
+                raise ValueError(f"snapshots: distinct steps within 1..loop.steps ({self.loop.steps}); got {self.snapshots}")
         return self
 
 

@@ -12,14 +12,16 @@ from animatelab.tracking import flatten, stage_run
 def run(params: Params, args) -> None:
     import mlflow
 
-    from animatelab.parallel import launch_local, rank_slice, shard_of, stage_argv
+    from animatelab.parallel import launch_local, shard_of, stage_argv
     from animatelab.probes.run import merge_shards, probe_runs, run_probes
 
     check_paths(params, "probe")
     p = params.probe
     index, count = shard_of(args)
     if count is not None:  # one process of a launch: its share of the runs, into its own folder
-        run_probes(params, list(rank_slice(probe_runs(params), index, count)), shard_dir(p.out_dir, index))
+        # every count-th run (not a contiguous slice): the with-adapter runs, which the probes also read at
+        # their training condition, spread over the processes; the adapter's domain gap is measured once
+        run_probes(params, probe_runs(params)[index::count], shard_dir(p.out_dir, index), adapter_gap=index == count - 1)
         return
     with stage_run("probe", {"probe": p.model_dump(), "base": params.base.model_dump()}, args.run):
         if p.processes > 1:

@@ -12,6 +12,7 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -149,6 +150,9 @@ def save_snapshot(directory: str | Path, step: int, weights: dict[str, torch.Ten
     return final
 
 
-def snapshot_steps(steps: int, count: int) -> list[int]:
-    """``count`` steps spread evenly over a run of ``steps``, the last one included."""
-    return sorted({max(1, round(steps * k / count)) for k in range(1, count + 1)}) if count else []
+def snapshot_steps(steps: int, spec: int | Sequence[int]) -> list[int]:
+    """The steps of a run of ``steps`` whose weights are kept: ``spec`` a count (that many steps spread
+    evenly, the last one included) or the steps themselves (those within ``1..steps``)."""
+    if not isinstance(spec, int):
+        return sorted({int(s) for s in spec if 1 <= int(s) <= steps})
+    return sorted({max(1, round(steps * k / spec)) for k in range(1, spec + 1)}) if spec else []
