@@ -130,7 +130,8 @@ def _vae_floor(store: MetricsStore, runs: list[str], p: FiguresParams) -> list[s
 
 
 def _dose_response(p: FiguresParams, va: str, vb: str) -> list[str]:
-    """The dose-response in one sentence per arm: the leakage proxy at step 0, midway and at the end."""
+    """The dose-response in one sentence per arm: the leakage proxy at step 0, the first snapshots (the onset) and
+    the end."""
     _, curves = probes.load(p.probes_dir)
     arms = probes.by_arm(curves, "leakage_over_training", "leakage_proxy")
     parts = []
@@ -139,7 +140,7 @@ def _dose_response(p: FiguresParams, va: str, vb: str) -> list[str]:
             continue
         steps, rows = arms[v]
         means = [sum(col) / len(col) for col in zip(*rows)]
-        picks = sorted({0, len(steps) // 2, len(steps) - 1})
+        picks = sorted({*range(min(5, len(steps))), len(steps) - 1})  # the onset (step 0 and the early snapshots), the end
         parts.append(f"{v} " + " → ".join(f"{means[i]:.2f} (step {steps[i]})" for i in picks))
     if not parts:
         return []
