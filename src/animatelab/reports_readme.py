@@ -125,8 +125,9 @@ def _vae_floor(store: MetricsStore, runs: list[str], p: FiguresParams) -> list[s
     return ["", f"The floor explained: encoded and decoded by the base's VAE alone, held-out clips rendered clean "
                 f"(clean twins) read {clean.text()} of the real clips' pixel watermark score and the same clips "
                 f"degraded as the video data is {degraded.text()}"
-                + (f"; the floor (`{p.rq1_floor_run}`) is {floor.text()}, {clean.mean / floor.mean:.0%} of it "
-                   "what the decoder draws on clean latents by itself" if floor is not None and floor.mean > 0 else "")
+                + (f"; the floor (`{p.rq1_floor_run}`) is {floor.text()}: the clean twins' reading is "
+                   f"{clean.mean / floor.mean:.0%} of it, what the decoder draws on clean latents by itself"
+                   if floor is not None and floor.mean > 0 else "")
                 + "."]
 
 
@@ -171,18 +172,21 @@ def rq1_answer(store: MetricsStore, p: FiguresParams, va: str, vb: str) -> list[
         g0, g1 = gap["scale_0.0"]["domain_gap"], gap["scale_1.0"]["domain_gap"]
         absorbs = "more than absorbs" if g1["ci_high"] < 0 else "absorbs" if g1["ci_high"] < g0["ci_low"] else "does not absorb"
         parts.append(f"The domain adapter {absorbs} the image→video gap: the image base alone denoises the degraded "
-                     f"held-out clips worse than their clean twins by {_ci(g0)} (loss), and with the adapter merged "
-                     f"by {_ci(g1)}" + (", i.e. base + adapter now expects the defects" if g1["ci_high"] < 0 else "") + ".")
+                     f"held-out clips worse than their clean twins (loss gap {_ci(g0)}); with the adapter merged the gap is "
+                     f"{_ci(g1)}" + (": base + adapter now expects the defects" if g1["ci_high"] < 0 else "") + ".")
     _, curves = probes.load(p.probes_dir)
     arms = probes.by_arm(curves, "leakage_over_training", "leakage_proxy")
     if va in arms and vb in arms:
         (sa, ra), (sb, rb) = arms[va], arms[vb]
         ma, mb = ([sum(c) / len(c) for c in zip(*rows)] for rows in (ra, rb))
         onset = _onset(sb, mb)
-        parts.append(f"A module trained on top of it gains no watermark along training (leakage proxy {ma[0]:.2f} at "
-                     f"step 0, {ma[-1]:.2f} at step {sa[-1]}); trained on the base alone it "
-                     + (f"acquires it early: {mb[0]:.2f} at step 0, half of its rise by step {onset}, {mb[-1]:.2f} at "
-                        f"step {sb[-1]} (mean over seeds)." if onset is not None else
+        flat = max(ma) - min(ma) < 0.1 * max(mb[-1] - mb[0], 1e-9)
+        parts.append(f"A module trained on top of it " + ("gains no watermark along training" if flat else "changes")
+                     + f" (leakage proxy {ma[0]:.2f} at step 0, {min(ma):.2f}–{max(ma):.2f} over its snapshots, "
+                     f"{ma[-1]:.2f} at step {sa[-1]}); trained on the base alone it "
+                     + (f"acquires it at once: {mb[0]:.2f} at step 0, half of its rise by step {onset}"
+                        + (" (the first snapshot)" if len(sb) > 1 and onset == sb[1] else "")
+                        + f", {mb[-1]:.2f} at step {sb[-1]} (mean over seeds)." if onset is not None else
                         f"reads {mb[0]:.2f} at step 0 and {mb[-1]:.2f} at step {sb[-1]}."))
     (ma_, _), (mb_, _) = store.over_seeds(va, "watermark_leakage", p.rq1_scale), store.over_seeds(vb, "watermark_leakage", p.rq1_scale)
     floor = store.get(p.rq1_floor_run, "watermark_leakage", p.rq1_scale) if p.rq1_floor_run in store.runs else None
