@@ -207,6 +207,7 @@ class FiguresParams(Strict):
     probes_dir: str = "metrics/probes"
     samples_dir: str = "samples"
     base_quality: str = "models/base/quality.json"  # pretrain_base's reader of the base's samples
+    eval_report: str = "models/eval/report.json"  # train_eval_models' report: per-defect classifier and leakages
     rq1_variants: list[str] = ["with_adapter", "no_adapter"]
     rq1_metrics: list[str] = [
         "watermark_leakage", "watermark_leakage_latent", "domain_video_frac", "blur_leakage",
