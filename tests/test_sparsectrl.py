@@ -397,7 +397,7 @@ def test_a_short_training_lowers_the_loss_with_the_condition(world):
     cwd = os.getcwd()
     os.chdir(world)  # base.path is relative to the study folder
     try:
-        scheduler = training_scheduler(study_schedule(params))
+        scheduler = training_scheduler(study_schedule(params.base))
     finally:
         os.chdir(cwd)
     cond, mask = T.build_condition(T.condition_values(batch, "rgb"), [[0, 7]] * len(data))
