@@ -77,7 +77,7 @@ def test_training_writes_a_controlnet_that_loads_and_moved(world):
     assert info["canny_thresholds"] == list(p.train_controlnet_image.canny_thresholds)
     assert trained.config.conditioning_channels == 3
     with _Cwd(world):
-        unet = load_frozen_unet2d(p, with_adapter=False)
+        unet = load_frozen_unet2d(p.base.path)
         fresh = build_controlnet(unet, p.train_controlnet_image.conditioning_embedding_out_channels,
                                  vae_levels(p.base.path), seed=p.train_controlnet_image.loop.seed)
     # the spatial copy starts as the base's; the zero convolutions are what training moves off zero
@@ -94,7 +94,7 @@ def test_edge_embedding_reaches_the_latent_resolution(world):
 
     p = _params(world)
     with _Cwd(world):
-        unet = load_frozen_unet2d(p, with_adapter=False)
+        unet = load_frozen_unet2d(p.base.path)
         net = build_controlnet(unet, p.train_controlnet_image.conditioning_embedding_out_channels, vae_levels(p.base.path))
     h, factor = unet.config.sample_size, 2 ** (vae_levels(world / p.base.path) - 1)
     edges = torch.zeros(2, factor * h, factor * h, dtype=torch.uint8)
@@ -127,7 +127,7 @@ def test_zero_controlnet_gives_exactly_the_uncontrolled_moonshot_samples(world):
     torch.set_num_threads(1)
     try:
         with _Cwd(world):
-            fresh = build_controlnet(load_frozen_unet2d(p, with_adapter=False),
+            fresh = build_controlnet(load_frozen_unet2d(p.base.path),
                                      p.train_controlnet_image.conditioning_embedding_out_channels, vae_levels(p.base.path))
             prompts = heldout_prompts(p)[: p.sample_controlnet.num_videos]
             pipe, base, dim, unet = build_moonshot_controlled(p, fresh)
@@ -157,7 +157,7 @@ def test_zero_controlnet_pipeline_equals_animatediff_pipeline(world):
     p = _params(world, "sample.num_inference_steps=2")
     with _Cwd(world):
         pipe = build_animatediff(p, p.sample_controlnet.targets["animatediff"])
-        pipe.controlnet = build_controlnet(load_frozen_unet2d(p, with_adapter=False),
+        pipe.controlnet = build_controlnet(load_frozen_unet2d(p.base.path),
                                            p.train_controlnet_image.conditioning_embedding_out_channels,
                                            vae_levels(p.base.path))
     edges = np.zeros((1, p.sample.frames, 32, 32), np.uint8)
