@@ -139,8 +139,9 @@ def build_pipeline(models: StudyModels, s: "SampleParams", motion_dir: str | Pat
 
 def pipelines(models: StudyModels, s: "SampleParams", motion_dir: str | Path, run: SampleRun,
               scales: list[float]) -> Iterator[tuple[float, Any]]:
-    """``(scale, pipeline)`` (:func:`build_pipeline`) for each scale from one loaded base: the weights the adapter merge changes
-    (the modules its saved file names) are snapshotted once and restored exactly before each merge."""
+    """``(scale, pipeline)`` (:func:`build_pipeline`) for each scale from one loaded base: the weights the
+    adapter merge changes (the modules its saved file names) are snapshotted once and restored exactly
+    before each merge."""
     from animatelab.models.base import load_base
     from animatelab.models.lora import saved_lora_modules
 
