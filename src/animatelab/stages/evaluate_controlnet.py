@@ -27,7 +27,8 @@ def load_baseline(params: Params, target: str, prompts: list[dict], control: dic
     from animatelab.stages.evaluate import load_latents
 
     sc = params.sample_controlnet
-    folder = baseline_folder(sc.targets[target], sc.adapter_scale, params.sample.out_dir, params.sample_moonshot.out_dir)
+    folder = baseline_folder(sc.targets[target], sc.adapter_scale, params.sample.out_dir,
+                             params.sample_moonshot.out_dir)
     if not (folder / "videos.npy").is_file():
         raise ParamsError(f"evaluate_controlnet: no baseline {folder}/videos.npy (the uncontrolled samples)")
     base = json.loads((folder / "prompts.json").read_text())[: len(prompts)]

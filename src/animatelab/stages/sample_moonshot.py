@@ -29,7 +29,8 @@ def run(params: Params, args) -> None:
              "sample": params.sample.model_dump(mode="json")}
     with stage_run("sample_moonshot", group, mode):
         models = StudyModels(params.base.path, params.train_adapter.out_dir, study_schedule(params.base))
-        res = sample_mode(params.sample_moonshot, mode, s=params.sample, models=models, weights=moonshot_weights(params))
+        res = sample_mode(params.sample_moonshot, mode, s=params.sample, models=models,
+                          weights=moonshot_weights(params))
         out = Path(res["dir"])
         log_sample_dir(out, out.name, params.sample.log_videos, ("prompts.json", MODE_FILE, CONDITION_FILE), timings=res,
                        fps=params.sample.fps)
