@@ -32,7 +32,8 @@ def main() -> None:
     from bench_sampling import build_world, world_params
 
     from animatelab.config import load_params
-    from animatelab.sampling import build_pipeline, denoise, heldout_prompts, resolve_run
+    from animatelab.sampling import build_pipeline, denoise, heldout_prompts
+    from animatelab.stages.sample import sample_spec, study_models
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--videos", type=int, default=8)
@@ -52,16 +53,18 @@ def main() -> None:
             ns = argparse.Namespace(videos=args.videos, scales=[0.0], frames=None, steps=None, batch=None)
             base = world_params(Path(tmp), ns)
             build_world(Path(tmp), base)
-        prompts = [p["prompt"] for p in heldout_prompts(base, None)][: args.videos]
+        s = base.sample
+        prompts = [p["prompt"] for p in heldout_prompts(s.heldout_dir, s.ground_truth, s.num_videos)][: args.videos]
         results, latents = {}, {}
         for cfg in [args.reference, *args.configs]:
             sampler, steps = cfg.split(":")
             sample = base.sample.model_copy(update={"sampler": sampler, "num_inference_steps": int(steps)})
             params = base.model_copy(update={"sample": sample})
-            pipe = build_pipeline(params, resolve_run(params, RUN), 0.0)
-            denoise(pipe, prompts[:1], params, 0)  # warm-up call
+            pipe = build_pipeline(study_models(params), sample, params.train_motion.out_dir,
+                                  sample_spec(params, RUN), 0.0)
+            denoise(pipe, prompts[:1], sample, 0)  # warm-up call
             t0 = time.perf_counter()
-            latents[cfg] = torch.cat(denoise(pipe, prompts, params, params.sample.seed))
+            latents[cfg] = torch.cat(denoise(pipe, prompts, sample, sample.seed))
             results[cfg] = {"seconds_per_video": round((time.perf_counter() - t0) / len(prompts), 4)}
             print(cfg, results[cfg], flush=True)
     ref, base_cfg = latents[args.reference], args.configs[0]

@@ -121,17 +121,18 @@ def baseline_sample_run(params, run: str) -> dict:
     import torch
 
     from animatelab.runs import scale_folder, scale_name
-    from animatelab.sampling import build_pipeline, heldout_prompts, resolve_run, write_videos
+    from animatelab.sampling import build_pipeline, heldout_prompts, write_videos
+    from animatelab.stages.sample import sample_spec, study_models
 
     s = params.sample
     torch.set_num_threads(s.threads)
-    spec = resolve_run(params, run)
-    prompts = heldout_prompts(params, spec.lora_motion)
+    spec = sample_spec(params, run)
+    prompts = heldout_prompts(s.heldout_dir, s.ground_truth, s.num_videos, spec.lora_motion)
     results = {}
     for scale in s.scales_for(run):
         times: dict[str, float] = {}
         t0 = time.perf_counter()
-        pipe = build_pipeline(params, spec, scale)  # base=None: loads the base, as the old code did
+        pipe = build_pipeline(study_models(params), s, params.train_motion.out_dir, spec, scale)  # base=None: loads the base, as the old code did
         times["load"] = time.perf_counter() - t0
         timed_method(pipe, "decode_latents", times, "decode")
         timed_method(pipe.video_processor, "postprocess_video", times, "decode")
@@ -150,12 +151,16 @@ def baseline_sample_run(params, run: str) -> dict:
 def child(variant: str, world: Path, args: argparse.Namespace) -> None:
     from animatelab.cli import set_stage_threads, tune_allocator
     from animatelab.sampling import sample_run
+    from animatelab.stages.sample import sample_spec, study_models
+
+    def new_sample_run(params, run: str) -> dict:
+        return sample_run(params.sample, sample_spec(params, run), study_models(params), params.train_motion.out_dir)
 
     params = world_params(world, args, variant)
     if variant == "new":
         tune_allocator()
         set_stage_threads(params, "sample")  # as the CLI sets them before the sample stage
-    results = (baseline_sample_run if variant == "baseline" else sample_run)(params, RUN)
+    results = (baseline_sample_run if variant == "baseline" else new_sample_run)(params, RUN)
     print(json.dumps(results))
 
 

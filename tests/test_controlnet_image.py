@@ -77,7 +77,7 @@ def test_training_writes_a_controlnet_that_loads_and_moved(world):
     assert info["canny_thresholds"] == list(p.train_controlnet_image.canny_thresholds)
     assert trained.config.conditioning_channels == 3
     with _Cwd(world):
-        unet = load_frozen_unet2d(p, with_adapter=False)
+        unet = load_frozen_unet2d(p.base.path)
         fresh = build_controlnet(unet, p.train_controlnet_image.conditioning_embedding_out_channels,
                                  vae_levels(p.base.path), seed=p.train_controlnet_image.loop.seed)
     # the spatial copy starts as the base's; the zero convolutions are what training moves off zero
@@ -94,7 +94,7 @@ def test_edge_embedding_reaches_the_latent_resolution(world):
 
     p = _params(world)
     with _Cwd(world):
-        unet = load_frozen_unet2d(p, with_adapter=False)
+        unet = load_frozen_unet2d(p.base.path)
         net = build_controlnet(unet, p.train_controlnet_image.conditioning_embedding_out_channels, vae_levels(p.base.path))
     h, factor = unet.config.sample_size, 2 ** (vae_levels(world / p.base.path) - 1)
     edges = torch.zeros(2, factor * h, factor * h, dtype=torch.uint8)
@@ -117,9 +117,10 @@ def test_zero_controlnet_gives_exactly_the_uncontrolled_moonshot_samples(world):
         build_moonshot_controlled,
         condition_edges,
         denoise_moonshot,
-        moonshot_params,
     )
     from animatelab.moonshot.sampling import conditions
+    from animatelab.stages.sample import study_models
+    from animatelab.stages.sample_moonshot import moonshot_weights
     from animatelab.train.motion import load_frozen_unet2d
 
     p = _params(world)
@@ -127,17 +128,21 @@ def test_zero_controlnet_gives_exactly_the_uncontrolled_moonshot_samples(world):
     torch.set_num_threads(1)
     try:
         with _Cwd(world):
-            fresh = build_controlnet(load_frozen_unet2d(p, with_adapter=False),
+            fresh = build_controlnet(load_frozen_unet2d(p.base.path),
                                      p.train_controlnet_image.conditioning_embedding_out_channels, vae_levels(p.base.path))
-            prompts = heldout_prompts(p)[: p.sample_controlnet.num_videos]
-            pipe, base, dim, unet = build_moonshot_controlled(p, fresh)
-            mp = moonshot_params(p)
-            mode = mp.sample_moonshot.modes["text"]
-            _, first, image, _ = conditions(mp, pipe, base, prompts, dim, mode)
-            edges = condition_edges(p, prompts, 32)
+            s, sc, weights = p.sample, p.sample_controlnet, moonshot_weights(p)
+            prompts = heldout_prompts(s.heldout_dir, s.ground_truth, s.num_videos)[: sc.num_videos]
+            pipe, base, dim, unet = build_moonshot_controlled(study_models(p), s, weights, sc.adapter_scale,
+                                                              p.train_controlnet_image.out_dir, fresh)
+            mode = p.sample_moonshot.modes["text"]
+            _, first, image, _ = conditions(pipe, base, prompts, dim, mode, heldout_dir=p.sample_moonshot.heldout_dir,
+                                            batch_size=s.batch_size, image_encoder=weights.image_encoder)
+            edges = condition_edges(prompts, 32, controlnet_dir=p.train_controlnet_image.out_dir,
+                                    heldout_dir=sc.heldout_dir, frames=s.frames)
             calls = []
             unet.controlnet.register_forward_hook(lambda m, a, out: calls.append(out))
-            latents = latents_array(denoise_moonshot(unet, pipe.scheduler, base, prompts, first, image, edges, mode, mp))
+            latents = latents_array(denoise_moonshot(unet, pipe.scheduler, base, prompts, first, image, edges, mode, s,
+                                                     sc.conditioning_scale))
     finally:
         torch.set_num_threads(threads)
     assert calls and all(d.abs().sum() == 0 for down, _ in calls for d in down)  # it ran, and added zeros
@@ -152,17 +157,20 @@ def test_zero_controlnet_pipeline_equals_animatediff_pipeline(world):
 
     from animatelab.controlnet.model import build_controlnet, vae_levels
     from animatelab.controlnet.sampling import build_animatediff, denoise_animatediff
+    from animatelab.stages.sample import study_models
     from animatelab.train.motion import load_frozen_unet2d
 
     p = _params(world, "sample.num_inference_steps=2")
     with _Cwd(world):
-        pipe = build_animatediff(p, p.sample_controlnet.targets["animatediff"])
-        pipe.controlnet = build_controlnet(load_frozen_unet2d(p, with_adapter=False),
+        run = p.sample_controlnet.targets["animatediff"].motion_run
+        pipe = build_animatediff(study_models(p), p.sample, Path(p.train_motion.out_dir) / run,
+                                 p.sample_controlnet.adapter_scale, p.train_controlnet_image.out_dir)
+        pipe.controlnet = build_controlnet(load_frozen_unet2d(p.base.path),
                                            p.train_controlnet_image.conditioning_embedding_out_channels,
                                            vae_levels(p.base.path))
     edges = np.zeros((1, p.sample.frames, 32, 32), np.uint8)
     edges[..., 10, :] = 255
-    got = denoise_animatediff(pipe, ["a red circle"], edges, p)[0]
+    got = denoise_animatediff(pipe, ["a red circle"], edges, p.sample, p.sample_controlnet.conditioning_scale)[0]
     plain = AnimateDiffPipeline(vae=pipe.vae, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer, unet=pipe.unet,
                                 motion_adapter=None, scheduler=pipe.scheduler)
     plain.set_progress_bar_config(disable=True)
@@ -182,7 +190,7 @@ def test_samples_in_the_sample_stages_layout_with_the_clips_edges(world):
     p = _params(world)
     n, s = p.sample_controlnet.num_videos, p.sample
     with _Cwd(world):
-        prompts = heldout_prompts(p)[:n]
+        prompts = heldout_prompts(s.heldout_dir, s.ground_truth, s.num_videos)[:n]
     clips, meta = load_clips(world / "data/prepared/heldout")
     by_id = {m["videoid"]: clips[i, : s.frames] for i, m in enumerate(meta)}
     want_edges = edge_maps(np.stack([by_id[q["videoid"]] for q in prompts]), (50, 150))

@@ -68,7 +68,8 @@ def _unet2d(root: Path, with_adapter: bool):
     from animatelab.train.motion import load_frozen_unet2d
 
     with _in(root):
-        return load_frozen_unet2d(_params(root), with_adapter)
+        p = _params(root)
+        return load_frozen_unet2d(p.base.path, p.train_adapter.out_dir if with_adapter else None)
 
 
 def _inputs(seed: int = 0, b: int = 2, frames: int = 8, image_dim: int = 64):

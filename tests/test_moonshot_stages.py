@@ -75,7 +75,7 @@ def test_samples_are_in_the_sample_stages_layout_on_its_prompts(world):
 
     s = _params(world).sample
     with _Cwd(world):
-        prompts = heldout_prompts(_params(world))  # what sample@<run> renders, in its order
+        prompts = heldout_prompts(s.heldout_dir, s.ground_truth, s.num_videos)  # what sample@<run> renders, in its order
     frame0 = _heldout_frame0(world)
     videos = {}
     for mode in MODES:
@@ -100,21 +100,26 @@ def _unet_inputs(world: Path, params) -> dict:
     from animatelab.data.encode import encode_frames
     from animatelab.sampling import heldout_prompts
     from animatelab.moonshot.sampling import build_moonshot, conditions, denoise_mode
+    from animatelab.stages.sample import study_models
+    from animatelab.stages.sample_moonshot import moonshot_weights
 
     threads = torch.get_num_threads()
     torch.set_num_threads(params.sample_moonshot.threads)  # 2 threads on 2 busy cores crawl
     out = {}
     try:
         with _Cwd(world):
-            prompts = heldout_prompts(params)
-            pipe, base, image_dim = build_moonshot(params)
+            s, weights = params.sample, moonshot_weights(params)
+            prompts = heldout_prompts(s.heldout_dir, s.ground_truth, s.num_videos)
+            pipe, base, image_dim = build_moonshot(study_models(params), s, weights, params.sample_moonshot.adapter_scale)
             seen: list[torch.Tensor] = []
             pipe.unet.conv_in.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
             for mode, m in params.sample_moonshot.modes.items():
-                frames, first, image, _ = conditions(params, pipe, base, prompts, image_dim, m)
+                frames, first, image, _ = conditions(pipe, base, prompts, image_dim, m,
+                                                     heldout_dir=params.sample_moonshot.heldout_dir,
+                                                     batch_size=s.batch_size, image_encoder=weights.image_encoder)
                 encoded = encode_frames(base, frames[:, None], params.sample.batch_size)[:, 0]
                 seen.clear()
-                denoise_mode(pipe, base, prompts, first, image, m, params)
+                denoise_mode(pipe, base, prompts, first, image, m, s)
                 out[mode] = {"first": first, "encoded": encoded, "image": image, "calls": list(seen), "pipe": pipe,
                              "scales": {p.scale[0] for p in pipe.unet.attn_processors.values() if hasattr(p, "to_k_ip")}}
     finally:

@@ -147,7 +147,7 @@ def test_probe_stage_on_micro_params(workdir, micro_params_dict):
     clips = load_clips(workdir / "data/encoded/heldout", p.num_clips, p.frames or params.train_motion.frames, p.seed)
     fresh = load_motion_unet("models/base", "models/motion/with_adapter_s0",
                              checkpoint="models/motion/with_adapter_s0/snapshots/step_000002")
-    want = loss_split.measure(fresh, clips, training_scheduler(study_schedule(params)), p.timesteps, p.batch_size,
+    want = loss_split.measure(fresh, clips, training_scheduler(study_schedule(params.base)), p.timesteps, p.batch_size,
                               p.seed)["values"]
     assert over["loss_real"][0] == float(want["loss_real"].mean())
 

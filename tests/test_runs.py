@@ -51,7 +51,8 @@ def test_seed_variant():
 
 def test_study_runs_cover_every_sampled_run_of_params():
     params = load_params(REPO / "params.yaml")
-    names = [r.name for r in study_runs(params)]
+    names = [r.name for r in study_runs(params.train_motion.runs, params.train_motion_lora.n_videos,
+                                       params.train_direction_lora.directions)]
     assert names[: len(params.train_motion.runs)] == list(params.train_motion.runs)
     assert {f"lora_n{n}" for n in params.train_motion_lora.n_videos} <= set(names)
     assert {f"dir_{d}" for d in params.train_direction_lora.directions} <= set(names)

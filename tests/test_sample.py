@@ -86,18 +86,28 @@ def test_written_mp4_and_gif_decode_to_the_sampled_frames(tmp_path):
 
 def _pipeline_setup(world, monkeypatch, scales: list[float] | None = None):
     from animatelab.config import load_params
-    from animatelab.sampling import heldout_prompts, resolve_run
+    from animatelab.sampling import heldout_prompts
+    from animatelab.stages.sample import sample_spec
 
     monkeypatch.chdir(world)
     params = load_params("params.yaml")
-    prompts = [p["prompt"] for p in heldout_prompts(params)]
-    return params, resolve_run(params, "with_adapter_s0"), prompts
+    s = params.sample
+    prompts = [p["prompt"] for p in heldout_prompts(s.heldout_dir, s.ground_truth, s.num_videos)]
+    return params, sample_spec(params, "with_adapter_s0"), prompts
+
+
+def _build(params, spec, scale: float):
+    """``sampling.build_pipeline`` on what the sample stage passes it."""
+    from animatelab.sampling import build_pipeline
+    from animatelab.stages.sample import study_models
+
+    return build_pipeline(study_models(params), params.sample, params.train_motion.out_dir, spec, scale)
 
 
 def test_latents_are_saved_and_decode_to_the_written_videos(world, monkeypatch):
     import torch
 
-    from animatelab.sampling import build_pipeline, decode
+    from animatelab.sampling import decode
 
     params, spec, _ = _pipeline_setup(world, monkeypatch)
     for scale in (0.0, 1.0):
@@ -105,7 +115,7 @@ def test_latents_are_saved_and_decode_to_the_written_videos(world, monkeypatch):
         latents = np.load(out / "latents.npy")
         assert latents.dtype == np.float16 and latents.shape == (3, 8, 4, 8, 8)  # (N, F, C, h, w)
         videos = np.load(out / "videos.npy")
-        pipe = build_pipeline(params, spec, scale)
+        pipe = _build(params, spec, scale)
         again = decode(pipe, torch.from_numpy(latents).float().permute(0, 2, 1, 3, 4))
         diff = np.abs(again.astype(int) - videos.astype(int))
         # float16 latents: rounding only
@@ -116,12 +126,12 @@ def test_latent_output_then_decode_equals_the_np_output(world, monkeypatch):
     """The stage's path (latents, then the pipeline's own decode) gives today's pixels."""
     import torch
 
-    from animatelab.sampling import build_pipeline, generate
+    from animatelab.sampling import generate
 
     params, spec, prompts = _pipeline_setup(world, monkeypatch)
     s = params.sample
-    pipe = build_pipeline(params, spec, 1.0)
-    videos, latents = generate(pipe, prompts, params, s.seed)
+    pipe = _build(params, spec, 1.0)
+    videos, latents = generate(pipe, prompts, s, s.seed)
     expected = []
     for i in range(0, len(prompts), s.batch_size):
         batch = prompts[i : i + s.batch_size]
@@ -145,7 +155,8 @@ def test_one_loaded_base_serves_every_scale(world, monkeypatch, tmp_path, target
 
     import torch
 
-    from animatelab.sampling import build_pipeline, pipelines
+    from animatelab.sampling import pipelines
+    from animatelab.stages.sample import study_models
 
     from animatelab.config import LoraParams
     from animatelab.models.base import load_base
@@ -162,8 +173,9 @@ def test_one_loaded_base_serves_every_scale(world, monkeypatch, tmp_path, target
     save_domain_adapter(unet, copy / "models/domain_adapter")
     world = copy
     params, spec, _ = _pipeline_setup(world, monkeypatch)
-    for scale, pipe in pipelines(params, spec, [1.0, 0.0, 0.5]):
-        fresh = build_pipeline(params, spec, scale).unet.state_dict()
+    for scale, pipe in pipelines(study_models(params), params.sample, params.train_motion.out_dir, spec,
+                                 [1.0, 0.0, 0.5]):
+        fresh = _build(params, spec, scale).unet.state_dict()
         shared = pipe.unet.state_dict()
         assert shared.keys() == fresh.keys()
         assert all(torch.equal(shared[k], fresh[k]) for k in fresh), scale

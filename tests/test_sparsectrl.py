@@ -312,6 +312,7 @@ def test_encoder_round_trips_through_diffusers_and_the_unchanged_pipeline(world,
     from animatelab.models.base import load_base
     from animatelab.models.motion import load_motion_unet
     from animatelab.sparsectrl.model import condition_images, keyframe_indices
+    from animatelab.models.scheduler import study_schedule
     from animatelab.sampling import inference_scheduler
 
     enc = SparseControlNetModel.from_pretrained(world / "models/sparsectrl/rgb").eval()
@@ -323,7 +324,7 @@ def test_encoder_round_trips_through_diffusers_and_the_unchanged_pipeline(world,
     monkeypatch.chdir(world)  # params' paths (base.path: the scheduler's folder) are the study folder's
     pipe = AnimateDiffSparseControlNetPipeline(
         vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer, motion_adapter=None, controlnet=enc,
-        unet=load_motion_unet(base.unet, world / "models/motion/with_adapter_s0"), scheduler=inference_scheduler(params))
+        unet=load_motion_unet(base.unet, world / "models/motion/with_adapter_s0"), scheduler=inference_scheduler(study_schedule(params.base), params.sample))
     out = world / "samples/sparsectrl_rgb/k2"
     info, prompts = json.loads((out / "keyframes.json").read_text()), json.loads((out / "prompts.json").read_text())
     from animatelab.eval.suite import load_clips
@@ -379,6 +380,7 @@ def test_a_short_training_lowers_the_loss_with_the_condition(world):
         diffusion_loss,
     )
     from animatelab.models.scheduler import study_schedule, training_scheduler
+    from animatelab.stages.train_sparsectrl import frozen_video
     from animatelab.train.randomness import StepRandom
 
     cwd = os.getcwd()
@@ -387,9 +389,11 @@ def test_a_short_training_lowers_the_loss_with_the_condition(world):
         params = _params(world, "train_sparsectrl.loop.steps=10", "train_sparsectrl.loop.lr=3e-3",
                          "train_sparsectrl.out_dir=models/sc10", "train_sparsectrl.checkpoint_dir=models/ck10")
         set_stage_threads(params, "train_sparsectrl")  # what the CLI does before the stage's code runs
-        T.train_sparsectrl(params, "rgb")
+        video = frozen_video(params)  # what the stage passes the trainer
+        T.train_sparsectrl(params.train_sparsectrl, "rgb", video, encoded_dir=params.encode.out_dir,
+                           prepared_dir=params.prepare.out_dir, synth_resolution=params.synth_data.resolution)
         enc, _ = load_encoder("models/sc10/rgb")
-        model = T.SparseCtrlTrainee(enc, T.frozen_video_unet(params)[1]).eval()
+        model = T.SparseCtrlTrainee(enc, T.frozen_video_unet(video)[1]).eval()
         data = T.SparseClips("data/encoded/train", 8)
     finally:
         os.chdir(cwd)
@@ -397,7 +401,7 @@ def test_a_short_training_lowers_the_loss_with_the_condition(world):
     cwd = os.getcwd()
     os.chdir(world)  # base.path is relative to the study folder
     try:
-        scheduler = training_scheduler(study_schedule(params))
+        scheduler = training_scheduler(study_schedule(params.base))
     finally:
         os.chdir(cwd)
     cond, mask = T.build_condition(T.condition_values(batch, "rgb"), [[0, 7]] * len(data))

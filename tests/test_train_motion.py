@@ -27,7 +27,7 @@ def _motion_unet(root: Path, with_adapter: bool):
     os.chdir(root)
     try:
         params = load_params("params.yaml")
-        unet2d = load_frozen_unet2d(params, with_adapter)
+        unet2d = load_frozen_unet2d(params.base.path, params.train_adapter.out_dir if with_adapter else None)
     finally:
         os.chdir(cwd)
     return unet2d, build_motion_unet(unet2d, params.train_motion.runs["with_adapter_s0"].module, seed=0)

@@ -26,10 +26,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from animatelab.config import Params
+from collections.abc import Iterable
+from typing import Literal
 
 Kind = Literal["motion", "motion_lora", "direction_lora"]
 PREFIX: dict[str, str] = {"motion_lora": "lora_n", "direction_lora": "dir_"}
@@ -98,17 +96,20 @@ def seed_variant(name: str) -> tuple[str, int] | None:
     return RunId.parse(name).variant_seed
 
 
-def study_runs(params: "Params") -> list[RunId]:
-    """Every sampled run of the study, in the order the pipeline runs them."""
-    runs = [RunId("motion", r) for r in params.train_motion.runs]
-    runs += [RunId("motion_lora", str(n)) for n in params.train_motion_lora.n_videos]
-    runs += [RunId("direction_lora", d) for d in params.train_direction_lora.directions]
+def study_runs(motion_runs: Iterable[str], lora_videos: Iterable[int] = (),
+               directions: Iterable[str] = ()) -> list[RunId]:
+    """Every sampled run of the study, in the order the pipeline runs them: ``train_motion.runs``, then
+    ``train_motion_lora.n_videos``, then ``train_direction_lora.directions`` (the names only, so the
+    run layout stays free of the params file)."""
+    runs = [RunId("motion", r) for r in motion_runs]
+    runs += [RunId("motion_lora", str(n)) for n in lora_videos]
+    runs += [RunId("direction_lora", d) for d in directions]
     return runs
 
 
-def check_known(params: "Params", run: RunId) -> RunId:
-    """``run`` if the params define it, else a ValueError naming what they define."""
-    known = {r.name for r in study_runs(params)}
+def check_known(run: RunId, runs: Iterable[RunId]) -> RunId:
+    """``run`` if it is one of ``runs`` (:func:`study_runs`), else a ValueError naming them."""
+    known = {r.name for r in runs}
     if run.name not in known:
         raise ValueError(f"unknown run {run.name!r}; params define: {', '.join(sorted(known))}")
     return run

@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Collection, Iterator
 
 import numpy as np
 import torch
@@ -25,8 +25,19 @@ from animatelab.utils import evenly_spaced
 from animatelab.runs import scale_folder, scale_name
 
 if TYPE_CHECKING:
-    from animatelab.config import Params
+    from animatelab.schema.evaluate import SampleParams
+    from animatelab.schema.train import TrainDirectionLoraParams, TrainMotionLoraParams
 
+
+@dataclass(frozen=True)
+class StudyModels:
+    """The frozen models every video sampler builds on: the base folder (``base.path``), the domain
+    adapter's folder (``train_adapter.out_dir``) and the study's noise schedule
+    (``models.scheduler.study_schedule``). The stage reads them from params once and passes them down."""
+
+    base_path: str
+    adapter_dir: str
+    schedule: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -40,24 +51,26 @@ class SampleRun:
     lora_motion: str | None = None
 
 
-def resolve_run(params: "Params", run: str) -> SampleRun:
-    """``{train_motion run}``, ``lora_n{N}`` (RQ3: MotionLoRA of N camera-motion videos) or
-    ``dir_{name}`` (RQ5: MotionLoRA of direction ``name``)."""
+def resolve_run(run: str, *, motion_runs: Collection[str], motion_lora: "TrainMotionLoraParams",
+                direction_lora: "TrainDirectionLoraParams", lora_motion: str) -> SampleRun:
+    """``{train_motion run}`` (one of ``motion_runs``), ``lora_n{N}`` (RQ3: MotionLoRA of N camera-motion
+    videos, of the ``motion_lora`` group; its prompts ask for ``lora_motion``) or ``dir_{name}`` (RQ5:
+    MotionLoRA of direction ``name``, of the ``direction_lora`` group)."""
     from animatelab.runs import RunId
 
     rid = RunId.parse(run)
     if rid.kind == "motion_lora":
-        p, n = params.train_motion_lora, rid.n_videos
+        p, n = motion_lora, rid.n_videos
         if n not in p.n_videos:
             raise KeyError(f"{run}: {n} is not in train_motion_lora.n_videos {p.n_videos}")
-        return SampleRun(run, p.motion_run, Path(p.out_dir) / rid.train_folder, params.sample.lora_motion)
+        return SampleRun(run, p.motion_run, Path(p.out_dir) / rid.train_folder, lora_motion)
     if rid.kind == "direction_lora":
-        p, name = params.train_direction_lora, rid.key
+        p, name = direction_lora, rid.key
         if name not in p.directions:
             raise KeyError(f"{run}: {name} is not in train_direction_lora.directions {list(p.directions)}")
         return SampleRun(run, p.motion_run, Path(p.out_dir) / rid.train_folder, name)
-    if run not in params.train_motion.runs:
-        raise KeyError(f"{run!r} is neither a train_motion run ({', '.join(params.train_motion.runs)}), "
+    if run not in motion_runs:
+        raise KeyError(f"{run!r} is neither a train_motion run ({', '.join(motion_runs)}), "
                        "lora_n<N> nor dir_<direction>")
     return SampleRun(run, run)
 
@@ -72,21 +85,22 @@ def motion_prompt(record: dict[str, Any], motion: str) -> str:
     return f"{record['prompt']}, {motion.replace('_', ' ')}"
 
 
-def heldout_prompts(params: "Params", motion: str | None = None) -> list[dict[str, Any]]:
-    """``{prompt, shape, colour, background, motion}`` for each held-out clip, cycled to ``num_videos``.
+def heldout_prompts(heldout_dir: str | Path, ground_truth: str | Path, num_videos: int,
+                    motion: str | None = None) -> list[dict[str, Any]]:
+    """``{prompt, shape, colour, background, motion}`` for each held-out clip (the ``shard-*.jsonl`` captions
+    of ``heldout_dir``, the truth of ``ground_truth`` where that file exists), cycled to ``num_videos``.
 
     With ``motion`` (MotionLoRA runs), every prompt asks for that motion and records it as the
     expected one, so direction accuracy measures how often the LoRA's motion appears.
     """
-    s = params.sample
     records = []
-    for jsonl in sorted(Path(s.heldout_dir).glob("shard-*.jsonl")):
+    for jsonl in sorted(Path(heldout_dir).glob("shard-*.jsonl")):
         records += [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines() if line]
     if not records:
-        raise FileNotFoundError(f"no held-out captions (shard-*.jsonl) in {s.heldout_dir}")
-    truth = json.loads(Path(s.ground_truth).read_text()) if Path(s.ground_truth).is_file() else {}
+        raise FileNotFoundError(f"no held-out captions (shard-*.jsonl) in {heldout_dir}")
+    truth = json.loads(Path(ground_truth).read_text()) if Path(ground_truth).is_file() else {}
     out = []
-    for i in range(s.num_videos):
+    for i in range(num_videos):
         rec = records[i % len(records)]
         gt = truth.get(rec.get("videoid"), {})
         item = {"prompt": rec["caption"], "videoid": rec.get("videoid"),
@@ -97,51 +111,54 @@ def heldout_prompts(params: "Params", motion: str | None = None) -> list[dict[st
     return out
 
 
-def inference_scheduler(params: "Params"):
-    """``sample.sampler`` on the study's schedule (every video pipeline: AnimateDiff, SparseCtrl, MoonShot, ControlNet)."""
-    from animatelab.models.scheduler import sampling_scheduler, study_schedule
+def inference_scheduler(schedule: dict[str, Any], s: "SampleParams"):
+    """``sample.sampler`` (``s``: the ``sample`` group) on the study's ``schedule`` (every video pipeline:
+    AnimateDiff, SparseCtrl, MoonShot, ControlNet)."""
+    from animatelab.models.scheduler import sampling_scheduler
 
-    return sampling_scheduler(study_schedule(params), params.sample.timestep_spacing, params.sample.sampler)
+    return sampling_scheduler(schedule, s.timestep_spacing, s.sampler)
 
 
-def build_pipeline(params: "Params", run: SampleRun, adapter_scale: float, base: Any = None):
-    """An ``AnimateDiffPipeline`` for ``run`` with the domain adapter merged at ``adapter_scale``
-    into ``base`` (loaded from ``base.path`` when not given; the merge changes ``base.unet``)."""
+def build_pipeline(models: StudyModels, s: "SampleParams", motion_dir: str | Path, run: SampleRun,
+                   adapter_scale: float, base: Any = None):
+    """An ``AnimateDiffPipeline`` for ``run`` (its motion module under ``motion_dir``, ``train_motion.out_dir``)
+    with the domain adapter merged at ``adapter_scale`` into ``base`` (loaded from ``models.base_path`` when
+    not given; the merge changes ``base.unet``); ``s``: the ``sample`` group (sampler, LoRA scale)."""
     from animatelab.models.assemble import motion_unet, pipeline
     from animatelab.models.base import load_base
     from animatelab.models.motion_lora import ADAPTER_NAME, WEIGHT_NAME
 
-    base = base if base is not None else load_base(params.base.path)
-    unet = motion_unet(base.unet, Path(params.train_motion.out_dir) / run.motion_run,
-                       params.train_adapter.out_dir, adapter_scale)
-    pipe = pipeline(base, unet, inference_scheduler(params))
+    base = base if base is not None else load_base(models.base_path)
+    unet = motion_unet(base.unet, Path(motion_dir) / run.motion_run, models.adapter_dir, adapter_scale)
+    pipe = pipeline(base, unet, inference_scheduler(models.schedule, s))
     if run.lora_dir is not None:
         pipe.load_lora_weights(str(run.lora_dir), weight_name=WEIGHT_NAME, adapter_name=ADAPTER_NAME)
-        pipe.set_adapters([ADAPTER_NAME], [params.sample.lora_scale])
+        pipe.set_adapters([ADAPTER_NAME], [s.lora_scale])
     return pipe
 
 
-def pipelines(params: "Params", run: SampleRun, scales: list[float]) -> Iterator[tuple[float, Any]]:
-    """``(scale, pipeline)`` for each scale from one loaded base: the weights the adapter merge changes
-    (the modules its saved file names) are snapshotted once and restored exactly before each merge."""
+def pipelines(models: StudyModels, s: "SampleParams", motion_dir: str | Path, run: SampleRun,
+              scales: list[float]) -> Iterator[tuple[float, Any]]:
+    """``(scale, pipeline)`` (:func:`build_pipeline`) for each scale from one loaded base: the weights the
+    adapter merge changes (the modules its saved file names) are snapshotted once and restored exactly
+    before each merge."""
     from animatelab.models.base import load_base
     from animatelab.models.lora import saved_lora_modules
 
-    base = load_base(params.base.path)
-    keys = {f"{n}.weight" for n in saved_lora_modules(params.train_adapter.out_dir)} if any(scales) else set()
+    base = load_base(models.base_path)
+    keys = {f"{n}.weight" for n in saved_lora_modules(models.adapter_dir)} if any(scales) else set()
     pristine = {k: v.clone() for k, v in base.unet.state_dict().items() if k in keys}
     for scale in scales:
         if pristine:  # in place: the merge may have replaced tensors, so address them afresh
             base.unet.load_state_dict(pristine, strict=False)
-        yield scale, build_pipeline(params, run, scale, base)
+        yield scale, build_pipeline(models, s, motion_dir, run, scale, base)
 
 
-def denoise(pipe, prompts: list[str], params: "Params", first_seed: int) -> list[torch.Tensor]:
+def denoise(pipe, prompts: list[str], s: "SampleParams", first_seed: int) -> list[torch.Tensor]:
     """Final latents per pipeline call, each (B, C, F, h, w): ``batch_size`` prompts per call,
-    seed ``first_seed + i`` per video."""
+    seed ``first_seed + i`` per video; frames, steps and guidance of ``s`` (the ``sample`` group)."""
     from tqdm.auto import tqdm
 
-    s = params.sample
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
     out = []
     for i in tqdm(range(0, len(prompts), s.batch_size), desc="sample batches"):
@@ -176,14 +193,14 @@ def clock(times: dict[str, float], key: str) -> Iterator[None]:
     times[key] = times.get(key, 0.0) + time.perf_counter() - t0
 
 
-def generate(pipe, prompts: list[str], params: "Params", first_seed: int,
+def generate(pipe, prompts: list[str], s: "SampleParams", first_seed: int,
              times: dict[str, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(uint8 videos (N, F, H, W, 3), float16 latents (N, F, C, h, w)); each call's latents are
     decoded as that call would have. ``times`` gets ``unet`` (text encoder + denoising) and
     ``decode`` seconds."""
     times = {} if times is None else times
     with clock(times, "unet"):
-        latents = denoise(pipe, prompts, params, first_seed)
+        latents = denoise(pipe, prompts, s, first_seed)
     with clock(times, "decode"):
         videos = np.concatenate([decode(pipe, lat) for lat in latents])
     return videos, latents_array(latents)
@@ -244,20 +261,21 @@ def log_sample_dir(out: Path, key: str, log_videos: int, files: tuple[str, ...] 
         mlflow.log_artifact(str(out / name), key)
 
 
-def sample_run(params: "Params", run: str) -> dict[str, Any]:
-    """Sample ``run`` at every scale of ``sample.scales_for(run)``; returns ``{scale: {dir, seconds,
-    videos, load/unet/decode/write seconds}}`` (``seconds``: load + UNet + decode, as before)."""
-    s = params.sample
-    spec = resolve_run(params, run)
-    prompts = heldout_prompts(params, spec.lora_motion)
+def sample_run(s: "SampleParams", spec: SampleRun, models: StudyModels,
+               motion_dir: str | Path) -> dict[str, Any]:
+    """Sample run ``spec`` (:func:`resolve_run`; motion modules under ``motion_dir``) at every scale of
+    ``s.scales_for(run)`` (``s``: the ``sample`` group) on the held-out prompts; returns ``{scale: {dir,
+    seconds, videos, load/unet/decode/write seconds}}`` (``seconds``: load + UNet + decode, as before)."""
+    run = spec.name
+    prompts = heldout_prompts(s.heldout_dir, s.ground_truth, s.num_videos, spec.lora_motion)
     results: dict[str, Any] = {}
     scales = s.scales_for(run)
-    built = pipelines(params, spec, scales)
+    built = pipelines(models, s, motion_dir, spec, scales)
     for _ in scales:
         times: dict[str, float] = {}
         with clock(times, "load"):
             scale, pipe = next(built)
-        videos, latents = generate(pipe, [p["prompt"] for p in prompts], params, s.seed, times)
+        videos, latents = generate(pipe, [p["prompt"] for p in prompts], s, s.seed, times)
         out = scale_folder(s.out_dir, run, scale)
         with clock(times, "write"):
             write_videos(out, videos, prompts, s.fps, latents)

@@ -151,8 +151,9 @@ def run_tags(stage: str, name: str, run: str | None) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def stage_run(stage: str, params: Mapping[str, Any] | None = None, run: str | None = None) -> Iterator[Any]:
-    """An MLflow run for one stage execution, tagged with git commit, DVC stage and experiment."""
+def stage_run(stage: str, logged: Mapping[str, Any] | None = None, run: str | None = None) -> Iterator[Any]:
+    """An MLflow run for one stage execution, tagged with git commit, DVC stage and experiment; ``logged``
+    (the stage's params groups, as plain data) becomes the run's MLflow params."""
     import logging
 
     import mlflow
@@ -167,8 +168,8 @@ def stage_run(stage: str, params: Mapping[str, Any] | None = None, run: str | No
     name = stage if run is None else f"{stage}@{run}"
     created = client.create_run(exp, tags=run_tags(stage, name, run), run_name=name)
     with mlflow.start_run(run_id=created.info.run_id) as active:
-        if params:
-            flat = {k: str(v)[:500] for k, v in flatten(params).items()}
+        if logged:
+            flat = {k: str(v)[:500] for k, v in flatten(logged).items()}
             items = list(flat.items())
             for i in range(0, len(items), 100):
                 mlflow.log_params(dict(items[i : i + 100]))

@@ -13,21 +13,23 @@ from typing import TYPE_CHECKING
 from animatelab.runs import scale_folder
 
 if TYPE_CHECKING:
-    from animatelab.config import Params
+    from animatelab.controlnet.schema import ControlTarget
 
 EDGES_FILE = "edges.npz"  # edges uint8 (N, F, H, W) 0/255, videoids
 CONTROL_FILE = "control.json"
 
 
-def samples_folder(params: "Params", target: str) -> Path:
-    sc = params.sample_controlnet
-    return scale_folder(sc.out_dir, target, sc.adapter_scale)
+def samples_folder(out_dir: str | Path, target: str, adapter_scale: float) -> Path:
+    """``{sample_controlnet.out_dir}/{target}/scale_{adapter_scale}``."""
+    return scale_folder(out_dir, target, adapter_scale)
 
 
-def baseline_folder(params: "Params", target: str) -> Path:
-    """The uncontrolled samples with the same prompts and initial noise: ``sample``'s folder of the
-    motion run (AnimateDiff) or ``sample_moonshot``'s of the mode (MoonShot), at the same adapter scale."""
-    t, scale = params.sample_controlnet.targets[target], float(params.sample_controlnet.adapter_scale)
-    if t.model == "animatediff":
-        return scale_folder(params.sample.out_dir, t.motion_run, scale)
-    return scale_folder(params.sample_moonshot.out_dir, t.moonshot_mode, scale)
+def baseline_folder(target: "ControlTarget", adapter_scale: float, sample_dir: str | Path,
+                    moonshot_dir: str | Path) -> Path:
+    """The uncontrolled samples with the same prompts and initial noise: ``sample``'s folder
+    (``sample_dir``) of the motion run (AnimateDiff) or ``sample_moonshot``'s (``moonshot_dir``) of the
+    mode (MoonShot), at the same adapter scale."""
+    scale = float(adapter_scale)
+    if target.model == "animatediff":
+        return scale_folder(sample_dir, target.motion_run, scale)
+    return scale_folder(moonshot_dir, target.moonshot_mode, scale)

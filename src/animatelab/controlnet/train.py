@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from animatelab.controlnet import model as cn
-from animatelab.models.scheduler import study_schedule, training_scheduler
+from animatelab.models.scheduler import training_scheduler
 from animatelab.train.diffusion import (
     add_noise_one_timestep_per_video,
     diffusion_loss,
@@ -26,7 +26,7 @@ from animatelab.train.diffusion import (
 )
 
 if TYPE_CHECKING:
-    from animatelab.config import Params
+    from animatelab.controlnet.schema import TrainControlNetImageParams
     from animatelab.train.randomness import StepRandom
 
 
@@ -46,15 +46,16 @@ class EdgeImageSet(Dataset):
 
 
 @torch.no_grad()
-def edge_image_set(params: "Params") -> EdgeImageSet:
+def edge_image_set(p: "TrainControlNetImageParams", base_path: str | Path) -> EdgeImageSet:
+    """The first ``p.max_images`` clean images of ``p.synth_dir``, encoded by the base at ``base_path``, with
+    their captions' embeddings and Canny edges (``p``: the ``train_controlnet_image`` group)."""
     from animatelab.data.encode import encode_captions, encode_frames
     from animatelab.models.base import load_base
     from animatelab.train.pretrain_base import load_synth_images
 
-    p = params.train_controlnet_image
     images, rows = load_synth_images(p.synth_dir)
     images, captions = images[: p.max_images], [r["caption"] for r in rows[: p.max_images]]
-    comps = load_base(params.base.path)
+    comps = load_base(base_path)
     latents = encode_frames(comps, images[:, None], p.encode_batch_size)[:, 0]
     text = encode_captions(comps, captions, p.encode_batch_size)
     empty = encode_captions(comps, [""], 1)[0]
@@ -81,10 +82,10 @@ class ControlNetTrainee(nn.Module):
                          mid_block_additional_residual=mid).sample
 
 
-def controlnet_loss_fn(model: ControlNetTrainee, params: "Params", empty_text: torch.Tensor):
-    """``compute_loss(batch, rng)`` for ``fit``."""
-    p = params.train_controlnet_image
-    scheduler = training_scheduler(study_schedule(params))
+def controlnet_loss_fn(model: ControlNetTrainee, p: "TrainControlNetImageParams", empty_text: torch.Tensor,
+                       schedule: dict[str, Any]):
+    """``compute_loss(batch, rng)`` for ``fit``: caption dropout of ``p.loop``, noise on the study's ``schedule``."""
+    scheduler = training_scheduler(schedule)
 
     def compute_loss(batch: dict, rng: "StepRandom") -> torch.Tensor:
         latents = batch["latents"]
@@ -96,29 +97,29 @@ def controlnet_loss_fn(model: ControlNetTrainee, params: "Params", empty_text: t
     return compute_loss
 
 
-def new_trainee(params: "Params") -> ControlNetTrainee:
-    """A fresh ControlNet (seeded by ``loop.seed``) on the frozen base UNet."""
+def new_trainee(p: "TrainControlNetImageParams", base_path: str | Path) -> ControlNetTrainee:
+    """A fresh ControlNet (seeded by ``p.loop.seed``) on the frozen base UNet of ``base_path``."""
     from animatelab.train.motion import load_frozen_unet2d
 
-    p = params.train_controlnet_image
-    unet = load_frozen_unet2d(params, with_adapter=False)
-    controlnet = cn.build_controlnet(unet, p.conditioning_embedding_out_channels, cn.vae_levels(params.base.path),
+    unet = load_frozen_unet2d(base_path)
+    controlnet = cn.build_controlnet(unet, p.conditioning_embedding_out_channels, cn.vae_levels(base_path),
                                      seed=p.loop.seed)
     return ControlNetTrainee(controlnet, unet)
 
 
-def train_controlnet_image(params: "Params") -> dict[str, Any]:
-    """Train and write ``{out_dir}`` (diffusers ControlNet folder + info + loss.csv + summary)."""
+def train_controlnet_image(p: "TrainControlNetImageParams", *, base_path: str | Path,
+                           schedule: dict[str, Any]) -> dict[str, Any]:
+    """Train ``p`` (the ``train_controlnet_image`` group) on the base at ``base_path`` and the study's noise
+    ``schedule``, and write ``{out_dir}`` (diffusers ControlNet folder + info + loss.csv + summary)."""
     from animatelab.outputs import content_digest, without_wall_clock
     from animatelab.train.checkpoint import params_fingerprint
     from animatelab.train.loop import fit
     from animatelab.utils import write_json
 
-    p = params.train_controlnet_image
-    data = edge_image_set(params)
-    model = new_trainee(params)
-    files = [content_digest(Path(params.base.path) / "unet"), content_digest(Path(p.synth_dir) / "images.npz")]
-    result = fit(trainable=model, compute_loss=controlnet_loss_fn(model, params, data.empty_text), dataset=data,
+    data = edge_image_set(p, base_path)
+    model = new_trainee(p, base_path)
+    files = [content_digest(Path(base_path) / "unet"), content_digest(Path(p.synth_dir) / "images.npz")]
+    result = fit(trainable=model, compute_loss=controlnet_loss_fn(model, p, data.empty_text, schedule), dataset=data,
                  loop=p.loop, checkpoint_dir=Path(p.checkpoint_dir), fingerprint=params_fingerprint(p, *files),
                  run_name="train_controlnet_image", loss_csv=Path(p.out_dir) / "loss.csv")
     controlnet = model.controlnet.eval()

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from diffusers import DDIMScheduler, DDPMScheduler
 
-    from animatelab.config import Params
     from animatelab.schema.base import NoiseScheduleParams
+    from animatelab.schema.models import BaseModelParams
 
 # The official AnimateDiff / SD inference settings every DDIM here uses (a base folder's PNDM or DDIM
 # config already carries them; they are stated so that a folder without them samples the same way)
@@ -64,6 +64,7 @@ def sampling_scheduler(config: dict[str, Any], timestep_spacing: str = "leading"
     return DDIMScheduler.from_config({**config, **_DDIM_FIXED, "timestep_spacing": timestep_spacing})
 
 
-def study_schedule(params: "Params") -> dict[str, Any]:
-    """The schedule every video model of the study trains and samples on: ``base.path``'s, overridden."""
-    return base_scheduler_config(params.base.path, params.base.scheduler_overrides)
+def study_schedule(base: "BaseModelParams") -> dict[str, Any]:
+    """The schedule every video model of the study trains and samples on: ``base.path``'s, overridden
+    (``base``: the ``base`` params group; the config is read here once, callers pass the dict on)."""
+    return base_scheduler_config(base.path, base.scheduler_overrides)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,20 @@ from animatelab.moonshot.layout import CONDITION_FILE, MODE_FILE, samples_folder
 if TYPE_CHECKING:
     from diffusers import DDIMScheduler, UNetMotionModel
 
-    from animatelab.config import MoonShotMode, Params
+    from animatelab.moonshot.schema import MoonShotMode, SampleMoonShotParams
+    from animatelab.sampling import StudyModels
+    from animatelab.schema.evaluate import SampleParams
+
+
+@dataclass(frozen=True)
+class MoonShotWeights:
+    """What a MoonShot sampler loads beside the study's models: stage 1's folder (image attention and its
+    info, ``train_moonshot_image.out_dir``), stage 2's (motion modules and conv_in,
+    ``train_moonshot_video.out_dir``) and the CLIP image encoder (``train_moonshot_image.image_encoder``)."""
+
+    image_dir: str
+    video_dir: str
+    image_encoder: str
 
 
 @torch.no_grad()
@@ -85,43 +99,44 @@ def heldout_first_frames(folder: str | Path, videoids: list[Any], size: int) -> 
     return np.stack([fit[v] for v in videoids])
 
 
-def build_moonshot(params: "Params"):
+def build_moonshot(models: "StudyModels", s: "SampleParams", weights: MoonShotWeights, adapter_scale: float):
     """``(pipeline, base, image_embed_dim)``: an ``AnimateDiffPipeline`` holding the base's VAE, text
-    encoder and tokenizer and the trained MoonShot UNet (on the base with the domain adapter merged at
-    ``sample_moonshot.adapter_scale``). The pipeline only decodes: its own denoising loop cannot feed
-    the 9-channel input."""
+    encoder and tokenizer and the trained MoonShot UNet of ``weights`` (on the base with the domain adapter
+    merged at ``adapter_scale``, ``sample_moonshot``'s), on ``s.sampler`` (``s``: the ``sample`` group). The
+    pipeline only decodes: its own denoising loop cannot feed the 9-channel input."""
     from animatelab.moonshot import model as ms
     from animatelab.models.assemble import motion_unet, pipeline
     from animatelab.models.base import load_base
     from animatelab.sampling import inference_scheduler
 
-    base = load_base(params.base.path)
-    image_dir = Path(params.train_moonshot_image.out_dir)
+    base = load_base(models.base_path)
+    image_dir = Path(weights.image_dir)
 
     def video_unet(unet2d):
-        return ms.load_moonshot_unet(unet2d, image_dir, params.train_moonshot_video.out_dir)
+        return ms.load_moonshot_unet(unet2d, image_dir, weights.video_dir)
 
-    unet = motion_unet(base.unet, video_unet, params.train_adapter.out_dir,
-                       params.sample_moonshot.adapter_scale)
+    unet = motion_unet(base.unet, video_unet, models.adapter_dir, adapter_scale)
     info = json.loads((image_dir / ms.INFO_FILE).read_text())
-    return pipeline(base, unet, inference_scheduler(params)), base, int(info["image_embed_dim"])
+    return pipeline(base, unet, inference_scheduler(models.schedule, s)), base, int(info["image_embed_dim"])
 
 
-def conditions(params: "Params", pipe, base, prompts: list[dict], image_dim: int,
-               mode: "MoonShotMode") -> tuple[np.ndarray, torch.Tensor, torch.Tensor, np.ndarray]:
+def conditions(pipe, base, prompts: list[dict], image_dim: int, mode: "MoonShotMode", *, heldout_dir: str | Path,
+               batch_size: int, image_encoder: str) -> tuple[np.ndarray, torch.Tensor, torch.Tensor, np.ndarray]:
     """``(frames, first-frame latents (N, 4, h, w), image embeddings (N, E), reconstructions)``: frame 0
     of each prompt's held-out clip (uint8 (N, H, W, 3)), its latent (posterior mean, as in the encode
     cache training read), its CLIP image embedding (zeros when ``mode`` does not use the image), and
-    the latent decoded as the videos are (what a perfect first frame of a latent model looks like)."""
+    the latent decoded as the videos are (what a perfect first frame of a latent model looks like).
+    ``heldout_dir``: the prepared held-out clips (``sample_moonshot.heldout_dir``); ``batch_size``: the VAE
+    encode's (``sample.batch_size``); ``image_encoder``: the CLIP (``train_moonshot_image.image_encoder``)."""
     from animatelab.data.encode import encode_frames
     from animatelab.moonshot import model as ms
     from animatelab.sampling import decode
 
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
-    frames = heldout_first_frames(params.sample_moonshot.heldout_dir, [p["videoid"] for p in prompts], size)
-    latents = encode_frames(base, frames[:, None], params.sample.batch_size)[:, 0]
+    frames = heldout_first_frames(heldout_dir, [p["videoid"] for p in prompts], size)
+    latents = encode_frames(base, frames[:, None], batch_size)[:, 0]
     if mode.image:
-        encode, _ = ms.clip_image_encoder(params.train_moonshot_image.image_encoder)
+        encode, _ = ms.clip_image_encoder(image_encoder)
         image = encode(np.ascontiguousarray(frames)).float()
     else:
         image = torch.zeros(len(frames), image_dim)
@@ -130,15 +145,15 @@ def conditions(params: "Params", pipe, base, prompts: list[dict], image_dim: int
 
 
 def denoise_batches(unet, scheduler, base, prompts: list[dict], latents: torch.Tensor, image: torch.Tensor,
-                    mode: "MoonShotMode", params: "Params", before_batch: Callable[[slice], None] | None = None,
+                    mode: "MoonShotMode", s: "SampleParams", before_batch: Callable[[slice], None] | None = None,
                     desc: str = "moonshot batches") -> list[torch.Tensor]:
     """Final latents per batch of ``sample.batch_size`` prompts, each (B, 4, F, h, w); video i from
-    seed ``sample.seed + i``. ``before_batch(batch)`` sets per-batch state (the ControlNet's condition)."""
+    seed ``sample.seed + i`` (``s``: the ``sample`` group, also frames, steps and guidance).
+    ``before_batch(batch)`` sets per-batch state (the ControlNet's condition)."""
     from tqdm.auto import tqdm
 
     from animatelab.models.base import encode_prompts
 
-    s = params.sample
     empty = encode_prompts(base, [""])[0]
     shape = (unet.config.out_channels, unet.config.sample_size, unet.config.sample_size)
     out = []
@@ -155,28 +170,31 @@ def denoise_batches(unet, scheduler, base, prompts: list[dict], latents: torch.T
 
 
 def denoise_mode(pipe, base, prompts: list[dict], latents: torch.Tensor, image: torch.Tensor,
-                 mode: "MoonShotMode", params: "Params") -> list[torch.Tensor]:
+                 mode: "MoonShotMode", s: "SampleParams") -> list[torch.Tensor]:
     """``denoise_batches`` on the MoonShot pipeline, its image cross-attention at ``mode.image_scale``."""
     from animatelab.moonshot import model as ms
 
     ms.set_image_scale(pipe.unet, mode.image_scale)
-    return denoise_batches(pipe.unet, pipe.scheduler, base, prompts, latents, image, mode, params)
+    return denoise_batches(pipe.unet, pipe.scheduler, base, prompts, latents, image, mode, s)
 
 
-def sample_mode(params: "Params", name: str) -> dict[str, Any]:
-    """Render mode ``name`` into ``{out_dir}/{name}/scale_{adapter_scale}/``; returns ``{dir, videos,
+def sample_mode(sm: "SampleMoonShotParams", name: str, *, s: "SampleParams", models: "StudyModels",
+                weights: MoonShotWeights) -> dict[str, Any]:
+    """Render mode ``name`` of ``sm`` (the ``sample_moonshot`` group) into
+    ``{out_dir}/{name}/scale_{adapter_scale}/`` on the prompts, frames and seeds of ``s`` (the ``sample``
+    group), with the MoonShot ``weights`` on the study's ``models``; returns ``{dir, videos,
     load/unet/decode/write seconds}``."""
     from animatelab.sampling import clock, decode, heldout_prompts, latents_array, write_videos
 
-    sm, s = params.sample_moonshot, params.sample
     mode = sm.modes[name]
-    prompts = heldout_prompts(params)
+    prompts = heldout_prompts(s.heldout_dir, s.ground_truth, s.num_videos)
     times: dict[str, float] = {}
     with clock(times, "load"):
-        pipe, base, image_dim = build_moonshot(params)
-        frames, first, image, recon = conditions(params, pipe, base, prompts, image_dim, mode)
+        pipe, base, image_dim = build_moonshot(models, s, weights, sm.adapter_scale)
+        frames, first, image, recon = conditions(pipe, base, prompts, image_dim, mode, heldout_dir=sm.heldout_dir,
+                                                 batch_size=s.batch_size, image_encoder=weights.image_encoder)
     with clock(times, "unet"):
-        latents = denoise_mode(pipe, base, prompts, first, image, mode, params)
+        latents = denoise_mode(pipe, base, prompts, first, image, mode, s)
     with clock(times, "decode"):
         videos = np.concatenate([decode(pipe, lat) for lat in latents])
     out = samples_folder(sm.out_dir, name, sm.adapter_scale)

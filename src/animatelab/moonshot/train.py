@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from animatelab.data.latents import EncodedClips
 from animatelab.moonshot import model as ms
 from animatelab.outputs import content_digest, without_wall_clock
-from animatelab.models.scheduler import study_schedule, training_scheduler
+from animatelab.models.scheduler import training_scheduler
 from animatelab.train.diffusion import (
     add_noise_one_timestep_per_video,
     diffusion_loss,
@@ -32,7 +32,7 @@ from animatelab.train.diffusion import (
 )
 
 if TYPE_CHECKING:
-    from animatelab.config import Params
+    from animatelab.moonshot.schema import TrainMoonShotImageParams, TrainMoonShotVideoParams
     from animatelab.train.randomness import StepRandom
 
 
@@ -106,22 +106,22 @@ def video_loss_fn(unet: torch.nn.Module, schedule: dict[str, Any], empty_text: t
     return compute_loss
 
 
-def image_encoder_for(params: "Params", encoder: tuple[ms.ImageEncoder, int] | None) -> tuple[ms.ImageEncoder, int]:
-    """The given ``(encode, dim)`` or the CLIP at ``train_moonshot_image.image_encoder``."""
-    return encoder if encoder is not None else ms.clip_image_encoder(params.train_moonshot_image.image_encoder)
+def image_encoder_for(image_encoder: str, encoder: tuple[ms.ImageEncoder, int] | None) -> tuple[ms.ImageEncoder, int]:
+    """The given ``(encode, dim)`` or the CLIP at ``image_encoder`` (``train_moonshot_image.image_encoder``)."""
+    return encoder if encoder is not None else ms.clip_image_encoder(image_encoder)
 
 
 @torch.no_grad()
-def clean_image_set(params: "Params", encode: ms.ImageEncoder) -> ImageSet:
-    """The first ``max_images`` clean images, VAE-, text- and image-encoded once."""
+def clean_image_set(p: "TrainMoonShotImageParams", base_path: str | Path, encode: ms.ImageEncoder) -> ImageSet:
+    """The first ``p.max_images`` clean images of ``p.synth_dir``, VAE- and text-encoded once by the base at
+    ``base_path`` and image-encoded by ``encode``."""
     from animatelab.data.encode import encode_captions, encode_frames
     from animatelab.models.base import load_base
     from animatelab.train.pretrain_base import load_synth_images
 
-    p = params.train_moonshot_image
     images, rows = load_synth_images(p.synth_dir)
     images, captions = images[: p.max_images], [r["caption"] for r in rows[: p.max_images]]
-    comps = load_base(params.base.path)
+    comps = load_base(base_path)
     latents = encode_frames(comps, images[:, None], p.encode_batch_size)[:, 0]
     text = encode_captions(comps, captions, p.encode_batch_size)
     empty = encode_captions(comps, [""], 1)[0]
@@ -134,25 +134,27 @@ def _summary(result: Any, module: torch.nn.Module, names: list[str], extra: dict
                                                                 if n in wanted)))
 
 
-def train_moonshot_image(params: "Params", encoder: tuple[ms.ImageEncoder, int] | None = None) -> dict[str, Any]:
-    """Stage 1; writes ``{out_dir}`` (image adapter weights + info + loss + summary)."""
+def train_moonshot_image(p: "TrainMoonShotImageParams", *, base_path: str | Path, schedule: dict[str, Any],
+                         encoder: tuple[ms.ImageEncoder, int] | None = None) -> dict[str, Any]:
+    """Stage 1 of ``p`` (the ``train_moonshot_image`` group) on the base at ``base_path`` and the study's noise
+    ``schedule``; writes ``{out_dir}`` (image adapter weights + info + loss + summary). ``encoder``: an
+    ``(encode, dim)`` in place of the CLIP at ``p.image_encoder``."""
     from animatelab.train.checkpoint import params_fingerprint
     from animatelab.train.loop import fit
     from animatelab.train.motion import load_frozen_unet2d
     from animatelab.utils import write_json
 
-    p = params.train_moonshot_image
-    encode, dim = image_encoder_for(params, encoder)
-    data = clean_image_set(params, encode)
-    unet = load_frozen_unet2d(params, with_adapter=False)
+    encode, dim = image_encoder_for(p.image_encoder, encoder)
+    data = clean_image_set(p, base_path, encode)
+    unet = load_frozen_unet2d(base_path)
     ms.add_image_cross_attention(unet, dim, p.num_image_tokens, p.image_scale, seed=p.loop.seed)
     names = ms.train_only(unet, ms.IMAGE_KEYS)
     unet.train()
-    files = [content_digest(Path(params.base.path) / "unet"), content_digest(Path(p.synth_dir) / "images.npz")]
-    result = fit(trainable=unet, compute_loss=image_loss_fn(unet, study_schedule(params), data.empty_text, p.loop.cfg_dropout,
+    files = [content_digest(Path(base_path) / "unet"), content_digest(Path(p.synth_dir) / "images.npz")]
+    result = fit(trainable=unet, compute_loss=image_loss_fn(unet, schedule, data.empty_text, p.loop.cfg_dropout,
                                                              p.image_dropout),
                  dataset=data, loop=p.loop, checkpoint_dir=Path(p.checkpoint_dir),
-                 fingerprint=params_fingerprint(p, study_schedule(params), dim, *files), run_name="train_moonshot_image",
+                 fingerprint=params_fingerprint(p, schedule, dim, *files), run_name="train_moonshot_image",
                  loss_csv=Path(p.out_dir) / "loss.csv")
     info = {"image_embed_dim": dim, "num_image_tokens": p.num_image_tokens, "image_scale": p.image_scale,
             "images": len(data)}
@@ -162,30 +164,36 @@ def train_moonshot_image(params: "Params", encoder: tuple[ms.ImageEncoder, int] 
     return summary
 
 
-def train_moonshot_video(params: "Params", encoder: tuple[ms.ImageEncoder, int] | None = None) -> dict[str, Any]:
-    """Stage 2 on stage 1's image attention; writes ``{out_dir}`` (motion modules + conv_in + info)."""
+def train_moonshot_video(p: "TrainMoonShotVideoParams", *, image_dir: str | Path, image_encoder: str,
+                         encoded_dir: str | Path, prepared_dir: str | Path, base_path: str | Path,
+                         adapter_dir: str | Path, schedule: dict[str, Any],
+                         encoder: tuple[ms.ImageEncoder, int] | None = None) -> dict[str, Any]:
+    """Stage 2 of ``p`` (the ``train_moonshot_video`` group) on stage 1's image attention (``image_dir``,
+    ``train_moonshot_image.out_dir``; its CLIP at ``image_encoder`` unless ``encoder`` is given), on the
+    encode cache and prepared clips (``encoded_dir``, ``prepared_dir``) of ``p.dataset``, over the base at
+    ``base_path`` (+ the domain adapter of ``adapter_dir`` when ``p.with_adapter``) and the study's noise
+    ``schedule``; writes ``{out_dir}`` (motion modules + conv_in + info)."""
     from animatelab.models.assemble import adapter_file
     from animatelab.train.checkpoint import params_fingerprint
     from animatelab.train.loop import fit
     from animatelab.train.motion import load_frozen_unet2d
     from animatelab.utils import write_json
 
-    p, image_dir = params.train_moonshot_video, Path(params.train_moonshot_image.out_dir)
-    encode, _ = image_encoder_for(params, encoder)
-    data = FirstFrameClips(Path(params.encode.out_dir) / p.dataset, Path(params.prepare.out_dir) / p.dataset,
-                           p.frames, encode)
-    unet2d = load_frozen_unet2d(params, p.with_adapter)
+    image_dir = Path(image_dir)
+    encode, _ = image_encoder_for(image_encoder, encoder)
+    data = FirstFrameClips(Path(encoded_dir) / p.dataset, Path(prepared_dir) / p.dataset, p.frames, encode)
+    unet2d = load_frozen_unet2d(base_path, adapter_dir if p.with_adapter else None)
     ms.load_image_adapter(unet2d, image_dir)
     unet = ms.build_moonshot_unet(unet2d, p.module, seed=p.loop.seed, first_frame_input=p.first_frame_input)
     names = [n for n, q in unet.named_parameters() if q.requires_grad]
-    files = [Path(params.base.path) / "unet"]
+    files = [Path(base_path) / "unet"]
     if p.with_adapter:
-        files.append(adapter_file(params.train_adapter.out_dir))
+        files.append(adapter_file(adapter_dir))
     stage1 = content_digest(image_dir / ms.IMAGE_FILE)  # a resumed stage 1 rewrites the same bytes
-    result = fit(trainable=unet, compute_loss=video_loss_fn(unet, study_schedule(params), data.empty_text, p.loop.cfg_dropout,
+    result = fit(trainable=unet, compute_loss=video_loss_fn(unet, schedule, data.empty_text, p.loop.cfg_dropout,
                                                              p.image_dropout, p.animate_p),
                  dataset=data, loop=p.loop, checkpoint_dir=Path(p.checkpoint_dir),
-                 fingerprint=params_fingerprint(p, study_schedule(params), stage1, *(content_digest(f) for f in files)),
+                 fingerprint=params_fingerprint(p, schedule, stage1, *(content_digest(f) for f in files)),
                  run_name="train_moonshot_video", loss_csv=Path(p.out_dir) / "loss.csv")
     info = {"module": p.module.model_dump(mode="json"), "with_adapter": p.with_adapter, "frames": p.frames,
             "first_frame_input": p.first_frame_input,

@@ -12,12 +12,16 @@ The sampled leakage of the final weights (``evaluate``) is the check that the pr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from animatelab.probes.hooks import bypass_motion
 from animatelab.probes.inputs import predict
+
+if TYPE_CHECKING:
+    from animatelab.schema.data import SynthDataParams
 
 
 @dataclass
@@ -46,14 +50,14 @@ def h264_round_trip(frames: np.ndarray, fps: int, crf: int) -> np.ndarray:
     return out
 
 
-def clean_clips(params, base, num_clips: int, frames: int) -> CleanClips:
-    """Held-out clips of the synthetic world without and with its defects (same specs), both encoded."""
+def clean_clips(sp: "SynthDataParams", base, num_clips: int, frames: int) -> CleanClips:
+    """Held-out clips of the synthetic world without and with its defects (same specs), both encoded;
+    ``sp``: the world's own ``synth_data`` group (its render and defect settings)."""
     from animatelab.data.encode import encode_frames
     from animatelab.data.synth import caption_for, clip_specs, degrade, render_clip, watermark_template
     from animatelab.eval.watermark import Watermark, watermark_scores
     from animatelab.models.base import encode_prompts
 
-    sp = params.synth_data
     specs = clip_specs(sp, "heldout", min(num_clips, sp.num_heldout_videos))
     clean = np.stack([np.clip(np.rint(render_clip(s, sp)[:frames]), 0, 255).astype(np.uint8) for s in specs])
     template, _ = watermark_template(sp.resolution)

@@ -11,18 +11,24 @@ these files.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from animatelab.config import Params
 from animatelab.eval.bootstrap import bootstrap_ci
-from animatelab.models.scheduler import study_schedule, training_scheduler
+from animatelab.models.scheduler import training_scheduler
 from animatelab.models.assemble import adapter_file as domain_adapter_file
 from animatelab.probes import domain_signal, leakage_proxy
 from animatelab.probes.inputs import find_checkpoints, load_clips, load_motion_unet, load_snapshot_weights
 from animatelab.utils import seed_everything, write_json
+
+if TYPE_CHECKING:
+    from animatelab.schema.data import SynthDataParams
+    from animatelab.schema.evaluate import ProbeParams
+    from animatelab.schema.train import MotionRun
 
 
 def trained_steps(folder: Path) -> int | None:
@@ -33,9 +39,9 @@ def trained_steps(folder: Path) -> int | None:
     return json.loads(summary.read_text()).get("steps") if summary.is_file() else None
 
 
-def probe_runs(params: Params) -> list[str]:
-    p = params.probe
-    return list(p.runs) if p.runs is not None else list(params.train_motion.runs)
+def probe_runs(runs: list[str] | None, motion_runs: Mapping[str, Any]) -> list[str]:
+    """The runs the probes measure: ``probe.runs`` (``runs``) when set, else every ``train_motion`` run."""
+    return list(runs) if runs is not None else list(motion_runs)
 
 
 @dataclass
@@ -45,15 +51,14 @@ class _ProxyInputs:
     watermark: object
 
     @classmethod
-    def build(cls, params: Params) -> "_ProxyInputs":
+    def build(cls, base_path: str, sp: "SynthDataParams") -> "_ProxyInputs":
         import numpy as np
 
         from animatelab.data.synth import watermark_template
         from animatelab.eval.watermark import Watermark
         from animatelab.models.base import load_base
 
-        base = load_base(params.base.path)
-        sp = params.synth_data
+        base = load_base(base_path)
         template, _ = watermark_template(sp.resolution)
         return cls(base, base.vae, Watermark(template, sp.watermark_alpha, np.ones(3, np.float32)))
 
@@ -61,32 +66,38 @@ class _ProxyInputs:
 EXTRA = ("domain_signal",)  # per-run files beside the probes'
 
 
-def trained_scale(params: Params, run: str) -> float:
-    """The domain-adapter scale a run's module trained on: 1 with the adapter, 0 without."""
-    cfg = params.train_motion.runs.get(run)
+def trained_scale(motion_runs: Mapping[str, "MotionRun"], run: str) -> float:
+    """The domain-adapter scale a run's module trained on (``motion_runs``: ``train_motion.runs``): 1 with
+    the adapter, 0 without."""
+    cfg = motion_runs.get(run)
     return 1.0 if cfg is not None and cfg.with_adapter else 0.0
 
 
-def run_probes(params: Params, runs: list[str] | None = None, out_dir: str | Path | None = None,
-               adapter_gap: bool = True) -> dict:
-    """Every probe on ``runs`` (default: every probed run); returns ``{probe: {run: metrics}}``, also
-    written to ``out_dir`` (default ``probe.out_dir``). A run's numbers do not depend on which other runs
-    the same call probes (each measure seeds its own generator), so runs can be split across processes.
-    ``adapter_gap``: also measure the base + adapter's domain gap (one process of a split does it)."""
-    p = params.probe
+def run_probes(p: "ProbeParams", runs: list[str], *, motion_runs: Mapping[str, "MotionRun"],
+               motion_dir: str | Path, motion_frames: int, encoded_dir: str | Path, base_path: str,
+               adapter_dir: str | Path, schedule: dict[str, Any], synth: "SynthDataParams",
+               out_dir: str | Path | None = None, adapter_gap: bool = True) -> dict:
+    """Every probe of ``p`` (the ``probe`` group) on ``runs`` (runs of ``motion_runs``, ``train_motion.runs``,
+    under ``motion_dir``); returns ``{probe: {run: metrics}}``, also written to ``out_dir`` (default
+    ``probe.out_dir``). ``motion_frames``: the clip length where ``probe.frames`` is unset;
+    ``encoded_dir``: the encode cache holding ``probe.dataset``; ``schedule``: the study's noise schedule;
+    ``synth``: the synthetic world the leakage proxy renders its clean clips from. A run's numbers do not
+    depend on which other runs the same call probes (each measure seeds its own generator), so runs can be
+    split across processes. ``adapter_gap``: also measure the base + adapter's domain gap (one process of
+    a split does it)."""
     seed_everything(p.seed)
-    frames = p.frames or params.train_motion.frames
-    clips = load_clips(Path(params.encode.out_dir) / p.dataset, p.num_clips, frames, p.seed)
-    scheduler = training_scheduler(study_schedule(params))
-    adapter_file = domain_adapter_file(params.train_adapter.out_dir)
+    frames = p.frames or motion_frames
+    clips = load_clips(Path(encoded_dir) / p.dataset, p.num_clips, frames, p.seed)
+    scheduler = training_scheduler(schedule)
+    adapter_file = domain_adapter_file(adapter_dir)
 
     def load(folder: Path, scale: float = p.adapter_scale):
-        return load_motion_unet(params.base.path, folder, adapter_file, scale)
+        return load_motion_unet(base_path, folder, adapter_file, scale)
 
-    proxy = _ProxyInputs.build(params)
-    proxy_clips = leakage_proxy.clean_clips(params, proxy.base, p.proxy_clips, frames)
+    proxy = _ProxyInputs.build(base_path, synth)
+    proxy_clips = leakage_proxy.clean_clips(synth, proxy.base, p.proxy_clips, frames)
     if adapter_gap and adapter_file.is_file():
-        gap = domain_signal.adapter_gap(params.base.path, adapter_file, proxy_clips.degraded, proxy_clips.latents,
+        gap = domain_signal.adapter_gap(base_path, adapter_file, proxy_clips.degraded, proxy_clips.latents,
                                         proxy_clips.text, scheduler, p.timesteps, p.batch_size, p.seed, p.bootstrap)
         write_json(Path(p.out_dir if out_dir is None else out_dir) / "adapter_gap.json", gap)
     k = min(p.domain_grad_clips, len(proxy_clips.latents))
@@ -94,15 +105,15 @@ def run_probes(params: Params, runs: list[str] | None = None, out_dir: str | Pat
     results: dict[str, dict] = {name: {} for name in (*p.probes, *EXTRA)}
     curves: dict[str, dict] = {}
     missing: dict[str, str] = {}
-    for run in tqdm(probe_runs(params) if runs is None else runs, desc="probe runs"):
-        folder = Path(params.train_motion.out_dir) / run
+    for run in tqdm(runs, desc="probe runs"):
+        folder = Path(motion_dir) / run
         try:
             unet = load(folder)
         except (OSError, ValueError, RuntimeError, KeyError) as err:
             missing[run] = f"{folder}: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
             continue
         curves[run] = {}
-        scale = trained_scale(params, run)
+        scale = trained_scale(motion_runs, run)
         # the run at its training condition (with the adapter merged at 1 for a with-adapter run)
         trained = unet if scale == p.adapter_scale else load(folder, scale)
         final_grad = domain_signal.grad_fraction(trained, *grad_clips, scheduler, p.seed)
@@ -156,9 +167,10 @@ def write_probe_files(out_dir: Path, results: dict, curves: dict, missing: dict)
     write_json(out_dir / "missing.json", missing)
 
 
-def merge_shards(params: Params, shard_dirs: list[Path]) -> dict:
-    """The probe files of the processes' shards, merged in ``probe_runs`` order into ``probe.out_dir``:
-    the same files one process probing every run writes. Returns ``{probe: {run: metrics}}``."""
+def merge_shards(probes: list[str], runs: list[str], out_dir: str | Path, shard_dirs: list[Path]) -> dict:
+    """The probe files of the processes' shards (of ``probes``, the ``probe.probes``), merged in ``runs``
+    order (``probe_runs``) into ``out_dir`` (``probe.out_dir``): the same files one process probing every
+    run writes. Returns ``{probe: {run: metrics}}``."""
     import json
 
     def read(name: str) -> dict:
@@ -167,13 +179,13 @@ def merge_shards(params: Params, shard_dirs: list[Path]) -> dict:
             merged |= json.loads((d / name).read_text())
         return merged
 
-    order = {run: i for i, run in enumerate(probe_runs(params))}
+    order = {run: i for i, run in enumerate(runs)}
 
     def ordered(per_run: dict) -> dict:
         return dict(sorted(per_run.items(), key=lambda kv: order.get(kv[0], len(order))))
 
-    results = {name: ordered(read(f"{name}.json")) for name in (*params.probe.probes, *EXTRA)}
-    out = Path(params.probe.out_dir)
+    results = {name: ordered(read(f"{name}.json")) for name in (*probes, *EXTRA)}
+    out = Path(out_dir)
     write_probe_files(out, results, ordered(read("curves.json")), ordered(read("missing.json")))
     for d in shard_dirs:  # measured by one process only
         if (d / "adapter_gap.json").is_file():

@@ -16,6 +16,7 @@ the rest get zeros and mask 0 (``place_keyframes``, the pipeline's construction)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from torch import nn
 from animatelab.data.latents import EncodedClips
 from animatelab.sparsectrl.model import clip_sketches, place_keyframes
 from animatelab.outputs import without_wall_clock
-from animatelab.models.scheduler import study_schedule, training_scheduler
+from animatelab.models.scheduler import training_scheduler
 from animatelab.train.diffusion import (
     add_noise_one_timestep_per_video,
     diffusion_loss,
@@ -34,8 +35,21 @@ from animatelab.train.diffusion import (
 )
 
 if TYPE_CHECKING:
-    from animatelab.config import ConditionDraw, Params, SparseCtrlVariant
+    from animatelab.sparsectrl.schema import ConditionDraw, SparseCtrlVariant, TrainSparseCtrlParams
     from animatelab.train.randomness import StepRandom
+
+
+@dataclass(frozen=True)
+class FrozenVideoModel:
+    """The frozen video model an encoder steers (``train_sparsectrl.motion_run`` on the base): the base folder,
+    the motion run's folder, the domain adapter's folder and whether the run trained with it, and the
+    study's noise schedule. The stage reads them from params and passes them down."""
+
+    base_path: str
+    motion_dir: Path  # {train_motion.out_dir}/{motion_run}
+    adapter_dir: str
+    with_adapter: bool
+    schedule: dict[str, Any]
 
 
 class SparseClips(EncodedClips):
@@ -111,10 +125,11 @@ class SparseCtrlTrainee(nn.Module):
                          mid_block_additional_residual=mid).sample
 
 
-def sparse_loss_fn(model: SparseCtrlTrainee, params: "Params", modality: str, empty_text: torch.Tensor):
-    """``compute_loss(batch, rng)`` for ``fit``."""
-    ts = params.train_sparsectrl
-    scheduler = training_scheduler(study_schedule(params))
+def sparse_loss_fn(model: SparseCtrlTrainee, ts: "TrainSparseCtrlParams", modality: str, empty_text: torch.Tensor,
+                   schedule: dict[str, Any]):
+    """``compute_loss(batch, rng)`` for ``fit``: caption dropout and condition frames of ``ts`` (the
+    ``train_sparsectrl`` group), noise on the study's ``schedule``."""
+    scheduler = training_scheduler(schedule)
 
     def compute_loss(batch: dict, rng: "StepRandom") -> torch.Tensor:
         latents = batch["latents"]
@@ -169,48 +184,48 @@ def condition_sensitivity(encoder: nn.Module, dataset: "SparseClips", modality: 
     return {f"vs_{k}": float((out["own"] - out[k]).norm() / norm) if norm > 0 else 0.0 for k in ("other", "none")}
 
 
-def sparsectrl_fingerprint(params: "Params", variant: str) -> str:
-    """Hash of what determines an encoder's weights: its params, base, adapter and motion module."""
+def sparsectrl_fingerprint(ts: "TrainSparseCtrlParams", variant: str, video: FrozenVideoModel) -> str:
+    """Hash of what determines an encoder's weights: its params (``ts``, the ``train_sparsectrl`` group),
+    base, adapter and motion module (``video``)."""
     from animatelab.models.assemble import adapter_file
     from animatelab.train.checkpoint import params_fingerprint
     from animatelab.train.motion import _file_identity
 
-    ts = params.train_sparsectrl
-    parts = [ts.variants[variant], ts.frames, ts.loop, study_schedule(params), ts.dataset, ts.condition, ts.canny_thresholds,
+    parts = [ts.variants[variant], ts.frames, ts.loop, video.schedule, ts.dataset, ts.condition, ts.canny_thresholds,
              ts.motion_num_attention_heads, ts.sketch_embedding_channels, ts.sketch_embedding_init, ts.motion_run]
-    files = [Path(params.base.path) / "unet", Path(params.train_motion.out_dir) / ts.motion_run]
-    if params.train_motion.runs[ts.motion_run].with_adapter:
-        files.append(adapter_file(params.train_adapter.out_dir))
+    files = [Path(video.base_path) / "unet", Path(video.motion_dir)]
+    if video.with_adapter:
+        files.append(adapter_file(video.adapter_dir))
     return params_fingerprint(*parts, *(_file_identity(f) for f in files))
 
 
-def frozen_video_unet(params: "Params", adapter_scale: float | None = None):
-    """The motion run's ``UNetMotionModel`` on the base (+ domain adapter at ``adapter_scale``; None:
-    scale 1 when the motion run was trained with it, as during training), frozen."""
+def frozen_video_unet(video: FrozenVideoModel, adapter_scale: float | None = None):
+    """``(unet2d, UNetMotionModel)``: the motion run of ``video`` on the base (+ domain adapter at
+    ``adapter_scale``; None: scale 1 when the motion run was trained with it, as during training), frozen."""
     from animatelab.models.assemble import motion_unet
 
-    run = params.train_sparsectrl.motion_run
-    scale = (1.0 if params.train_motion.runs[run].with_adapter else 0.0) if adapter_scale is None else adapter_scale
-    adapter = params.train_adapter.out_dir if scale > 0 else None
-    unet2d = motion_unet(params.base.path, adapter=adapter, adapter_scale=scale)
-    return unet2d, motion_unet(unet2d, Path(params.train_motion.out_dir) / run)
+    scale = (1.0 if video.with_adapter else 0.0) if adapter_scale is None else adapter_scale
+    adapter = video.adapter_dir if scale > 0 else None
+    unet2d = motion_unet(video.base_path, adapter=adapter, adapter_scale=scale)
+    return unet2d, motion_unet(unet2d, Path(video.motion_dir))
 
 
-def new_encoder(params: "Params", unet2d: nn.Module, variant: "SparseCtrlVariant"):
+def new_encoder(ts: "TrainSparseCtrlParams", base_path: str | Path, unet2d: nn.Module, variant: "SparseCtrlVariant"):
+    """A fresh encoder for ``variant`` on ``unet2d`` (the base at ``base_path``: its VAE's depth sets the
+    condition embedding's), shaped by ``ts`` (the ``train_sparsectrl`` group)."""
     from animatelab.sparsectrl.model import build_encoder
 
-    ts = params.train_sparsectrl
-    vae_cfg = json_config(Path(params.base.path) / "vae")
+    vae_cfg = json_config(Path(base_path) / "vae")
     return build_encoder(unet2d, variant, len(vae_cfg["block_out_channels"]), ts.motion_num_attention_heads,
                          max(32, ts.frames), ts.sketch_embedding_channels, ts.sketch_embedding_init)
 
 
-def sketch_kwargs(params: "Params", variant: "SparseCtrlVariant") -> dict[str, Any]:
-    """``clip_sketches``' keyword arguments of a variant's training; the sampler reads the same values
-    back from the encoder's ``sparsectrl.json`` (variant, thresholds, synth_dir)."""
-    ts = params.train_sparsectrl
+def sketch_kwargs(ts: "TrainSparseCtrlParams", variant: "SparseCtrlVariant", written: int) -> dict[str, Any]:
+    """``clip_sketches``' keyword arguments of a variant's training (``written``: the synthetic world's
+    resolution, ``synth_data.resolution``); the sampler reads the same values back from the encoder's
+    ``sparsectrl.json`` (variant, thresholds, synth_dir)."""
     return {"source": variant.sketch_source, "thresholds": tuple(ts.canny_thresholds), "synth_dir": ts.synth_dir,
-            "written": params.synth_data.resolution}
+            "written": written}
 
 
 def json_config(folder: Path) -> dict:
@@ -219,23 +234,26 @@ def json_config(folder: Path) -> dict:
     return json.loads((folder / "config.json").read_text())
 
 
-def train_sparsectrl(params: "Params", variant: str) -> dict[str, Any]:
-    """Train encoder ``variant`` and write ``{out_dir}/{variant}`` (diffusers folder + info); a summary."""
+def train_sparsectrl(ts: "TrainSparseCtrlParams", variant: str, video: FrozenVideoModel, *, encoded_dir: str | Path,
+                     prepared_dir: str | Path, synth_resolution: int) -> dict[str, Any]:
+    """Train encoder ``variant`` of ``ts`` (the ``train_sparsectrl`` group) on ``video`` and write
+    ``{out_dir}/{variant}`` (diffusers folder + info); a summary. ``encoded_dir`` / ``prepared_dir``: the
+    encode cache and the prepared clips (sketch variants) holding ``ts.dataset``; ``synth_resolution``: the
+    synthetic world's (``synth_data.resolution``), at which ground-truth sketches are drawn."""
     from animatelab.sparsectrl.model import save_encoder
     from animatelab.train.loop import fit
     from animatelab.utils import write_json
 
-    ts = params.train_sparsectrl
     cfg = ts.variants[variant]
     loop = ts.loop.for_run(cfg.seed, cfg.steps)
-    prepared = Path(params.prepare.out_dir) / ts.dataset if cfg.modality == "sketch" else None
-    dataset = SparseClips(Path(params.encode.out_dir) / ts.dataset, ts.frames, prepared, sketch_kwargs(params, cfg))
-    unet2d, unet = frozen_video_unet(params)
-    model = SparseCtrlTrainee(new_encoder(params, unet2d, cfg), unet)
+    prepared = Path(prepared_dir) / ts.dataset if cfg.modality == "sketch" else None
+    dataset = SparseClips(Path(encoded_dir) / ts.dataset, ts.frames, prepared, sketch_kwargs(ts, cfg, synth_resolution))
+    unet2d, unet = frozen_video_unet(video)
+    model = SparseCtrlTrainee(new_encoder(ts, video.base_path, unet2d, cfg), unet)
     out_dir = Path(ts.out_dir) / variant
-    result = fit(trainable=model, compute_loss=sparse_loss_fn(model, params, cfg.modality, dataset.empty_text),
+    result = fit(trainable=model, compute_loss=sparse_loss_fn(model, ts, cfg.modality, dataset.empty_text, video.schedule),
                  dataset=dataset, loop=loop, checkpoint_dir=Path(ts.checkpoint_dir) / variant,
-                 fingerprint=sparsectrl_fingerprint(params, variant), run_name=f"train_sparsectrl@{variant}",
+                 fingerprint=sparsectrl_fingerprint(ts, variant, video), run_name=f"train_sparsectrl@{variant}",
                  loss_csv=out_dir / "loss.csv")
     encoder = model.encoder.eval()
     info = {"variant": cfg.model_dump(mode="json"), "name": variant, "motion_run": ts.motion_run,

@@ -26,7 +26,9 @@ def load_baseline(params: Params, target: str, prompts: list[dict], control: dic
     from animatelab.controlnet.layout import baseline_folder
     from animatelab.stages.evaluate import load_latents
 
-    folder = baseline_folder(params, target)
+    sc = params.sample_controlnet
+    folder = baseline_folder(sc.targets[target], sc.adapter_scale, params.sample.out_dir,
+                             params.sample_moonshot.out_dir)
     if not (folder / "videos.npy").is_file():
         raise ParamsError(f"evaluate_controlnet: no baseline {folder}/videos.npy (the uncontrolled samples)")
     base = json.loads((folder / "prompts.json").read_text())[: len(prompts)]

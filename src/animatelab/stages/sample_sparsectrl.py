@@ -10,7 +10,8 @@ from animatelab.tracking import stage_run
 def run(params: Params, args) -> None:
     from pathlib import Path
 
-    from animatelab.sampling import log_sample_dir
+    from animatelab.models.scheduler import study_schedule
+    from animatelab.sampling import StudyModels, log_sample_dir
     from animatelab.sparsectrl.sampling import sample_variant
 
     variant = check_variant(params, args.run)
@@ -21,6 +22,12 @@ def run(params: Params, args) -> None:
     if max(ss.keyframes_for(variant)) > params.sample.frames:
         raise ParamsError(f"sample_sparsectrl keyframes {ss.keyframes_for(variant)} exceed sample.frames")
     with stage_run("sample_sparsectrl", {"sample_sparsectrl": ss.model_dump(mode="json")}, variant):
-        for key, res in sample_variant(params, variant).items():
+        ts = params.train_sparsectrl
+        models = StudyModels(params.base.path, params.train_adapter.out_dir, study_schedule(params.base))
+        results = sample_variant(ss, variant, s=params.sample, models=models,
+                                 motion_dir=Path(params.train_motion.out_dir) / ts.motion_run,
+                                 encoder_dir=Path(ts.out_dir) / variant, synth_dir=ts.synth_dir,
+                                 synth_resolution=params.synth_data.resolution)
+        for key, res in results.items():
             log_sample_dir(Path(res["dir"]), key, params.sample.log_videos, ("prompts.json", "keyframes.json"),
                            timings=res, metric_prefix=f"{key}.", fps=params.sample.fps)

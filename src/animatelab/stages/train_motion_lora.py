@@ -10,6 +10,7 @@ from animatelab.tracking import stage_run
 def run(params: Params, args) -> None:
     import mlflow
 
+    from animatelab.models.scheduler import study_schedule
     from animatelab.train.motion_lora import train_motion_lora
 
     p = params.train_motion_lora
@@ -22,5 +23,7 @@ def run(params: Params, args) -> None:
     check_paths(params, "train_motion_lora")
     with stage_run("train_motion_lora", {"train_motion_lora": p.model_dump(mode="json")},
                    RunId("motion_lora", str(n)).train_folder):
-        summary = train_motion_lora(params, n)
+        summary = train_motion_lora(p, n, motion=params.train_motion, encoded_dir=params.encode.out_dir,
+                                    base_path=params.base.path, adapter_dir=params.train_adapter.out_dir,
+                                    schedule=study_schedule(params.base))
         mlflow.log_metrics({k: float(summary[k]) for k in ("seconds", "final_loss") if summary[k] is not None})

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from animatelab.outputs import content_digest, without_wall_clock
-from animatelab.models.scheduler import study_schedule, training_scheduler
+from animatelab.models.scheduler import training_scheduler
 from animatelab.train.diffusion import (
     add_noise_one_timestep_per_video,
     diffusion_loss,
@@ -22,7 +22,7 @@ from animatelab.train.diffusion import (
 )
 
 if TYPE_CHECKING:
-    from animatelab.config import Params
+    from animatelab.schema.train import TrainMotionParams
     from animatelab.train.randomness import StepRandom
 
 
@@ -54,16 +54,17 @@ def assert_only_motion_trainable(unet: torch.nn.Module, allowed: tuple[str, ...]
     return names
 
 
-def motion_fingerprint(params: "Params", run: str, extra: Any = None) -> str:
-    """Hash of what determines a run's weights: its params, frames, loop, noise, base/adapter identity."""
+def motion_fingerprint(tm: "TrainMotionParams", run: str, *, schedule: dict[str, Any], base_path: str | Path,
+                       adapter_dir: str | Path, extra: Any = None) -> str:
+    """Hash of what determines a run's weights: its params, frames, loop, noise (``schedule``), base/adapter
+    identity (the files under ``base_path`` and ``adapter_dir``; the adapter only for a with-adapter run)."""
     from animatelab.models.assemble import adapter_file
     from animatelab.train.checkpoint import params_fingerprint
 
-    tm = params.train_motion
     cfg = tm.runs[run]
-    adapter = _file_identity(adapter_file(params.train_adapter.out_dir)) if cfg.with_adapter else None
-    return params_fingerprint(cfg, tm.frames, tm.loop, study_schedule(params), tm.dataset,
-                              _file_identity(Path(params.base.path) / "unet"), adapter, extra)
+    adapter = _file_identity(adapter_file(adapter_dir)) if cfg.with_adapter else None
+    return params_fingerprint(cfg, tm.frames, tm.loop, schedule, tm.dataset,
+                              _file_identity(Path(base_path) / "unet"), adapter, extra)
 
 
 def _file_identity(path: Path) -> str:
@@ -72,12 +73,12 @@ def _file_identity(path: Path) -> str:
     return content_digest(path) if path.exists() else "missing"
 
 
-def load_frozen_unet2d(params: "Params", with_adapter: bool, scale: float = 1.0):
-    """The base UNet2DConditionModel, with the domain adapter merged at ``scale`` when asked; frozen, eval."""
+def load_frozen_unet2d(base_path: str | Path, adapter_dir: str | Path | None = None, scale: float = 1.0):
+    """The base UNet2DConditionModel at ``base_path``, with the domain adapter of ``adapter_dir`` merged at
+    ``scale`` when given; frozen, eval."""
     from animatelab.models.assemble import motion_unet
 
-    return motion_unet(params.base.path, adapter=params.train_adapter.out_dir if with_adapter else None,
-                       adapter_scale=scale)
+    return motion_unet(base_path, adapter=adapter_dir, adapter_scale=scale)
 
 
 def _publish_snapshots(src: Path, dst: Path) -> None:
@@ -90,8 +91,11 @@ def _publish_snapshots(src: Path, dst: Path) -> None:
         shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".*"))
 
 
-def train_motion(params: "Params", run: str) -> dict[str, Any]:
-    """Train run ``run`` of ``train_motion`` and write its folder (CONTRACTS.md); returns a summary."""
+def train_motion(tm: "TrainMotionParams", run: str, *, encoded_dir: str | Path, base_path: str | Path,
+                 adapter_dir: str | Path, schedule: dict[str, Any]) -> dict[str, Any]:
+    """Train run ``run`` of ``tm`` (the ``train_motion`` group) on the encode cache ``encoded_dir`` over the
+    base at ``base_path`` (+ the domain adapter of ``adapter_dir`` for a with-adapter run) and write its
+    folder (CONTRACTS.md); ``schedule``: the study's noise schedule. Returns a summary."""
     from animatelab.data.latents import EncodedClips
     from animatelab.models.motion import build_motion_unet, save_motion
     from animatelab.parallel import is_main_process
@@ -99,13 +103,12 @@ def train_motion(params: "Params", run: str) -> dict[str, Any]:
     from animatelab.train.loop import FitResult, fit, write_loss_csv
     from animatelab.utils import write_json
 
-    tm = params.train_motion
     if run not in tm.runs:
         raise KeyError(f"train_motion.runs has no run {run!r} (have: {', '.join(tm.runs)})")
     cfg = tm.runs[run]
     loop = tm.loop.for_run(cfg.seed, cfg.steps or None)  # steps 0 (the untrained floor) fits nothing below
-    dataset = EncodedClips(Path(params.encode.out_dir) / tm.dataset, frames=tm.frames)
-    unet2d = load_frozen_unet2d(params, cfg.with_adapter)
+    dataset = EncodedClips(Path(encoded_dir) / tm.dataset, frames=tm.frames)
+    unet2d = load_frozen_unet2d(base_path, adapter_dir if cfg.with_adapter else None)
     unet = build_motion_unet(unet2d, cfg.module, seed=cfg.seed)
     trainable = assert_only_motion_trainable(unet)
     trainable_names = set(trainable)
@@ -115,9 +118,10 @@ def train_motion(params: "Params", run: str) -> dict[str, Any]:
         result = FitResult(steps=0, losses=[], state={}, loss_csv=write_loss_csv(out_dir / "loss.csv", []))
     else:
         result = fit(
-            trainable=unet, compute_loss=video_loss_fn(unet, study_schedule(params), dataset.empty_text, loop.cfg_dropout),
+            trainable=unet, compute_loss=video_loss_fn(unet, schedule, dataset.empty_text, loop.cfg_dropout),
             dataset=dataset, loop=loop, checkpoint_dir=Path(tm.checkpoint_dir) / run,
-            fingerprint=motion_fingerprint(params, run), run_name=f"train_motion@{run}",
+            fingerprint=motion_fingerprint(tm, run, schedule=schedule, base_path=base_path, adapter_dir=adapter_dir),
+            run_name=f"train_motion",
             loss_csv=out_dir / "loss.csv", snapshot_steps=snapshot_steps(loop.steps, tm.snapshots),
         )
     unet.eval()
