@@ -7,6 +7,8 @@ on the batch size. The pipeline returns latents (``output_type="latent"``), kept
 ``latents.npy`` for latent-space metrics, then decoded with the pipeline's own VAE decode and
 video post-processing, so the pixels are those of ``output_type="np"``. One process loads the
 base once for all adapter scales of a run; the UNet, decode and write times are reported apart.
+Two study levers, off by default: ``sample.noise_prior: mixed`` (frame-correlated initial noise, as a
+run trained with that prior saw) and ``sample.free_init`` (diffusers' FreeInit).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from animatelab.utils import evenly_spaced
 from animatelab.runs import scale_folder, scale_name
 
 if TYPE_CHECKING:
-    from animatelab.config import Params
+    from animatelab.config import FreeInitParams, Params
 
 
 
@@ -104,6 +106,33 @@ def inference_scheduler(params: "Params"):
     return sampling_scheduler(study_schedule(params), params.sample.timestep_spacing, params.sample.sampler)
 
 
+def apply_free_init(pipe, free_init: "FreeInitParams | None"):
+    """``pipe`` with diffusers' FreeInit enabled on ``free_init``'s settings (None: left as it is). Returns it."""
+    if free_init is not None:
+        pipe.enable_free_init(**free_init.model_dump())
+    return pipe
+
+
+def initial_latents(pipe, generators: list[torch.Generator], frames: int, size: int, prior: str,
+                    alpha: float) -> torch.Tensor | None:
+    """The initial noise (B, C, F, h, w) of one pipeline call, one video per generator, under the
+    ``mixed`` prior: each video first draws what diffusers' ``prepare_latents`` draws from its generator
+    (independent noise, (1, C, F, h, w)), then one shared frame (1, C, 1, h, w), mixed as in training
+    (``train.diffusion.mix_noise``). ``independent``: None, so the pipeline draws its own noise exactly
+    as before."""
+    if prior == "independent":
+        return None
+    from animatelab.train.diffusion import mix_noise
+
+    c, h = pipe.unet.config.in_channels, size // pipe.vae_scale_factor
+    out = []
+    for g in generators:
+        independent = torch.randn((1, c, frames, h, h), generator=g)
+        shared = torch.randn((1, c, 1, h, h), generator=g)
+        out.append(mix_noise(independent, shared, alpha))
+    return torch.cat(out).to(pipe.unet.dtype)
+
+
 def build_pipeline(params: "Params", run: SampleRun, adapter_scale: float, base: Any = None):
     """An ``AnimateDiffPipeline`` for ``run`` with the domain adapter merged at ``adapter_scale``
     into ``base`` (loaded from ``base.path`` when not given; the merge changes ``base.unet``)."""
@@ -114,7 +143,7 @@ def build_pipeline(params: "Params", run: SampleRun, adapter_scale: float, base:
     base = base if base is not None else load_base(params.base.path)
     unet = motion_unet(base.unet, Path(params.train_motion.out_dir) / run.motion_run,
                        params.train_adapter.out_dir, adapter_scale)
-    pipe = pipeline(base, unet, inference_scheduler(params))
+    pipe = apply_free_init(pipeline(base, unet, inference_scheduler(params)), params.sample.free_init)
     if run.lora_dir is not None:
         pipe.load_lora_weights(str(run.lora_dir), weight_name=WEIGHT_NAME, adapter_name=ADAPTER_NAME)
         pipe.set_adapters([ADAPTER_NAME], [params.sample.lora_scale])
@@ -147,10 +176,11 @@ def denoise(pipe, prompts: list[str], params: "Params", first_seed: int) -> list
     for i in tqdm(range(0, len(prompts), s.batch_size), desc="sample batches"):
         batch = prompts[i : i + s.batch_size]
         gens = [torch.Generator().manual_seed(first_seed + i + j) for j in range(len(batch))]
+        latents = initial_latents(pipe, gens, s.frames, size, s.noise_prior, s.noise_alpha)
         with torch.inference_mode():
             out.append(pipe(prompt=batch, num_frames=s.frames, height=size, width=size,
                             num_inference_steps=s.num_inference_steps, guidance_scale=s.guidance_scale,
-                            generator=gens, output_type="latent").frames)
+                            generator=gens, output_type="latent", latents=latents).frames)
     return out
 
 

@@ -23,19 +23,21 @@ from animatelab.train.diffusion import (
 
 if TYPE_CHECKING:
     from animatelab.config import Params
+    from animatelab.schema.base import ObjectiveParams
     from animatelab.train.randomness import StepRandom
 
 
-def video_loss_fn(unet: torch.nn.Module, schedule: dict[str, Any], empty_text: torch.Tensor,
-                  cfg_dropout: float) -> Callable[[dict, "StepRandom"], torch.Tensor]:
+def video_loss_fn(unet: torch.nn.Module, schedule: dict[str, Any], empty_text: torch.Tensor, cfg_dropout: float,
+                  objective: "ObjectiveParams | None" = None) -> Callable[[dict, "StepRandom"], torch.Tensor]:
     """``compute_loss(batch, rng)`` for ``fit``: batch latents (B, F, C, h, w), text (B, L, D); ``schedule``:
-    the study's scheduler config (``models.scheduler.study_schedule``)."""
+    the study's scheduler config (``models.scheduler.study_schedule``); ``objective``: the run's timestep
+    distribution and noise prior (None: the official objective)."""
     scheduler = training_scheduler(schedule)
 
     def compute_loss(batch: dict, rng: "StepRandom") -> torch.Tensor:
         latents, text = batch["latents"], batch["text"]
         text = drop_captions(text, empty_text, cfg_dropout, rng)
-        noisy, eps, t = add_noise_one_timestep_per_video(scheduler, latents, rng)
+        noisy, eps, t = add_noise_one_timestep_per_video(scheduler, latents, rng, objective)
         frames = latents.shape[1]
         pred = unet(noisy.transpose(1, 2), t, encoder_hidden_states=text.repeat_interleave(frames, 0)).sample
         target = diffusion_target(scheduler, latents, eps, t)
@@ -62,8 +64,12 @@ def motion_fingerprint(params: "Params", run: str, extra: Any = None) -> str:
     tm = params.train_motion
     cfg = tm.runs[run]
     adapter = _file_identity(adapter_file(params.train_adapter.out_dir)) if cfg.with_adapter else None
-    return params_fingerprint(cfg, tm.frames, tm.loop, study_schedule(params), tm.dataset,
-                              _file_identity(Path(params.base.path) / "unet"), adapter, extra)
+    # the objective joins the hash only where it is not the official one, so a default run's fingerprint
+    # (written into its checkpoint's state.json, a DVC output) is what it was before the objective existed
+    objective = [] if cfg.objective.is_default() else [cfg.objective]
+    return params_fingerprint(cfg.model_dump(mode="json", exclude={"objective"}), tm.frames, tm.loop,
+                              study_schedule(params), tm.dataset, _file_identity(Path(params.base.path) / "unet"),
+                              adapter, extra, *objective)
 
 
 def _file_identity(path: Path) -> str:
@@ -115,7 +121,8 @@ def train_motion(params: "Params", run: str) -> dict[str, Any]:
         result = FitResult(steps=0, losses=[], state={}, loss_csv=write_loss_csv(out_dir / "loss.csv", []))
     else:
         result = fit(
-            trainable=unet, compute_loss=video_loss_fn(unet, study_schedule(params), dataset.empty_text, loop.cfg_dropout),
+            trainable=unet, compute_loss=video_loss_fn(unet, study_schedule(params), dataset.empty_text, loop.cfg_dropout,
+                                                       cfg.objective),
             dataset=dataset, loop=loop, checkpoint_dir=Path(tm.checkpoint_dir) / run,
             fingerprint=motion_fingerprint(params, run), run_name=f"train_motion@{run}",
             loss_csv=out_dir / "loss.csv", snapshot_steps=snapshot_steps(loop.steps, tm.snapshots),
@@ -124,7 +131,8 @@ def train_motion(params: "Params", run: str) -> dict[str, Any]:
     summary = result.summary(
         run=run, with_adapter=cfg.with_adapter, seed=cfg.seed, clips=len(dataset), frames=tm.frames,
         trainable_parameters=int(sum(p.numel() for n, p in unet.named_parameters() if n in trainable_names)),
-        design=cfg.module.model_dump(mode="json"))
+        design=cfg.module.model_dump(mode="json"),
+        **({} if cfg.objective.is_default() else {"objective": cfg.objective.model_dump(mode="json")}))
     if not is_main_process():  # under a multi-process launch, rank 0 alone writes the run's folder
         return summary
     _publish_snapshots(Path(tm.checkpoint_dir) / run / "snapshots", out_dir / "snapshots")
