@@ -107,7 +107,7 @@ def inference_scheduler(params: "Params"):
 
 
 def apply_free_init(pipe, free_init: "FreeInitParams | None"):
-    """``pipe`` with diffusers' FreeInit enabled on ``free_init``'s settings (None: left as it is). Returns it."""
+    """``pipe`` with diffusers' FreeInit enabled on ``free_init``'s settings (None: left as it is)."""
     if free_init is not None:
         pipe.enable_free_init(**free_init.model_dump())
     return pipe

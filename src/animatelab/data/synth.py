@@ -73,7 +73,7 @@ def sample_clip(
     if motion in DIRECTIONS and p.boundary != "clamp":
         # the drawn speed and size are kept: the path reflects (bounce) or wraps (wrap) at the edges
         # (``trajectory``); the same draws as ``clamp``, only the start position differs
-        dx, dy = DIRECTIONS[motion]
+        dx, _ = DIRECTIONS[motion]
         lo, hi = _range(*((el, er) if dx else (eu, ed)), size, r)
         along = lo + u1 * (hi - lo) if p.boundary == "bounce" else u1 * r - 0.5
         other = _range(*((eu, ed) if dx else (el, er)), size, r)

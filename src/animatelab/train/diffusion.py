@@ -49,7 +49,8 @@ def mix_noise(independent: torch.Tensor, shared: torch.Tensor, alpha: float) -> 
 
 
 def add_noise_one_timestep_per_video(
-    scheduler: "DDPMScheduler", latents: torch.Tensor, rng: "StepRandom", objective: "ObjectiveParams | None" = None
+    scheduler: "DDPMScheduler", latents: torch.Tensor, rng: "StepRandom",
+    objective: "ObjectiveParams | None" = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Noise image latents (B, C, h, w) or video latents (B, F, C, h, w) at one timestep per sample.
 

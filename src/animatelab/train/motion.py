@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from animatelab.train.randomness import StepRandom
 
 
-def video_loss_fn(unet: torch.nn.Module, schedule: dict[str, Any], empty_text: torch.Tensor, cfg_dropout: float,
+def video_loss_fn(unet: torch.nn.Module, schedule: dict[str, Any], empty_text: torch.Tensor,
+                  cfg_dropout: float,
                   objective: "ObjectiveParams | None" = None) -> Callable[[dict, "StepRandom"], torch.Tensor]:
     """``compute_loss(batch, rng)`` for ``fit``: batch latents (B, F, C, h, w), text (B, L, D); ``schedule``:
     the study's scheduler config (``models.scheduler.study_schedule``); ``objective``: the run's timestep
@@ -67,9 +68,9 @@ def motion_fingerprint(params: "Params", run: str, extra: Any = None) -> str:
     # the objective joins the hash only where it is not the official one, so a default run's fingerprint
     # (written into its checkpoint's state.json, a DVC output) is what it was before the objective existed
     objective = [] if cfg.objective.is_default() else [cfg.objective]
-    return params_fingerprint(cfg.model_dump(mode="json", exclude={"objective"}), tm.frames, tm.loop,
-                              study_schedule(params), tm.dataset, _file_identity(Path(params.base.path) / "unet"),
-                              adapter, extra, *objective)
+    run_config = cfg.model_dump(mode="json", exclude={"objective"})
+    return params_fingerprint(run_config, tm.frames, tm.loop, study_schedule(params), tm.dataset,
+                              _file_identity(Path(params.base.path) / "unet"), adapter, extra, *objective)
 
 
 def _file_identity(path: Path) -> str:
@@ -121,8 +122,9 @@ def train_motion(params: "Params", run: str) -> dict[str, Any]:
         result = FitResult(steps=0, losses=[], state={}, loss_csv=write_loss_csv(out_dir / "loss.csv", []))
     else:
         result = fit(
-            trainable=unet, compute_loss=video_loss_fn(unet, study_schedule(params), dataset.empty_text, loop.cfg_dropout,
-                                                       cfg.objective),
+            trainable=unet,
+            compute_loss=video_loss_fn(unet, study_schedule(params), dataset.empty_text, loop.cfg_dropout,
+                                       cfg.objective),
             dataset=dataset, loop=loop, checkpoint_dir=Path(tm.checkpoint_dir) / run,
             fingerprint=motion_fingerprint(params, run), run_name=f"train_motion@{run}",
             loss_csv=out_dir / "loss.csv", snapshot_steps=snapshot_steps(loop.steps, tm.snapshots),
