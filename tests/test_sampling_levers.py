@@ -105,3 +105,19 @@ def test_bad_sampling_levers_rejected(micro_params_dict, sample, fragment):
     micro_params_dict["sample"] = {**micro_params_dict["sample"], **sample}
     with pytest.raises(ParamsError, match=fragment):
         parse_params(micro_params_dict, "params.yaml")
+
+
+def test_noise_prior_run_reads_the_runs_training_prior(micro_params_dict):
+    from animatelab.sampling import noise_prior_for
+
+    runs = micro_params_dict["train_motion"]["runs"]
+    mixed, plain = list(runs)[:2]
+    runs[mixed] = {**runs[mixed], "objective": {"noise_prior": "mixed", "noise_alpha": 2.0}}
+    params = parse_params(micro_params_dict)
+    assert noise_prior_for(params, mixed) == ("independent", 1.0)  # the default: sample.noise_prior decides
+    micro_params_dict["sample"] = {**micro_params_dict["sample"], "noise_prior": "run"}
+    params = parse_params(micro_params_dict)
+    assert noise_prior_for(params, mixed) == ("mixed", 2.0)
+    assert noise_prior_for(params, plain) == ("independent", 1.0)
+    with pytest.raises(KeyError, match="noise_prior: run"):
+        noise_prior_for(params, None)

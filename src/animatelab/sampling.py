@@ -113,6 +113,18 @@ def apply_free_init(pipe, free_init: "FreeInitParams | None"):
     return pipe
 
 
+def noise_prior_for(params: "Params", motion_run: str | None = None) -> tuple[str, float]:
+    """``(prior, alpha)`` of the initial noise: ``sample.noise_prior`` and ``noise_alpha``, or under
+    ``noise_prior: run`` the ``objective`` that ``motion_run`` (a ``train_motion`` run) trained with."""
+    s = params.sample
+    if s.noise_prior != "run":
+        return s.noise_prior, s.noise_alpha
+    if motion_run not in params.train_motion.runs:
+        raise KeyError(f"sample.noise_prior: run needs a train_motion run to read, got {motion_run!r}")
+    objective = params.train_motion.runs[motion_run].objective
+    return objective.noise_prior, objective.noise_alpha
+
+
 def initial_latents(pipe, generators: list[torch.Generator], frames: int, size: int, prior: str,
                     alpha: float) -> torch.Tensor | None:
     """The initial noise (B, C, F, h, w) of one pipeline call, one video per generator, under the
@@ -165,18 +177,21 @@ def pipelines(params: "Params", run: SampleRun, scales: list[float]) -> Iterator
         yield scale, build_pipeline(params, run, scale, base)
 
 
-def denoise(pipe, prompts: list[str], params: "Params", first_seed: int) -> list[torch.Tensor]:
+def denoise(pipe, prompts: list[str], params: "Params", first_seed: int,
+            motion_run: str | None = None) -> list[torch.Tensor]:
     """Final latents per pipeline call, each (B, C, F, h, w): ``batch_size`` prompts per call,
-    seed ``first_seed + i`` per video."""
+    seed ``first_seed + i`` per video, initial noise of ``sample.noise_prior`` (``run``: the prior
+    ``motion_run`` trained with)."""
     from tqdm.auto import tqdm
 
     s = params.sample
+    prior, alpha = noise_prior_for(params, motion_run)
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
     out = []
     for i in tqdm(range(0, len(prompts), s.batch_size), desc="sample batches"):
         batch = prompts[i : i + s.batch_size]
         gens = [torch.Generator().manual_seed(first_seed + i + j) for j in range(len(batch))]
-        latents = initial_latents(pipe, gens, s.frames, size, s.noise_prior, s.noise_alpha)
+        latents = initial_latents(pipe, gens, s.frames, size, prior, alpha)
         with torch.inference_mode():
             out.append(pipe(prompt=batch, num_frames=s.frames, height=size, width=size,
                             num_inference_steps=s.num_inference_steps, guidance_scale=s.guidance_scale,
@@ -207,13 +222,14 @@ def clock(times: dict[str, float], key: str) -> Iterator[None]:
 
 
 def generate(pipe, prompts: list[str], params: "Params", first_seed: int,
-             times: dict[str, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+             times: dict[str, float] | None = None,
+             motion_run: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(uint8 videos (N, F, H, W, 3), float16 latents (N, F, C, h, w)); each call's latents are
     decoded as that call would have. ``times`` gets ``unet`` (text encoder + denoising) and
-    ``decode`` seconds."""
+    ``decode`` seconds; ``motion_run``: the train_motion run sampled (read by ``sample.noise_prior: run``)."""
     times = {} if times is None else times
     with clock(times, "unet"):
-        latents = denoise(pipe, prompts, params, first_seed)
+        latents = denoise(pipe, prompts, params, first_seed, motion_run)
     with clock(times, "decode"):
         videos = np.concatenate([decode(pipe, lat) for lat in latents])
     return videos, latents_array(latents)
@@ -287,7 +303,8 @@ def sample_run(params: "Params", run: str) -> dict[str, Any]:
         times: dict[str, float] = {}
         with clock(times, "load"):
             scale, pipe = next(built)
-        videos, latents = generate(pipe, [p["prompt"] for p in prompts], params, s.seed, times)
+        videos, latents = generate(pipe, [p["prompt"] for p in prompts], params, s.seed, times,
+                                   motion_run=spec.motion_run)
         out = scale_folder(s.out_dir, run, scale)
         with clock(times, "write"):
             write_videos(out, videos, prompts, s.fps, latents)

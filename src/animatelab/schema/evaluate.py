@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from animatelab.schema.base import LoopParams, NoisePrior, Strict
+from animatelab.schema.base import LoopParams, Strict
 
 
 # --------------------------------------------------------------------------- sample
@@ -50,9 +50,10 @@ class SampleParams(Strict):
     lora_motion: str = "zoom_in"
     timestep_spacing: Literal["leading", "trailing", "linspace"] = "leading"
     sampler: Literal["ddim", "dpmpp_2m"] = "ddim"  # the video pipelines' scheduler (models/scheduler.py)
-    # the initial latents of each video (seed + i): independent per frame (diffusers' own draw), or the
-    # mixed prior a run trained with ``objective.noise_prior: mixed`` (ObjectiveParams: the same formula)
-    noise_prior: NoisePrior = "independent"
+    # the initial latents of each video (seed + i): independent per frame (diffusers' own draw), the
+    # mixed prior of ``objective.noise_prior: mixed`` (ObjectiveParams: the same formula) at noise_alpha,
+    # or ``run``: the sampled run's own training prior and alpha (a MotionLoRA's: its motion run's)
+    noise_prior: Literal["independent", "mixed", "run"] = "independent"
     noise_alpha: float = Field(default=1.0, gt=0)
     free_init: FreeInitParams | None = None  # FreeInit on the AnimateDiff pipeline; None: off
     batch_size: int = Field(default=8, gt=0)  # prompts per pipeline call
