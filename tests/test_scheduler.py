@@ -45,3 +45,35 @@ def test_overrides_replace_only_their_keys(folder):
 def test_unknown_override_is_rejected(folder):
     with pytest.raises(ValueError, match="scheduler_overrides"):
         base_scheduler_config(folder, {"beta_shedule": "linear"})
+
+
+def test_zero_terminal_snr_with_v_prediction_is_reachable_through_the_overrides(folder):
+    """``base.scheduler_overrides: {rescale_betas_zero_snr: true, prediction_type: v_prediction}``: training
+    noises the last timestep to pure noise and predicts v; sampling reads the same schedule."""
+    from animatelab.train.diffusion import diffusion_target
+
+    config = base_scheduler_config(folder, {"rescale_betas_zero_snr": True, "prediction_type": "v_prediction"})
+    train = training_scheduler(config)
+    assert train.config.rescale_betas_zero_snr and float(train.alphas_cumprod[-1]) < 1e-6
+    assert float(training_scheduler(base_scheduler_config(folder)).alphas_cumprod[-1]) > 1e-3  # the default: not zero
+    latents, noise = torch.randn(2, 3, 4, 8, 8), torch.randn(2, 3, 4, 8, 8)
+    t = torch.tensor([999, 10])
+    v = diffusion_target(train, latents, noise, t)
+    assert torch.allclose(v[0], -latents[0], atol=1e-3)  # v = sqrt(a)·eps - sqrt(1-a)·x0 -> -x0 at zero SNR
+    ddim = sampling_scheduler(config, "trailing")
+    assert ddim.config.rescale_betas_zero_snr and ddim.config.prediction_type == "v_prediction"
+    assert torch.equal(ddim.alphas_cumprod, train.alphas_cumprod)
+    # an SD1.5-style folder whose scheduler config does not name the key accepts it too
+    import json
+
+    path = folder / "scheduler" / "scheduler_config.json"
+    saved = json.loads(path.read_text())
+    saved.pop("rescale_betas_zero_snr", None)
+    path.write_text(json.dumps(saved))
+    assert base_scheduler_config(folder, {"rescale_betas_zero_snr": True, "prediction_type": "v_prediction"})[
+        "rescale_betas_zero_snr"] is True
+
+
+def test_zero_terminal_snr_needs_v_prediction(folder):
+    with pytest.raises(ValueError, match="v_prediction"):
+        base_scheduler_config(folder, {"rescale_betas_zero_snr": True})

@@ -15,7 +15,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError, model_validator
 
-from animatelab.schema.base import LoopParams, NoiseScheduleParams, ParamsError, PositiveInt, Strict  # noqa: F401
+from animatelab.schema.base import (  # noqa: F401
+    LoopParams, NoiseScheduleParams, ObjectiveParams, ParamsError, PositiveInt, Strict,
+)
 from animatelab.controlnet.schema import (  # noqa: F401
     ControlTarget,
     EvaluateControlNetParams,
@@ -26,6 +28,7 @@ from animatelab.schema.data import DatasetSpec, EncodeParams, PrepareParams, Syn
 from animatelab.schema.evaluate import (  # noqa: F401
     EvaluateParams,
     FiguresParams,
+    FreeInitParams,
     ProbeParams,
     SampleParams,
     TrainEvalModelsParams,

@@ -7,6 +7,8 @@ on the batch size. The pipeline returns latents (``output_type="latent"``), kept
 ``latents.npy`` for latent-space metrics, then decoded with the pipeline's own VAE decode and
 video post-processing, so the pixels are those of ``output_type="np"``. One process loads the
 base once for all adapter scales of a run; the UNet, decode and write times are reported apart.
+Two study levers, off by default: ``sample.noise_prior: mixed`` (frame-correlated initial noise, as a
+run trained with that prior saw) and ``sample.free_init`` (diffusers' FreeInit).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from animatelab.utils import evenly_spaced
 from animatelab.runs import scale_folder, scale_name
 
 if TYPE_CHECKING:
-    from animatelab.schema.evaluate import SampleParams
+    from animatelab.schema.base import ObjectiveParams
+    from animatelab.schema.evaluate import FreeInitParams, SampleParams
     from animatelab.schema.train import TrainDirectionLoraParams, TrainMotionLoraParams
 
 
@@ -119,6 +122,44 @@ def inference_scheduler(schedule: dict[str, Any], s: "SampleParams"):
     return sampling_scheduler(schedule, s.timestep_spacing, s.sampler)
 
 
+def apply_free_init(pipe, free_init: "FreeInitParams | None"):
+    """``pipe`` with diffusers' FreeInit enabled on ``free_init``'s settings (None: left as it is)."""
+    if free_init is not None:
+        pipe.enable_free_init(**free_init.model_dump())
+    return pipe
+
+
+def noise_prior_for(s: "SampleParams", trained: "ObjectiveParams | None" = None) -> tuple[str, float]:
+    """``(prior, alpha)`` of the initial noise: ``s.noise_prior`` and ``noise_alpha`` (``s``: the ``sample``
+    group), or under ``noise_prior: run`` those of ``trained``, the objective the sampled motion run
+    trained with."""
+    if s.noise_prior != "run":
+        return s.noise_prior, s.noise_alpha
+    if trained is None:
+        raise KeyError("sample.noise_prior: run needs the objective of a train_motion run to read")
+    return trained.noise_prior, trained.noise_alpha
+
+
+def initial_latents(pipe, generators: list[torch.Generator], frames: int, size: int, prior: str,
+                    alpha: float) -> torch.Tensor | None:
+    """The initial noise (B, C, F, h, w) of one pipeline call, one video per generator, under the
+    ``mixed`` prior: each video first draws what diffusers' ``prepare_latents`` draws from its generator
+    (independent noise, (1, C, F, h, w)), then one shared frame (1, C, 1, h, w), mixed as in training
+    (``train.diffusion.mix_noise``). ``independent``: None, so the pipeline draws its own noise exactly
+    as before."""
+    if prior == "independent":
+        return None
+    from animatelab.train.diffusion import mix_noise
+
+    c, h = pipe.unet.config.in_channels, size // pipe.vae_scale_factor
+    out = []
+    for g in generators:
+        independent = torch.randn((1, c, frames, h, h), generator=g)
+        shared = torch.randn((1, c, 1, h, h), generator=g)
+        out.append(mix_noise(independent, shared, alpha))
+    return torch.cat(out).to(pipe.unet.dtype)
+
+
 def build_pipeline(models: StudyModels, s: "SampleParams", motion_dir: str | Path, run: SampleRun,
                    adapter_scale: float, base: Any = None):
     """An ``AnimateDiffPipeline`` for ``run`` (its motion module under ``motion_dir``, ``train_motion.out_dir``)
@@ -130,7 +171,7 @@ def build_pipeline(models: StudyModels, s: "SampleParams", motion_dir: str | Pat
 
     base = base if base is not None else load_base(models.base_path)
     unet = motion_unet(base.unet, Path(motion_dir) / run.motion_run, models.adapter_dir, adapter_scale)
-    pipe = pipeline(base, unet, inference_scheduler(models.schedule, s))
+    pipe = apply_free_init(pipeline(base, unet, inference_scheduler(models.schedule, s)), s.free_init)
     if run.lora_dir is not None:
         pipe.load_lora_weights(str(run.lora_dir), weight_name=WEIGHT_NAME, adapter_name=ADAPTER_NAME)
         pipe.set_adapters([ADAPTER_NAME], [s.lora_scale])
@@ -154,20 +195,24 @@ def pipelines(models: StudyModels, s: "SampleParams", motion_dir: str | Path, ru
         yield scale, build_pipeline(models, s, motion_dir, run, scale, base)
 
 
-def denoise(pipe, prompts: list[str], s: "SampleParams", first_seed: int) -> list[torch.Tensor]:
+def denoise(pipe, prompts: list[str], s: "SampleParams", first_seed: int,
+            noise: tuple[str, float] = ("independent", 1.0)) -> list[torch.Tensor]:
     """Final latents per pipeline call, each (B, C, F, h, w): ``batch_size`` prompts per call,
-    seed ``first_seed + i`` per video; frames, steps and guidance of ``s`` (the ``sample`` group)."""
+    seed ``first_seed + i`` per video; frames, steps and guidance of ``s`` (the ``sample`` group); the
+    initial noise of ``noise`` (``(prior, alpha)``, :func:`noise_prior_for`)."""
     from tqdm.auto import tqdm
 
+    prior, alpha = noise
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
     out = []
     for i in tqdm(range(0, len(prompts), s.batch_size), desc="sample batches"):
         batch = prompts[i : i + s.batch_size]
         gens = [torch.Generator().manual_seed(first_seed + i + j) for j in range(len(batch))]
+        latents = initial_latents(pipe, gens, s.frames, size, prior, alpha)
         with torch.inference_mode():
             out.append(pipe(prompt=batch, num_frames=s.frames, height=size, width=size,
                             num_inference_steps=s.num_inference_steps, guidance_scale=s.guidance_scale,
-                            generator=gens, output_type="latent").frames)
+                            generator=gens, output_type="latent", latents=latents).frames)
     return out
 
 
@@ -194,13 +239,14 @@ def clock(times: dict[str, float], key: str) -> Iterator[None]:
 
 
 def generate(pipe, prompts: list[str], s: "SampleParams", first_seed: int,
-             times: dict[str, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+             times: dict[str, float] | None = None,
+             noise: tuple[str, float] = ("independent", 1.0)) -> tuple[np.ndarray, np.ndarray]:
     """(uint8 videos (N, F, H, W, 3), float16 latents (N, F, C, h, w)); each call's latents are
     decoded as that call would have. ``times`` gets ``unet`` (text encoder + denoising) and
-    ``decode`` seconds."""
+    ``decode`` seconds; ``noise``: the initial noise's ``(prior, alpha)``."""
     times = {} if times is None else times
     with clock(times, "unet"):
-        latents = denoise(pipe, prompts, s, first_seed)
+        latents = denoise(pipe, prompts, s, first_seed, noise)
     with clock(times, "decode"):
         videos = np.concatenate([decode(pipe, lat) for lat in latents])
     return videos, latents_array(latents)
@@ -261,12 +307,14 @@ def log_sample_dir(out: Path, key: str, log_videos: int, files: tuple[str, ...] 
         mlflow.log_artifact(str(out / name), key)
 
 
-def sample_run(s: "SampleParams", spec: SampleRun, models: StudyModels,
-               motion_dir: str | Path) -> dict[str, Any]:
+def sample_run(s: "SampleParams", spec: SampleRun, models: StudyModels, motion_dir: str | Path,
+               trained: "ObjectiveParams | None" = None) -> dict[str, Any]:
     """Sample run ``spec`` (:func:`resolve_run`; motion modules under ``motion_dir``) at every scale of
-    ``s.scales_for(run)`` (``s``: the ``sample`` group) on the held-out prompts; returns ``{scale: {dir,
+    ``s.scales_for(run)`` (``s``: the ``sample`` group) on the held-out prompts; ``trained``: the objective
+    its motion run trained with (read under ``sample.noise_prior: run``). Returns ``{scale: {dir,
     seconds, videos, load/unet/decode/write seconds}}`` (``seconds``: load + UNet + decode, as before)."""
     run = spec.name
+    noise = noise_prior_for(s, trained)
     prompts = heldout_prompts(s.heldout_dir, s.ground_truth, s.num_videos, spec.lora_motion)
     results: dict[str, Any] = {}
     scales = s.scales_for(run)
@@ -275,7 +323,7 @@ def sample_run(s: "SampleParams", spec: SampleRun, models: StudyModels,
         times: dict[str, float] = {}
         with clock(times, "load"):
             scale, pipe = next(built)
-        videos, latents = generate(pipe, [p["prompt"] for p in prompts], s, s.seed, times)
+        videos, latents = generate(pipe, [p["prompt"] for p in prompts], s, s.seed, times, noise)
         out = scale_folder(s.out_dir, run, scale)
         with clock(times, "write"):
             write_videos(out, videos, prompts, s.fps, latents)

@@ -55,10 +55,13 @@ def render(
     sizes: np.ndarray,
     resolution: int,
     zooms: np.ndarray | None = None,
+    wrap: bool = False,
 ) -> np.ndarray:
     """Frames (F, R, R, 3) float32 in [0, 255] of one object in scene coordinates; ``zooms``
-    magnifies the whole scene about the frame centre (the camera zoom of the LoRA set).
-    Edges are anti-aliased by the object's area coverage of each pixel (supersampled)."""
+    magnifies the whole scene about the frame centre (the camera zoom of the LoRA set); ``wrap``
+    draws the object on a torus of period R (its copies one frame side away in x, y or both), so an
+    object across an edge shows on both sides. Edges are anti-aliased by the object's area coverage
+    of each pixel (supersampled)."""
     n = len(centres)
     g = _grid(resolution)
     u, v = g[None, None, :], g[None, :, None]
@@ -68,7 +71,13 @@ def render(
         u, v = (u - c) / z + c, (v - c) / z + c
     cx = centres[:, 0, None, None].astype(np.float32)
     cy = centres[:, 1, None, None].astype(np.float32)
-    mask = _shape_mask(shape, u - cx, v - cy, sizes.astype(np.float32)[:, None, None])
+    size = sizes.astype(np.float32)[:, None, None]
+    mask = _shape_mask(shape, u - cx, v - cy, size)
+    if wrap:
+        shifts = [(ox, oy) for ox in (-resolution, 0, resolution) for oy in (-resolution, 0, resolution)
+                  if ox or oy]
+        for ox, oy in shifts:
+            mask = mask | _shape_mask(shape, u - cx - ox, v - cy - oy, size)
     cover = _downsample(mask, resolution)[..., None]
     bg = _background(background, u, v, n, resolution)
     return bg + (np.asarray(COLOURS[colour], np.float32) - bg) * cover

@@ -70,7 +70,16 @@ def sample_clip(
     el, er, eu, ed = EXTENTS[shape]
     u1, u2 = rng.uniform(size=2)
     size_start = size_end = size
-    if motion in DIRECTIONS:
+    if motion in DIRECTIONS and p.boundary != "clamp":
+        # the drawn speed and size are kept: the path reflects (bounce) or wraps (wrap) at the edges
+        # (``trajectory``); the same draws as ``clamp``, only the start position differs
+        dx, _ = DIRECTIONS[motion]
+        lo, hi = _range(*((el, er) if dx else (eu, ed)), size, r)
+        along = lo + u1 * (hi - lo) if p.boundary == "bounce" else u1 * r - 0.5
+        other = _range(*((eu, ed) if dx else (el, er)), size, r)
+        across = other[0] + u2 * (other[1] - other[0])
+        centre = (along, across) if dx else (across, along)
+    elif motion in DIRECTIONS:
         dx, dy = DIRECTIONS[motion]
         ext = (el, er) if dx else (eu, ed)
         travel = speed * (f - 1)
@@ -112,25 +121,74 @@ def sample_clip(
                     (float(centre[0]), float(centre[1])), float(size_start), float(size_end))
 
 
+def reflect(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """``x`` folded into [lo, hi] by reflection off both ends (a bouncing path: speed kept, sign flipped)."""
+    span = hi - lo
+    if span <= 0:
+        return np.full_like(x, lo)
+    y = np.mod(x - lo, 2 * span)
+    return lo + np.where(y > span, 2 * span - y, y)
+
+
+def wrap(x: np.ndarray, resolution: int) -> np.ndarray:
+    """``x`` wrapped into the frame's extent [-0.5, resolution - 0.5) (pixel ``i`` is centred on ``i``)."""
+    return np.mod(x + 0.5, resolution) - 0.5
+
+
+def wraps(spec: ClipSpec, p: SynthDataParams) -> bool:
+    """Whether the clip's object wraps round the frame edges (drawn with its periodic copies)."""
+    return p.boundary == "wrap" and spec.motion in DIRECTIONS
+
+
+def inside_frame(spec: ClipSpec, p: SynthDataParams, centres: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """(F,) bool: the whole object lies inside the frame (within the 0.5 px margin every clip keeps)."""
+    el, er, eu, ed = EXTENTS[spec.shape]
+    x, y = centres[:, 0], centres[:, 1]
+    r, eps = p.resolution, 1e-6
+    return ((x - el * sizes >= -eps) & (x + er * sizes <= r - 1 + eps)
+            & (y - eu * sizes >= -eps) & (y + ed * sizes <= r - 1 + eps))
+
+
 def trajectory(spec: ClipSpec, p: SynthDataParams) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Scene-coordinate centres (F, 2), sizes (F,), and zooms (F,) or None, per written frame."""
+    """Scene-coordinate centres (F, 2), sizes (F,), and zooms (F,) or None, per written frame.
+
+    Under ``boundary: bounce`` a translation reflects off the centroid interval that keeps the object
+    whole in frame; under ``wrap`` its centre wraps into the frame's extent (the renderer draws the
+    periodic copies, so the object re-enters at the opposite edge)."""
     t = np.arange(p.frames, dtype=np.float64)
     centres = np.tile(np.asarray(spec.centre, np.float64), (p.frames, 1))
     if spec.motion in DIRECTIONS:
-        centres = centres + np.outer(t * spec.speed, DIRECTIONS[spec.motion])
+        dx, dy = DIRECTIONS[spec.motion]
+        centres = centres + np.outer(t * spec.speed, (dx, dy))
+        axis = 0 if dx else 1
+        if p.boundary == "bounce":
+            el, er, eu, ed = EXTENTS[spec.shape]
+            lo, hi = _range(*((el, er) if dx else (eu, ed)), spec.size_start, p.resolution)
+            centres[:, axis] = reflect(centres[:, axis], lo, hi)
+        elif p.boundary == "wrap":
+            centres[:, axis] = wrap(centres[:, axis], p.resolution)
     sizes = np.linspace(spec.size_start, spec.size_end, p.frames)
     zooms = p.resolution / (p.resolution - spec.speed * t) if spec.motion == "zoom_in" else None
     return centres, sizes, zooms
 
 
 def ground_truth(spec: ClipSpec, p: SynthDataParams) -> dict:
-    """Per-clip truth: attributes plus per-frame position and size in written-frame pixels."""
+    """Per-clip truth: attributes plus per-frame position and size in written-frame pixels.
+
+    Under a ``boundary`` other than ``clamp`` it also names the boundary and says per frame whether the
+    object is ``whole`` (inside the frame). Under ``wrap`` a cut object's position is the centre of the
+    object as if uncut, which neither of its visible parts shows. Under ``clamp`` neither key is
+    written, so the file keeps its bytes.
+    """
     centres, sizes, zooms = trajectory(spec, p)
     if zooms is not None:
         c = (p.resolution - 1) / 2
         centres = (centres - c) * zooms[:, None] + c
         sizes = sizes * zooms
+    extra = {} if p.boundary == "clamp" else {
+        "boundary": p.boundary, "whole": [bool(w) for w in inside_frame(spec, p, centres, sizes)]}
     return {
+        **extra,
         "shape": spec.shape,
         "colour": spec.colour,
         "background": spec.background,
@@ -158,7 +216,8 @@ def clip_specs(p: SynthDataParams, split: str, count: int) -> list[ClipSpec]:
 def render_clip(spec: ClipSpec, p: SynthDataParams) -> np.ndarray:
     """The clean (F, R, R, 3) float frames of a clip, before WebVid's defects."""
     centres, sizes, zooms = trajectory(spec, p)
-    return render(spec.shape, spec.colour, spec.background, centres, sizes, p.resolution, zooms)
+    return render(spec.shape, spec.colour, spec.background, centres, sizes, p.resolution, zooms,
+                  wrap=wraps(spec, p))
 
 
 def _write_clips(specs: list[ClipSpec], p: SynthDataParams, video_dir: str) -> int:

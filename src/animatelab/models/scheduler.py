@@ -33,11 +33,18 @@ def base_scheduler_config(base_path: str | Path, overrides: dict[str, Any] | Non
     from diffusers import DDIMScheduler
 
     config = dict(DDIMScheduler.load_config(str(base_path), subfolder="scheduler", local_files_only=True))
-    unknown = set(overrides or {}) - set(config) - {"beta_schedule", "beta_start", "beta_end",
-                                                    "num_train_timesteps", "prediction_type"}
+    allowed = {"beta_schedule", "beta_start", "beta_end", "num_train_timesteps", "prediction_type",
+               "rescale_betas_zero_snr"}  # named even where a folder's config (SD1.5's PNDM) lacks them
+    unknown = set(overrides or {}) - set(config) - allowed
     if unknown:
         raise ValueError(f"base.scheduler_overrides: unknown scheduler keys {sorted(unknown)}")
-    return {**config, **(overrides or {})}
+    merged = {**config, **(overrides or {})}
+    if merged.get("rescale_betas_zero_snr") and merged.get("prediction_type", "epsilon") != "v_prediction":
+        # at zero terminal SNR the last timestep's input is pure noise: epsilon is then given, not predicted,
+        # and DDIM divides by sqrt(alpha_bar) = 0 there (Lin et al. 2024 train these with v-prediction)
+        raise ValueError("base.scheduler_overrides: rescale_betas_zero_snr needs "
+                         "prediction_type: v_prediction")
+    return merged
 
 
 def training_scheduler(config: dict[str, Any]) -> "DDPMScheduler":

@@ -53,6 +53,30 @@ class LoopParams(Strict):
         return self.model_copy(update={"seed": seed} | ({} if steps is None else {"steps": steps}))
 
 
+NoisePrior = Literal["independent", "mixed"]
+
+
+class ObjectiveParams(Strict):
+    """How a video diffusion loss draws its timesteps and noise (``train.diffusion``).
+
+    ``timestep_sampling``: ``uniform`` over the training timesteps (the official trainer), or
+    ``high_noise``: ``t = min(T − 1, floor(T·(1 − u^k)))`` with u uniform in [0, 1) and ``timestep_bias``
+    k >= 1 (k = 1 is uniform; mean t ≈ T·k/(k+1): 2/3 of T at k = 2), weighting the noisy steps where a
+    video's layout, and so its motion, is decided.
+    ``noise_prior``: ``independent`` noise per frame (the official trainer), or PYoCo's ``mixed`` prior
+    ``eps_f = sqrt(a/(1+a))·shared + sqrt(1/(1+a))·independent_f`` with ``noise_alpha`` a: unit variance
+    per element, correlation a/(1+a) between any two frames of a video (a = 1: 0.5)."""
+
+    timestep_sampling: Literal["uniform", "high_noise"] = "uniform"
+    timestep_bias: float = Field(default=2.0, ge=1)
+    noise_prior: NoisePrior = "independent"
+    noise_alpha: float = Field(default=1.0, gt=0)
+
+    def is_default(self) -> bool:
+        """Whether this is the official objective (uniform timesteps, independent noise)."""
+        return self == ObjectiveParams()
+
+
 class NoiseScheduleParams(Strict):
     """Training noise schedule of the official AnimateDiff code (linear betas, eps-prediction)."""
 

@@ -17,7 +17,11 @@ class SynthDataParams(Strict):
     = no compression artefacts (the frames decode bit-exactly).
 
     Speeds are px/frame (translation), diameter px/frame (grow/shrink) or crop-side px/frame
-    (zoom); a clip whose speed would carry the object out of frame is shrunk, then slowed.
+    (zoom). ``boundary`` says what a translating object does at the frame edge: ``clamp`` (the
+    default) shrinks, then slows a clip whose straight path would leave the frame, so no path ever
+    reaches the edge; ``bounce`` keeps the drawn speed and size and reflects the path off the edges
+    (the object stays whole in frame); ``wrap`` keeps them too and lets the object leave one edge and
+    re-enter at the opposite one (a torus: the object is cut in two while it crosses).
     """
 
     seed: int = 0
@@ -37,6 +41,7 @@ class SynthDataParams(Strict):
     ]
     motion_lora_motion: Literal["zoom_in"] = "zoom_in"
     speed_range: tuple[float, float] = (0.4, 0.8)
+    boundary: Literal["clamp", "bounce", "wrap"] = "clamp"  # translations at the frame edge (above)
     object_size_range: tuple[float, float] = (0.22, 0.34)
     # WebVid's defects, each switchable on its own (docs/world.md): 0 turns the watermark / the blur
     # off; ``codec: lossless`` writes exactly the degraded frames (x264's RGB encoder at qp 0)

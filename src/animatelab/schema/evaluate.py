@@ -10,6 +10,22 @@ from animatelab.schema.base import LoopParams, Strict
 
 
 # --------------------------------------------------------------------------- sample
+class FreeInitParams(Strict):
+    """FreeInit (arXiv 2312.07537) as diffusers' ``AnimateDiffPipeline.enable_free_init`` applies it:
+    after each of ``num_iters`` denoising passes (the first included) the result is re-noised to the last
+    training timestep and its low spatio-temporal frequencies (a ``method`` low-pass filter with
+    normalised stop frequencies ``spatial_stop_frequency`` / ``temporal_stop_frequency``) kept under fresh
+    high-frequency noise; ``num_iters`` times the sampling cost (``use_fast_sampling``: fewer steps on
+    the early passes)."""
+
+    num_iters: int = Field(default=3, ge=1)
+    use_fast_sampling: bool = False
+    method: Literal["butterworth", "gaussian", "ideal"] = "butterworth"
+    order: int = Field(default=4, gt=0)  # butterworth only
+    spatial_stop_frequency: float = Field(default=0.25, gt=0, le=1)
+    temporal_stop_frequency: float = Field(default=0.25, gt=0, le=1)
+
+
 class SampleParams(Strict):
     """AnimateDiffPipeline samples of one run at each domain-adapter scale.
 
@@ -34,6 +50,12 @@ class SampleParams(Strict):
     lora_motion: str = "zoom_in"
     timestep_spacing: Literal["leading", "trailing", "linspace"] = "leading"
     sampler: Literal["ddim", "dpmpp_2m"] = "ddim"  # the video pipelines' scheduler (models/scheduler.py)
+    # the initial latents of each video (seed + i): independent per frame (diffusers' own draw), the
+    # mixed prior of ``objective.noise_prior: mixed`` (ObjectiveParams: the same formula) at noise_alpha,
+    # or ``run``: the sampled run's own training prior and alpha (a MotionLoRA's: its motion run's)
+    noise_prior: Literal["independent", "mixed", "run"] = "independent"
+    noise_alpha: float = Field(default=1.0, gt=0)
+    free_init: FreeInitParams | None = None  # FreeInit on the AnimateDiff pipeline; None: off
     batch_size: int = Field(default=8, gt=0)  # prompts per pipeline call
     fps: int = Field(default=8, gt=0)
     log_videos: int = Field(default=4, ge=0)  # mp4/gif logged to MLflow per scale

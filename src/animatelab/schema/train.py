@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from animatelab.schema.base import LoopParams, Strict
+from animatelab.schema.base import LoopParams, ObjectiveParams, Strict
 from animatelab.schema.models import LoraParams, MotionModuleParams
 
 
@@ -40,12 +40,15 @@ class MotionRun(Strict):
     ``steps`` None trains ``train_motion.loop.steps``; 0 keeps the module as initialised (``proj_out`` zero,
     so the UNet draws each frame as the base image model does): RQ1's floor, what its metrics read on
     videos that learned nothing from the video data.
+    ``objective``: how the loss draws timesteps and noise (``ObjectiveParams``; the default is the
+    official trainer's, and leaves the run's fingerprint and outputs as they were).
     """
 
     with_adapter: bool
     seed: int = 0
     module: MotionModuleParams = MotionModuleParams()
     steps: int | None = Field(default=None, ge=0)
+    objective: ObjectiveParams = ObjectiveParams()
 
 
 class TrainMotionParams(Strict):

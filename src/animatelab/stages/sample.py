@@ -34,6 +34,7 @@ def run(params: Params, args) -> None:
     check_paths(params, "sample")
     s = params.sample
     with stage_run("sample", {"sample": s.model_dump(mode="json")}, args.run):
-        results = sample_run(s, spec, study_models(params), params.train_motion.out_dir)
+        trained = params.train_motion.runs[spec.motion_run].objective if spec.motion_run in params.train_motion.runs else None
+        results = sample_run(s, spec, study_models(params), params.train_motion.out_dir, trained)
         for key, res in results.items():
             log_sample_dir(Path(res["dir"]), key, s.log_videos, timings=res, metric_prefix=f"{key}.", fps=s.fps)

@@ -22,20 +22,23 @@ from animatelab.train.diffusion import (
 )
 
 if TYPE_CHECKING:
+    from animatelab.schema.base import ObjectiveParams
     from animatelab.schema.train import TrainMotionParams
     from animatelab.train.randomness import StepRandom
 
 
 def video_loss_fn(unet: torch.nn.Module, schedule: dict[str, Any], empty_text: torch.Tensor,
-                  cfg_dropout: float) -> Callable[[dict, "StepRandom"], torch.Tensor]:
+                  cfg_dropout: float,
+                  objective: "ObjectiveParams | None" = None) -> Callable[[dict, "StepRandom"], torch.Tensor]:
     """``compute_loss(batch, rng)`` for ``fit``: batch latents (B, F, C, h, w), text (B, L, D); ``schedule``:
-    the study's scheduler config (``models.scheduler.study_schedule``)."""
+    the study's scheduler config (``models.scheduler.study_schedule``); ``objective``: the run's timestep
+    distribution and noise prior (None: the official objective)."""
     scheduler = training_scheduler(schedule)
 
     def compute_loss(batch: dict, rng: "StepRandom") -> torch.Tensor:
         latents, text = batch["latents"], batch["text"]
         text = drop_captions(text, empty_text, cfg_dropout, rng)
-        noisy, eps, t = add_noise_one_timestep_per_video(scheduler, latents, rng)
+        noisy, eps, t = add_noise_one_timestep_per_video(scheduler, latents, rng, objective)
         frames = latents.shape[1]
         pred = unet(noisy.transpose(1, 2), t, encoder_hidden_states=text.repeat_interleave(frames, 0)).sample
         target = diffusion_target(scheduler, latents, eps, t)
@@ -63,8 +66,12 @@ def motion_fingerprint(tm: "TrainMotionParams", run: str, *, schedule: dict[str,
 
     cfg = tm.runs[run]
     adapter = _file_identity(adapter_file(adapter_dir)) if cfg.with_adapter else None
-    return params_fingerprint(cfg, tm.frames, tm.loop, schedule, tm.dataset,
-                              _file_identity(Path(base_path) / "unet"), adapter, extra)
+    # the objective joins the hash only where it is not the official one, so a default run's fingerprint
+    # (written into its checkpoint's state.json, a DVC output) is what it was before the objective existed
+    objective = [] if cfg.objective.is_default() else [cfg.objective]
+    run_config = cfg.model_dump(mode="json", exclude={"objective"})
+    return params_fingerprint(run_config, tm.frames, tm.loop, schedule, tm.dataset,
+                              _file_identity(Path(base_path) / "unet"), adapter, extra, *objective)
 
 
 def _file_identity(path: Path) -> str:
@@ -118,7 +125,8 @@ def train_motion(tm: "TrainMotionParams", run: str, *, encoded_dir: str | Path, 
         result = FitResult(steps=0, losses=[], state={}, loss_csv=write_loss_csv(out_dir / "loss.csv", []))
     else:
         result = fit(
-            trainable=unet, compute_loss=video_loss_fn(unet, schedule, dataset.empty_text, loop.cfg_dropout),
+            trainable=unet,
+            compute_loss=video_loss_fn(unet, schedule, dataset.empty_text, loop.cfg_dropout, cfg.objective),
             dataset=dataset, loop=loop, checkpoint_dir=Path(tm.checkpoint_dir) / run,
             fingerprint=motion_fingerprint(tm, run, schedule=schedule, base_path=base_path, adapter_dir=adapter_dir),
             run_name=f"train_motion",
@@ -128,7 +136,8 @@ def train_motion(tm: "TrainMotionParams", run: str, *, encoded_dir: str | Path, 
     summary = result.summary(
         run=run, with_adapter=cfg.with_adapter, seed=cfg.seed, clips=len(dataset), frames=tm.frames,
         trainable_parameters=int(sum(p.numel() for n, p in unet.named_parameters() if n in trainable_names)),
-        design=cfg.module.model_dump(mode="json"))
+        design=cfg.module.model_dump(mode="json"),
+        **({} if cfg.objective.is_default() else {"objective": cfg.objective.model_dump(mode="json")}))
     if not is_main_process():  # under a multi-process launch, rank 0 alone writes the run's folder
         return summary
     _publish_snapshots(Path(tm.checkpoint_dir) / run / "snapshots", out_dir / "snapshots")
