@@ -311,6 +311,20 @@ def _table_section(title: str, path: Path) -> list[str]:
     return [f"## {title}", "", body.rstrip(), ""]
 
 
+def _rq8(p: FiguresParams) -> list[str]:
+    """RQ8: one line per goal (which levers meet it), the lever table and figure."""
+    from animatelab.figures.build import rq8_levers
+    from animatelab.figures.levers import findings
+
+    read = [lv for lv in rq8_levers(p) if lv.values]
+    lines = ["## RQ8: what makes a motion module learn motion", "",
+             "Each lever changes one thing in the core's with-adapter recipe (its first row); each run is read "
+             "with the adapter dropped, against the real clips of its own world.", ""]
+    lines += findings(read, p.rq8_metrics) + [""]
+    lines += _table_section("RQ8 levers", Path(p.tables_dir) / "rq8_levers.md")[2:]
+    return lines + ["![RQ8](figures/rq8_levers.png)", ""]
+
+
 def _probes(p: FiguresParams) -> list[str]:
     results, _ = probes.load(p.probes_dir)
     lines = ["## Probes: where the appearance signal goes", ""]
@@ -447,6 +461,7 @@ def write_readme(p: FiguresParams, manifest: dict) -> Path:
         lines += ["`dir_*` runs: one MotionLoRA per direction, each sampled with prompts asking for its direction; "
                   "the other runs use the held-out prompts (all seven motions).", "", "![RQ5](figures/rq5_prompt_motion.png)", ""]
     lines += (_probes(p) if "probes" in want else []) + (_rq6(p) if "rq6" in want else []) + rq7
+    lines += _rq8(p) if "rq8" in want else []
     missing = sorted(set(manifest.get("missing", [])) | set(store.missing))
     lines += ["## Missing inputs", ""] + ([f"- {m}" for m in missing] or ["- none"]) + [""]
     out = Path(p.readme)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from animatelab.config import FiguresParams
-from animatelab.figures import ablations, grids, moonshot, probes, sparsectrl, tables
+from animatelab.figures import ablations, grids, levers, moonshot, probes, sparsectrl, tables
 from animatelab.figures.metrics import MetricsStore
 from animatelab.figures.style import paper_style, save
 from animatelab.runs import scale_folder
@@ -29,6 +29,26 @@ def _rq7(store: MetricsStore, p: FiguresParams, keep, out_tables: list[Path]) ->
     ):
         out_tables.extend(tables.write(df, p.tables_dir, name, caption))
     return [f"MoonShot: {m}" for m in moon.missing]
+
+
+def rq8_levers(p: FiguresParams) -> list[levers.LeverRuns]:
+    """Every RQ8 lever of ``p`` read at the inference scale (``rq1_scale``)."""
+    return [levers.load_lever(spec, p.metrics_dir, p.rq8_motion_dir, p.rq1_scale) for spec in p.rq8_levers]
+
+
+def _rq8(p: FiguresParams, keep, out_tables: list[Path]) -> list[str]:
+    """RQ8's lever figure and table; a lever with no metrics file yet is listed as missing."""
+    read = rq8_levers(p)
+    missing = [f"RQ8 lever {lv.name}: metrics of {', '.join(lv.runs)}" for lv in read if not lv.values]
+    read = [lv for lv in read if lv.values]
+    if read:
+        keep(levers.levers_figure(read, [m for m in p.rq8_metrics if m in levers.GOALS], 2 * p.column_width),
+             "rq8_levers")
+        out_tables.extend(tables.write(
+            levers.levers_table(read, p.rq8_metrics), p.tables_dir, "rq8_levers",
+            "RQ8: each lever's runs at the inference setting; mean over runs [lowest, highest bound of the runs' "
+            "95% bootstrap intervals over videos]; order gain share: the loss split's temporal / appearance gain."))
+    return missing
 
 
 def build_all(p: FiguresParams) -> dict:
@@ -94,6 +114,8 @@ def build_all(p: FiguresParams) -> dict:
             keep(fig, name) if fig is not None else missing.append(f"{name} (no inputs)")
         if "rq7" in want:
             missing.extend(_rq7(store, p, keep, out_tables))
+        if "rq8" in want:
+            missing.extend(_rq8(p, keep, out_tables))
 
     scale = p.rq1_scale
     for section, df, name, caption in (

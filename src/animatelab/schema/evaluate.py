@@ -199,7 +199,19 @@ class SummaryEntry(Strict):
         return self
 
 
-FigureSection = Literal["base", "rq1", "rq2", "probes", "grid", "rq3", "rq4", "rq5", "rq6", "rq7"]
+FigureSection = Literal["base", "rq1", "rq2", "probes", "grid", "rq3", "rq4", "rq5", "rq6", "rq7", "rq8"]
+
+
+class LeverSpec(Strict):
+    """One RQ8 lever: its runs (one per seed), where their metrics files are (None: ``figures.metrics_dir``),
+    the loss-split file of their probe (None: not probed, e.g. a sampling-only lever) and how many
+    denoising passes its sampler makes per video (FreeInit: its ``num_iters``)."""
+
+    name: str
+    runs: list[str] = Field(min_length=1)
+    metrics_dir: str | None = None
+    loss_split: str | None = None
+    sampling_passes: int = Field(default=1, gt=0)
 
 
 class FiguresParams(Strict):
@@ -266,6 +278,10 @@ class FiguresParams(Strict):
     table_metrics: list[str] = [
         "fvd_synth", "clip_synth_text", "watermark_leakage", "gt_moving_frac", "gt_direction_acc", "gt_appearance_acc",
     ]
+    # RQ8: each lever's runs against the goals of figures/levers.py (motion_dir: their train_summary.json)
+    rq8_levers: list[LeverSpec] = []
+    rq8_metrics: list[str] = ["gt_persistent_object", "speed_ratio", "order_share", "gt_direction_acc", "fvd_synth"]
+    rq8_motion_dir: str = "models/motion"
     grid_runs: list[str] = ["with_adapter_s0", "no_adapter_s0"]
     grid_videos: int = Field(default=3, gt=0)
     grid_frames: int = Field(default=4, gt=0)
