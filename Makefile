@@ -23,7 +23,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 # The study pipelines on the embedded default, as animatelab.config.STUDIES (experiments/webvid-sd15 needs real
 # weights and data: run it by hand)
-STUDIES := motion-design motionlora prompt-motion sparsectrl moonshot
+STUDIES := motion-design motionlora prompt-motion sparsectrl moonshot motion-world motion-learning
 
 repro: env
 	$(BIN)/python -m animatelab.warm -- $(BIN)/dvc repro

@@ -33,11 +33,17 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 def micro_params() -> dict:
     """Every group the study uses, sized to run in seconds: the core's params.yaml with each study's own
-    groups and runs laid over it (not their figures groups: each study draws into its own folder), then
-    tests/micro_overrides.yaml."""
+    groups and runs laid over it (not a study's overlays of the core's groups, figures included: each study
+    draws into its own folder), then tests/micro_overrides.yaml."""
     merged = _yaml(REPO / "params.yaml")
+    core = set(merged)
     for study in STUDIES:
-        own = {k: v for k, v in _yaml(REPO / "experiments" / study / "params.yaml").items() if k != "figures"}
+        data = _yaml(REPO / "experiments" / study / "params.yaml")
+        # a study's own groups, and its runs; not its overlays of the core's groups (another world's paths,
+        # its own probe folder), which only its own stages read
+        own = {k: v for k, v in data.items() if k not in core}
+        if runs := data.get("train_motion", {}).get("runs"):
+            own["train_motion"] = {"runs": runs}
         merged = merge_groups(merged, own)  # as the stages merge them
     return merge_patch(merged, _yaml(MICRO_OVERRIDES))
 

@@ -25,9 +25,9 @@ def _write_micro_pipelines(repo) -> dict[str, dict]:
     be in its file); the core keeps every run its figures read, each study one item per foreach."""
     from animatelab.config import parse_params
 
+    # the core's runs at two seeds per arm (the figures' intervals over seeds need two) and the untrained floor
     files = micro_files(core_runs=list(parse_params(micro_params()).figures.grid_runs)
-                        + [r for r in yaml.safe_load((REPO / "params.yaml").read_text())["train_motion"]["runs"]
-                           if r not in ("with_adapter_s0", "no_adapter_s0")])
+                        + ["with_adapter_s1", "no_adapter_s1", "untrained"])
     core = files["params.yaml"]
     core["figures"]["grid_runs"] = ["with_adapter_s0", "no_adapter_s0"]
     core["probe"]["runs"] = ["with_adapter_s0"]
@@ -52,6 +52,11 @@ def _write_micro_pipelines(repo) -> dict[str, dict]:
     # the ControlNet on AnimateDiff only: its baseline is the core's samples (a study reading the core's outputs)
     ms["sample_controlnet"]["targets"] = {"animatediff": {**ms["sample_controlnet"]["targets"]["animatediff"],
                                                           "moonshot_mode": "animate"}}
+    # RQ8: one run of each lever study (its probe on it); the FreeInit lever samples the core's with_adapter_s0/s1
+    for s in ("motion-world", "motion-learning"):
+        own = study[f"experiments/{s}/params.yaml"]
+        own["train_motion"]["runs"] = first(own["train_motion"]["runs"])
+        own["probe"]["runs"] = list(own["train_motion"]["runs"])
     for rel, data in files.items():
         (repo / rel).write_text(yaml.safe_dump(data, sort_keys=False))
         (repo / rel).with_name("dvc.lock").unlink(missing_ok=True)
@@ -97,6 +102,7 @@ def test_dvc_repro_runs_the_core_then_every_study_and_then_nothing(repo_copy):  
     design, n, d = first(f["motion-design"]["train_motion"]["runs"]), f["motionlora"]["train_motion_lora"]["n_videos"][0], "left"
     xattn = first(f["prompt-motion"]["train_motion"]["runs"])
     ctrl, targets_cn = first(f["sparsectrl"]["train_sparsectrl"]["variants"]), f["moonshot"]["sample_controlnet"]["targets"]
+    fast, lever = first(f["motion-world"]["train_motion"]["runs"]), first(f["motion-learning"]["train_motion"]["runs"])
     assert per_study == {
         "motion-design": {"figures", *(f"{s}@{design}" for s in ("train_motion", "sample", "evaluate"))},
         "motionlora": {"figures", *(f"{s}@{n}" for s in ("train_motion_lora", "sample_lora", "evaluate_lora"))},
@@ -106,6 +112,10 @@ def test_dvc_repro_runs_the_core_then_every_study_and_then_nothing(repo_copy):  
         "moonshot": {"train_moonshot_image", "train_moonshot_video", "train_controlnet_image", "figures",
                      *(f"{s}@animate" for s in ("sample_moonshot", "evaluate_moonshot")),
                      *(f"{s}@{t}" for s in ("sample_controlnet", "evaluate_controlnet") for t in targets_cn)},
+        "motion-world": {"synth_data", "prepare", "encode", "probe", "figures",
+                         *(f"{s}@{fast}" for s in ("train_motion", "sample", "evaluate"))},
+        "motion-learning": {"probe", "figures", *(f"{s}@{lever}" for s in ("train_motion", "sample", "evaluate")),
+                            *(f"{s}@with_adapter_s{i}" for s in ("sample_free_init", "evaluate_free_init") for i in (0, 1))},
     }
     # what makes two runs' locks differ although they computed the same: durations in an output
     timed = _outputs_with_wall_clock(repo_copy, ["dvc.lock", *(f"experiments/{s}/dvc.lock" for s in STUDIES)])
@@ -118,7 +128,8 @@ def test_dvc_repro_runs_the_core_then_every_study_and_then_nothing(repo_copy):  
     control = json.loads((repo_copy / "metrics/controlnet/animatediff.json").read_text())
     assert {"edge_f1", "fvd_synth"} <= set(control["scale_0.0"]) and "edge_f1" in control["controlled_minus_uncontrolled"]
     for s, fig in (("motion-design", "rq4_design"), ("prompt-motion", "rq5_prompt_motion"), ("motionlora", "rq3_motion_lora"),
-                   ("sparsectrl", "rq6_propagation"), ("moonshot", "rq7_moonshot_vs_animatediff")):
+                   ("sparsectrl", "rq6_propagation"), ("moonshot", "rq7_moonshot_vs_animatediff"),
+                   ("motion-world", "rq8_levers"), ("motion-learning", "rq8_levers")):
         assert (repo_copy / "reports" / s / "figures" / f"{fig}.png").is_file(), s
         assert (repo_copy / "reports" / s / "README.md").is_file(), s
     before = (repo_copy / "README.md").read_text()

@@ -49,10 +49,12 @@ def _stage_outs(dvc: dict, params: dict) -> list[str]:
         if "foreach" not in stage:
             outs += names
             continue
-        group, key = re.fullmatch(r"\$\{(\w+)\.(\w+)\}", stage["foreach"]).groups()
-        if group not in params:  # a study's foreach over a core group
+        path = re.fullmatch(r"\$\{([\w.]+)\}", stage["foreach"]).group(1).split(".")
+        local = {k: v for entry in dvc.get("vars", []) if isinstance(entry, dict) for k, v in entry.items()}
+        source = local if path[0] in local else params  # a dvc.yaml var, or a params group
+        if path[0] not in source:  # a study's foreach over a core group
             continue
-        items = params[group][key]
+        items = source[path[0]] if len(path) == 1 else source[path[0]][path[1]]
         for item in (items if isinstance(items, list) else list(items)):
             outs += [n.replace("${key}", str(item)).replace("${item}", str(item)) for n in names]
     return outs
@@ -75,8 +77,9 @@ def test_every_training_run_has_its_loss_curve_declared_inside_its_outs():
                 for f in files if f.endswith(".csv")}
     expected = {"models/base/vae_loss.csv", "models/base/unet_loss.csv", "models/domain_adapter/loss.csv"}
     # a run kept at initialisation (steps: 0, RQ1's floor) has no loss curve
-    runs = {**params["train_motion"]["runs"], **studies["motion-design"][1]["train_motion"]["runs"],
-            **studies["prompt-motion"][1]["train_motion"]["runs"]}
+    runs = {**params["train_motion"]["runs"]}
+    for _, study_params in studies.values():  # every study's own motion runs
+        runs |= study_params.get("train_motion", {}).get("runs", {})
     expected |= {f"models/motion/{r}/loss.csv" for r, cfg in runs.items() if cfg.get("steps") != 0}
     expected |= {f"models/motion_lora/n{n}/loss.csv" for n in studies["motionlora"][1]["train_motion_lora"]["n_videos"]}
     expected |= {f"models/direction_lora/{d}/loss.csv"

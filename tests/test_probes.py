@@ -168,7 +168,7 @@ def test_one_step_x0_is_exact_when_the_noise_is_predicted_exactly():
         def forward(self, x, t, encoder_hidden_states):
             return SimpleNamespace(sample=(x - a.sqrt() * clean[: len(x)]) / (1 - a).sqrt())
 
-    clips = CleanClips(clean, torch.zeros(3, 2, 16), real_score=1.0)
+    clips = CleanClips(clean, clean.clone(), torch.zeros(3, 2, 16), real_score=1.0)
     x0 = one_step_x0(Oracle(), clips, sched, 700, batch_size=3, seed=0)
     assert torch.allclose(x0, clean, atol=1e-4)
     wrong = one_step_x0(lambda x, t, encoder_hidden_states: SimpleNamespace(sample=torch.zeros_like(x)),

@@ -143,7 +143,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 # the study pipelines on the embedded default: experiments/<study>/dvc.yaml + params.yaml (`make repro-all`)
-STUDIES = ("motion-design", "motionlora", "prompt-motion", "sparsectrl", "moonshot")
+STUDIES = ("motion-design", "motionlora", "prompt-motion", "sparsectrl", "moonshot", "motion-world", "motion-learning")
 
 
 def merge_groups(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -36,12 +36,12 @@ def _motion_parameters(unet) -> list[torch.nn.Parameter]:
 
 
 def _loss(unet, lat: torch.Tensor, text: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, scheduler) -> torch.Tensor:
-    """The training loss of (B, C, F, h, w) clips, as ``train.motion.video_loss_fn`` computes it."""
-    from animatelab.probes.inputs import predict
+    """The training loss (``train.motion.video_denoising_loss``) of (B, C, F, h, w) clips."""
+    from animatelab.train.diffusion import noise_at
+    from animatelab.train.motion import video_denoising_loss
 
-    x = scheduler.add_noise(lat, eps, t)
-    target = diffusion_target(scheduler, lat.transpose(1, 2), eps.transpose(1, 2), t).transpose(1, 2)
-    return (predict(unet, x, t, text).float() - target.float()).pow(2).mean()
+    lat, eps = lat.transpose(1, 2), eps.transpose(1, 2)
+    return video_denoising_loss(unet, scheduler, lat, noise_at(scheduler, lat, eps, t), eps, t, text)
 
 
 def grad_fraction(unet, degraded: torch.Tensor, clean: torch.Tensor, text: torch.Tensor, scheduler,

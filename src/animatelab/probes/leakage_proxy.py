@@ -26,47 +26,33 @@ if TYPE_CHECKING:
 
 @dataclass
 class CleanClips:
-    """Clean clips as the UNet sees them, and the reference score of their watermarked frames."""
+    """Held-out clips as the UNet sees them, clean and as written with the world's defects, and the
+    reference score of the written frames."""
 
-    latents: torch.Tensor  # (N, C, F, h, w), scaled
+    latents: torch.Tensor  # (N, C, F, h, w), scaled: the clean clips
+    degraded: torch.Tensor  # the same clips with the defects (blur, watermark, codec), as ``latents``
     text: torch.Tensor  # (N, L, D)
-    real_score: float  # mean watermark score of the same clips with WebVid's defects (pixels)
-    degraded: torch.Tensor | None = None  # the same clips with the defects (blur, watermark, h264), as ``latents``
-
-
-def h264_round_trip(frames: np.ndarray, fps: int, crf: int) -> np.ndarray:
-    """uint8 (F, H, W, 3) frames through the synthetic world's h264 encoding and back (WebVid's codec defect)."""
-    import tempfile
-    from pathlib import Path
-
-    from animatelab.data.video_io import open_reader, read_frames, write_mp4
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "clip.mp4"
-        write_mp4(path, frames, fps, crf)
-        reader = open_reader(path)
-        out = read_frames(reader, list(range(len(frames))))
-        del reader
-    return out
+    real_score: float  # mean watermark score of the degraded clips' frames (pixels)
 
 
 def clean_clips(sp: "SynthDataParams", base, num_clips: int, frames: int) -> CleanClips:
     """Held-out clips of the synthetic world without and with its defects (same specs), both encoded;
-    ``sp``: the world's own ``synth_data`` group (its render and defect settings)."""
+    ``sp``: the world's own ``synth_data`` group. Both twins are the frames a reader decodes from the
+    synth stage's files (``data.synth.written_frames``): the clean one with every defect off."""
     from animatelab.data.encode import encode_frames
-    from animatelab.data.synth import caption_for, clip_specs, degrade, render_clip, watermark_template
+    from animatelab.data.synth import caption_for, clip_specs, watermark_template, written_frames
     from animatelab.eval.watermark import Watermark, watermark_scores
     from animatelab.models.base import encode_prompts
 
     specs = clip_specs(sp, "heldout", min(num_clips, sp.num_heldout_videos))
-    clean = np.stack([np.clip(np.rint(render_clip(s, sp)[:frames]), 0, 255).astype(np.uint8) for s in specs])
+    clean = np.stack([written_frames(s, sp, watermark_alpha=0, blur_sigma=0, codec="lossless")[:frames]
+                      for s in specs])
+    coded = np.stack([written_frames(s, sp)[:frames] for s in specs])
     template, _ = watermark_template(sp.resolution)
-    marked = np.stack([degrade(c, template, sp.watermark_alpha, sp.blur_sigma) for c in clean])
     wm = Watermark(template, sp.watermark_alpha, np.ones(3, np.float32))
-    coded = np.stack([h264_round_trip(m, sp.fps, sp.crf) for m in marked])  # as the training videos are stored
     both = encode_frames(base, np.concatenate([clean, coded]), batch_size=64).permute(0, 2, 1, 3, 4).contiguous()
     text = encode_prompts(base, [caption_for(s.shape, s.colour, s.background, s.motion) for s in specs])
-    return CleanClips(both[: len(clean)], text, float(watermark_scores(marked, wm).mean()), both[len(clean):])
+    return CleanClips(both[: len(clean)], both[len(clean):], text, float(watermark_scores(coded, wm).mean()))
 
 
 @torch.no_grad()

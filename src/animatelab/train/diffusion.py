@@ -67,11 +67,17 @@ def add_noise_one_timestep_per_video(
             raise ValueError("noise_prior: mixed needs video latents (B, F, C, h, w)")
         shared = rng.randn((b, 1, *latents.shape[2:])).to(latents)
         noise = mix_noise(noise, shared, objective.noise_alpha)
-    if latents.dim() == 5:  # (B, F, C, h, w): same t for every frame of a video
+    return noise_at(scheduler, latents, noise, t), noise, t
+
+
+def noise_at(scheduler: "DDPMScheduler", latents: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """``latents`` noised with ``noise`` at timesteps ``t`` (B,): images (B, C, h, w), or videos
+    (B, F, C, h, w) at one timestep for every frame of a video."""
+    if latents.dim() == 5:
         flat = lambda x: x.flatten(0, 1)  # noqa: E731
         noisy = scheduler.add_noise(flat(latents), flat(noise), t.repeat_interleave(latents.shape[1]))
-        return noisy.view_as(latents), noise, t
-    return scheduler.add_noise(latents, noise, t), noise, t
+        return noisy.view_as(latents)
+    return scheduler.add_noise(latents, noise, t)
 
 
 def diffusion_target(scheduler: "DDPMScheduler", latents: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -39,12 +39,18 @@ def video_loss_fn(unet: torch.nn.Module, schedule: dict[str, Any], empty_text: t
         latents, text = batch["latents"], batch["text"]
         text = drop_captions(text, empty_text, cfg_dropout, rng)
         noisy, eps, t = add_noise_one_timestep_per_video(scheduler, latents, rng, objective)
-        frames = latents.shape[1]
-        pred = unet(noisy.transpose(1, 2), t, encoder_hidden_states=text.repeat_interleave(frames, 0)).sample
-        target = diffusion_target(scheduler, latents, eps, t)
-        return diffusion_loss(pred.transpose(1, 2), target)
+        return video_denoising_loss(unet, scheduler, latents, noisy, eps, t, text)
 
     return compute_loss
+
+
+def video_denoising_loss(unet: torch.nn.Module, scheduler, latents: torch.Tensor, noisy: torch.Tensor,
+                         eps: torch.Tensor, t: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    """The motion module's training loss on clips ``latents`` (B, F, C, h, w) noised to ``noisy`` with
+    ``eps`` at ``t`` (B,), text (B, L, D): the one definition the trainer and the probes share."""
+    frames = latents.shape[1]
+    pred = unet(noisy.transpose(1, 2), t, encoder_hidden_states=text.repeat_interleave(frames, 0)).sample
+    return diffusion_loss(pred.transpose(1, 2), diffusion_target(scheduler, latents, eps, t))
 
 
 def assert_only_motion_trainable(unet: torch.nn.Module, allowed: tuple[str, ...] = ("motion_modules.",)) -> list[str]:
