@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.fabricate import metric
@@ -45,7 +46,8 @@ def _specs(root: Path):
 
     split = str(root / "split.json")
     return [LeverSpec(name="core", runs=["base_s0", "base_s1"], loss_split=split),
-            LeverSpec(name="free init", runs=["base_s0"], metrics_dir=str(root / "metrics/free_init"), sampling_passes=3),
+            LeverSpec(name="free init", runs=["base_s0"], metrics_dir=str(root / "metrics/free_init"), sampling_passes=3,
+                      sampling_steps=10),
             LeverSpec(name="fast", runs=["fast_s0", "fast_s1"], loss_split=split),
             LeverSpec(name="absent", runs=["nope_s0"])]
 
@@ -68,6 +70,9 @@ def test_lever_reads_each_run_against_its_own_world(world):
     assert free.mean("gt_persistent_object") == pytest.approx(0.5) and "order_share" not in free.values
     assert free.sampling_passes == 3 and core.steps == [300, 300]
     assert absent.values == {} and absent.steps == []
+    # compute along each curve: mean training steps; UNet passes x steps per video (unknown: not on the curve)
+    assert core.cost("training") == 300 and free.cost("sampling") == 30
+    assert np.isnan(core.cost("sampling")) and free.cost("training") == 300 and np.isnan(absent.cost("training"))
 
 
 def test_findings_name_the_levers_that_meet_each_goal(world):
@@ -90,12 +95,19 @@ def test_rq8_section_draws_figure_table_and_readme(world, monkeypatch):
     from animatelab.reports_readme import write_readme
 
     monkeypatch.chdir(world)
-    p = FiguresParams(sections=["rq8"], rq8_levers=_specs(world), figures_dir="r/figures", tables_dir="r/tables",
-                      readme="r/README.md", findings=None, summary_file=None, summary=[], metrics_dir="metrics")
+    specs = _specs(world)
+    specs[0] = specs[0].model_copy(update={"sampling_steps": 10})
+    p = FiguresParams(sections=["rq8"], rq8_levers=specs, figures_dir="r/figures", tables_dir="r/tables",
+                      readme="r/README.md", findings=None, summary_file=None, summary=[], metrics_dir="metrics",
+                      rq8_curves={"sampling": ["core", "free init"], "training": ["core", "fast"]})
     manifest = build_all(p)
     assert (world / "r/figures/rq8_levers.png").stat().st_size > 1000
+    assert (world / "r/figures/rq8_compute.png").stat().st_size > 1000
     table = (world / "r/tables/rq8_levers.md").read_text()
     assert "fast" in table and "2.5" in table  # the fast world's real speed
     assert any("absent" in m for m in manifest["missing"])
     text = write_readme(p, manifest).read_text()
-    assert "## RQ8" in text and "rq8_levers.png" in text and "met by fast" in text
+    assert "## RQ8" in text and "rq8_levers.png" in text and "rq8_compute.png" in text and "met by fast" in text
+    # a curve needs two levers with a known cost: none here, so no compute figure and it is said
+    p2 = p.model_copy(update={"rq8_curves": {"sampling": ["core", "fast"]}, "figures_dir": "r2/figures"})
+    assert any("rq8_compute" in m for m in build_all(p2)["missing"])

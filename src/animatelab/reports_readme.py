@@ -322,7 +322,11 @@ def _rq8(p: FiguresParams) -> list[str]:
              "with the adapter dropped, against the real clips of its own world.", ""]
     lines += findings(read, p.rq8_metrics) + [""]
     lines += _table_section("RQ8 levers", Path(p.tables_dir) / "rq8_levers.md")[2:]
-    return lines + ["![RQ8](figures/rq8_levers.png)", ""]
+    lines += ["![RQ8](figures/rq8_levers.png)", ""]
+    if p.rq8_curves:
+        lines += ["Metric against compute along each curve (levers in order of cost; dots: runs):", "",
+                  "![RQ8 compute](figures/rq8_compute.png)", ""]
+    return lines
 
 
 def _probes(p: FiguresParams) -> list[str]:

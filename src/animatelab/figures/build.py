@@ -42,8 +42,11 @@ def _rq8(p: FiguresParams, keep, out_tables: list[Path]) -> list[str]:
     missing = [f"RQ8 lever {lv.name}: metrics of {', '.join(lv.runs)}" for lv in read if not lv.values]
     read = [lv for lv in read if lv.values]
     if read:
-        keep(levers.levers_figure(read, [m for m in p.rq8_metrics if m in levers.GOALS], 2 * p.column_width),
-             "rq8_levers")
+        goals = [m for m in p.rq8_metrics if m in levers.GOALS]
+        keep(levers.levers_figure(read, goals, 2 * p.column_width), "rq8_levers")
+        if p.rq8_curves:
+            fig = levers.compute_figure(read, p.rq8_curves, ["gt_persistent_object", "speed_ratio"], 2 * p.column_width)
+            keep(fig, "rq8_compute") if fig is not None else missing.append("rq8_compute (fewer than two levers a curve)")
         out_tables.extend(tables.write(
             levers.levers_table(read, p.rq8_metrics), p.tables_dir, "rq8_levers",
             "RQ8: each lever's runs at the inference setting; mean over runs [lowest, highest bound of the runs' "

@@ -43,6 +43,13 @@ class LeverRuns:
     real: dict[str, float]
     steps: list[int]
     sampling_passes: int
+    sampling_steps: int | None = None
+
+    def cost(self, curve: str) -> float:
+        """Its compute on ``curve``: mean training steps, or UNet passes x steps per video."""
+        if curve == "training":
+            return float(np.mean(self.steps)) if self.steps else float("nan")
+        return float(self.sampling_passes * self.sampling_steps) if self.sampling_steps else float("nan")
 
     def mean(self, metric: str) -> float:
         vals = [m.mean for m in self.values.get(metric, []) if np.isfinite(m.mean)]
@@ -103,7 +110,7 @@ def load_lever(spec: "LeverSpec", metrics_dir: str, motion_dir: str, scale: floa
             steps.append(int(summary.get("steps", 0)))
     real = {k: float(np.mean(v)) for k, v in reals.items()}
     real["speed_ratio"] = 1.0
-    return LeverRuns(spec.name, list(spec.runs), values, real, steps, spec.sampling_passes)
+    return LeverRuns(spec.name, list(spec.runs), values, real, steps, spec.sampling_passes, spec.sampling_steps)
 
 
 def levers_figure(levers: list[LeverRuns], metrics: list[str], width: float):
@@ -140,6 +147,41 @@ def levers_figure(levers: list[LeverRuns], metrics: list[str], width: float):
         ax.set_xlim(-0.6, len(levers) - 0.4)
         ax.set_title(title)
     fig.tight_layout(w_pad=0.4)
+    return fig
+
+
+CURVE_AXIS = {"training": "training steps", "sampling": "UNet evaluations per video (passes x steps)"}
+
+
+def compute_figure(levers: list[LeverRuns], curves: dict[str, list[str]], metrics: list[str], width: float):
+    """Each metric against compute along each curve (a list of lever names in order of cost): mean over
+    the lever's runs, each run's value as a dot; the goal shaded. None when no curve has two levers."""
+    by_name = {lv.name: lv for lv in levers}
+    drawn = {c: [by_name[n] for n in names if n in by_name and np.isfinite(by_name[n].cost(c))]
+             for c, names in curves.items()}
+    drawn = {c: lvs for c, lvs in drawn.items() if len(lvs) >= 2}
+    if not drawn:
+        return None
+    fig, axes = figure(width, 0.75 * len(metrics) / max(len(drawn), 2), nrows=len(metrics), ncols=len(drawn),
+                       squeeze=False)
+    for col, (curve, lvs) in enumerate(drawn.items()):
+        x = [lv.cost(curve) for lv in lvs]
+        for row, metric in enumerate(metrics):
+            ax = axes[row][col]
+            title, (lo, hi), _ = GOALS.get(metric, (metric, (np.nan, np.nan), ""))
+            ax.plot(x, [lv.mean(metric) for lv in lvs], "o-", color=CYCLE[col % len(CYCLE)], ms=3, lw=1)
+            for xi, lv in zip(x, lvs):
+                dots = [m.mean for m in lv.values.get(metric, [])]
+                ax.scatter(np.full(len(dots), xi), dots, s=4, color="k", zorder=3)
+                ax.annotate(lv.name, (xi, lv.mean(metric)), fontsize=5, xytext=(2, 3), textcoords="offset points")
+            if np.isfinite(lo):
+                ax.axhspan(lo, hi if np.isfinite(hi) else max(lo, ax.get_ylim()[1]), color="tab:green", alpha=0.08, lw=0)
+                ax.axhline(lo, color="tab:green", lw=0.6, ls="--")
+            ax.set_xscale("log", base=2)
+            ax.set_ylabel(title if col == 0 else "")
+            if row == len(metrics) - 1:
+                ax.set_xlabel(CURVE_AXIS[curve])
+    fig.tight_layout()
     return fig
 
 

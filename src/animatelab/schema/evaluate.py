@@ -205,13 +205,14 @@ FigureSection = Literal["base", "rq1", "rq2", "probes", "grid", "rq3", "rq4", "r
 class LeverSpec(Strict):
     """One RQ8 lever: its runs (one per seed), where their metrics files are (None: ``figures.metrics_dir``),
     the loss-split file of their probe (None: not probed, e.g. a sampling-only lever) and how many
-    denoising passes its sampler makes per video (FreeInit: its ``num_iters``)."""
+    denoising passes its sampler makes per video (FreeInit: its ``num_iters``) and with how many steps."""
 
     name: str
     runs: list[str] = Field(min_length=1)
     metrics_dir: str | None = None
     loss_split: str | None = None
     sampling_passes: int = Field(default=1, gt=0)
+    sampling_steps: int | None = Field(default=None, gt=0)  # DDIM steps it samples with (the sampling curve's x)
 
 
 class FiguresParams(Strict):
@@ -282,6 +283,9 @@ class FiguresParams(Strict):
     rq8_levers: list[LeverSpec] = []
     rq8_metrics: list[str] = ["gt_persistent_object", "speed_ratio", "order_share", "gt_direction_acc", "fvd_synth"]
     rq8_motion_dir: str = "models/motion"
+    # metric against compute: levers (by name) in order of cost, on the training curve (x: training steps, read
+    # from each run's train_summary.json) and the sampling curve (x: UNet passes x steps per video)
+    rq8_curves: dict[Literal["training", "sampling"], list[str]] = {}
     grid_runs: list[str] = ["with_adapter_s0", "no_adapter_s0"]
     grid_videos: int = Field(default=3, gt=0)
     grid_frames: int = Field(default=4, gt=0)
