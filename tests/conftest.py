@@ -10,6 +10,12 @@ import yaml
 
 from tests.micro import REPO, STUDIES, micro_files, micro_params, micro_text  # noqa: F401  (tests import them from here)
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # two workers on two cores: one thread each, for this process and every stage process it starts
+    # (a stage whose params name no threads keeps the library default, two, and two processes of two
+    # threads on two cores spin against each other)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
