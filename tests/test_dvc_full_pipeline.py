@@ -123,7 +123,8 @@ def test_dvc_repro_runs_the_core_then_every_study_and_then_nothing(repo_copy):  
                      *(f"{s}@{t}" for s in ("sample_controlnet", "evaluate_controlnet") for t in targets_cn)},
         "motion-world": {"synth_data", "prepare", "encode", "probe", "figures",
                          *(f"{s}@{fast}" for s in ("train_motion", "sample", "evaluate"))},
-        "motion-learning": {"probe", "figures", *(f"{s}@{lever}" for s in ("train_motion", "sample", "evaluate")),
+        "motion-learning": {"probe", "figures", "sample_ceiling", "evaluate_ceiling",
+                            *(f"{s}@{lever}" for s in ("train_motion", "sample", "evaluate")),
                             *(f"{s}@free_init-with_adapter_s0" for s in ("sample_lever", "evaluate_lever"))},
     }
     # what makes two runs' locks differ although they computed the same: durations in an output

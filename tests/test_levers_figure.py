@@ -45,10 +45,10 @@ def _specs(root: Path):
     from animatelab.schema.evaluate import LeverSpec
 
     split = str(root / "split.json")
-    return [LeverSpec(name="core", runs=["base_s0", "base_s1"], loss_split=split),
+    return [LeverSpec(name="core", runs=["base_s0", "base_s1"], loss_split=split, train_cost=1),
             LeverSpec(name="free init", runs=["base_s0"], metrics_dir=str(root / "metrics/free_init"), sampling_passes=3,
                       sampling_steps=10),
-            LeverSpec(name="fast", runs=["fast_s0", "fast_s1"], loss_split=split),
+            LeverSpec(name="fast", runs=["fast_s0", "fast_s1"], loss_split=split, train_cost=4),
             LeverSpec(name="absent", runs=["nope_s0"])]
 
 
@@ -70,9 +70,9 @@ def test_lever_reads_each_run_against_its_own_world(world):
     assert free.mean("gt_persistent_object") == pytest.approx(0.5) and "order_share" not in free.values
     assert free.sampling_passes == 3 and core.steps == [300, 300]
     assert absent.values == {} and absent.steps == []
-    # compute along each curve: mean training steps; UNet passes x steps per video (unknown: not on the curve)
-    assert core.cost("training") == 300 and free.cost("sampling") == 30
-    assert np.isnan(core.cost("sampling")) and free.cost("training") == 300 and np.isnan(absent.cost("training"))
+    # compute along each curve: as given for training; UNet passes x steps per video (unknown: not on the curve)
+    assert core.cost("training") == 1 and fast.cost("training") == 4 and free.cost("sampling") == 30
+    assert np.isnan(core.cost("sampling")) and np.isnan(free.cost("training"))
 
 
 def test_findings_name_the_levers_that_meet_each_goal(world):

@@ -123,6 +123,8 @@ def test_default_objective_leaves_the_fingerprint_as_it_was(micro_params_dict, m
     params = parse_params(micro_params_dict)
     tm = params.train_motion
     for name, cfg in tm.runs.items():
+        if not cfg.objective.is_default() or cfg.batch_size is not None:  # the RQ8 levers' runs
+            continue
         old_run = {"with_adapter": cfg.with_adapter, "seed": cfg.seed, "module": cfg.module.model_dump(mode="json"),
                    "steps": cfg.steps}  # MotionRun's fields before it had an objective
         before = params_fingerprint(old_run, tm.frames, tm.loop, {"beta_schedule": "linear"}, tm.dataset, "missing",
@@ -133,3 +135,23 @@ def test_default_objective_leaves_the_fingerprint_as_it_was(micro_params_dict, m
     runs[name] = {**runs[name], "objective": {"timestep_sampling": "high_noise"}}
     changed = parse_params({**micro_params_dict, "train_motion": {**micro_params_dict["train_motion"], "runs": runs}})
     assert fingerprint(changed, name) != fingerprint(params, name)
+
+
+def test_a_runs_batch_size_replaces_the_loops_and_joins_its_fingerprint(micro_params_dict, monkeypatch, tmp_path):
+    import animatelab.train.motion as motion
+
+    monkeypatch.chdir(tmp_path)
+    params = parse_params(micro_params_dict)
+    name = next(iter(params.train_motion.runs))
+    loop = params.train_motion.loop
+    assert loop.for_run(3).batch_size == loop.batch_size and loop.for_run(3, None, 7).batch_size == 7
+    assert loop.for_run(3, 5, 7).steps == 5 and loop.for_run(3, 5, 7).seed == 3
+    runs = dict(micro_params_dict["train_motion"]["runs"])
+    runs[name] = {**runs[name], "batch_size": loop.batch_size * 4}
+    bigger = parse_params({**micro_params_dict, "train_motion": {**micro_params_dict["train_motion"], "runs": runs}})
+    fingerprint = lambda p: motion.motion_fingerprint(  # noqa: E731
+        p.train_motion, name, schedule={}, base_path="b", adapter_dir="a")
+    assert fingerprint(bigger) != fingerprint(params)
+    with pytest.raises(ParamsError, match="batch_size"):
+        runs[name] = {**runs[name], "batch_size": 0}
+        parse_params({**micro_params_dict, "train_motion": {**micro_params_dict["train_motion"], "runs": runs}})

@@ -44,11 +44,12 @@ class LeverRuns:
     steps: list[int]
     sampling_passes: int
     sampling_steps: int | None = None
+    train_cost: float | None = None
 
     def cost(self, curve: str) -> float:
-        """Its compute on ``curve``: mean training steps, or UNet passes x steps per video."""
+        """Its compute on ``curve``: training compute (x the core recipe's), or UNet passes x steps per video."""
         if curve == "training":
-            return float(np.mean(self.steps)) if self.steps else float("nan")
+            return float(self.train_cost) if self.train_cost else float("nan")
         return float(self.sampling_passes * self.sampling_steps) if self.sampling_steps else float("nan")
 
     def mean(self, metric: str) -> float:
@@ -110,7 +111,8 @@ def load_lever(spec: "LeverSpec", metrics_dir: str, motion_dir: str, scale: floa
             steps.append(int(summary.get("steps", 0)))
     real = {k: float(np.mean(v)) for k, v in reals.items()}
     real["speed_ratio"] = 1.0
-    return LeverRuns(spec.name, list(spec.runs), values, real, steps, spec.sampling_passes, spec.sampling_steps)
+    return LeverRuns(spec.name, list(spec.runs), values, real, steps, spec.sampling_passes, spec.sampling_steps,
+                     spec.train_cost)
 
 
 def levers_figure(levers: list[LeverRuns], metrics: list[str], width: float):
@@ -150,7 +152,7 @@ def levers_figure(levers: list[LeverRuns], metrics: list[str], width: float):
     return fig
 
 
-CURVE_AXIS = {"training": "training steps", "sampling": "UNet evaluations per video (passes x steps)"}
+CURVE_AXIS = {"training": "training compute (x the core recipe)", "sampling": "UNet evaluations per video (passes x steps)"}
 
 
 def compute_figure(levers: list[LeverRuns], curves: dict[str, list[str]], metrics: list[str], width: float):

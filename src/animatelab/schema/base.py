@@ -48,9 +48,11 @@ class LoopParams(Strict):
         # `dvc exp run -S` rewrites params.yaml as YAML 1.2 (`no` unquoted), which PyYAML reads as False
         return "no" if value is False else value
 
-    def for_run(self, seed: int, steps: int | None = None) -> "LoopParams":
-        """This loop with a run's own seed and, where the run sets them, its own steps (None: the group's)."""
-        return self.model_copy(update={"seed": seed} | ({} if steps is None else {"steps": steps}))
+    def for_run(self, seed: int, steps: int | None = None, batch_size: int | None = None) -> "LoopParams":
+        """This loop with a run's own seed and, where the run sets them, its own steps and batch size
+        (None: the group's)."""
+        own = {"steps": steps, "batch_size": batch_size}
+        return self.model_copy(update={"seed": seed} | {k: v for k, v in own.items() if v is not None})
 
 
 NoisePrior = Literal["independent", "mixed"]

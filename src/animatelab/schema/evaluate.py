@@ -213,6 +213,8 @@ class LeverSpec(Strict):
     loss_split: str | None = None
     sampling_passes: int = Field(default=1, gt=0)
     sampling_steps: int | None = Field(default=None, gt=0)  # DDIM steps it samples with (the sampling curve's x)
+    # its training compute, steps x clips a step, as a multiple of the core recipe's (the training curve's x)
+    train_cost: float | None = Field(default=None, gt=0)
 
 
 class FiguresParams(Strict):
@@ -283,8 +285,8 @@ class FiguresParams(Strict):
     rq8_levers: list[LeverSpec] = []
     rq8_metrics: list[str] = ["gt_persistent_object", "speed_ratio", "order_share", "gt_direction_acc", "fvd_synth"]
     rq8_motion_dir: str = "models/motion"
-    # metric against compute: levers (by name) in order of cost, on the training curve (x: training steps, read
-    # from each run's train_summary.json) and the sampling curve (x: UNet passes x steps per video)
+    # metric against compute: levers (by name) in order of cost, on the training curve (x: their train_cost)
+    # and the sampling curve (x: UNet passes x steps per video)
     rq8_curves: dict[Literal["training", "sampling"], list[str]] = {}
     grid_runs: list[str] = ["with_adapter_s0", "no_adapter_s0"]
     grid_videos: int = Field(default=3, gt=0)

@@ -42,6 +42,8 @@ class MotionRun(Strict):
     videos that learned nothing from the video data.
     ``objective``: how the loss draws timesteps and noise (``ObjectiveParams``; the default is the
     official trainer's, and leaves the run's fingerprint and outputs as they were).
+    ``batch_size`` None trains ``train_motion.loop.batch_size`` clips a process and step; a number replaces it
+    for this run (a budget lever beside ``steps``; None leaves the run's fingerprint as it was).
     """
 
     with_adapter: bool
@@ -49,6 +51,7 @@ class MotionRun(Strict):
     module: MotionModuleParams = MotionModuleParams()
     steps: int | None = Field(default=None, ge=0)
     objective: ObjectiveParams = ObjectiveParams()
+    batch_size: int | None = Field(default=None, gt=0)
 
 
 class TrainMotionParams(Strict):

@@ -75,7 +75,7 @@ def motion_fingerprint(tm: "TrainMotionParams", run: str, *, schedule: dict[str,
     # the objective joins the hash only where it is not the official one, so a default run's fingerprint
     # (written into its checkpoint's state.json, a DVC output) is what it was before the objective existed
     objective = [] if cfg.objective.is_default() else [cfg.objective]
-    run_config = cfg.model_dump(mode="json", exclude={"objective"})
+    run_config = cfg.model_dump(mode="json", exclude={"objective"} | ({"batch_size"} if cfg.batch_size is None else set()))
     return params_fingerprint(run_config, tm.frames, tm.loop, schedule, tm.dataset,
                               _file_identity(Path(base_path) / "unet"), adapter, extra, *objective)
 
@@ -119,7 +119,7 @@ def train_motion(tm: "TrainMotionParams", run: str, *, encoded_dir: str | Path, 
     if run not in tm.runs:
         raise KeyError(f"train_motion.runs has no run {run!r} (have: {', '.join(tm.runs)})")
     cfg = tm.runs[run]
-    loop = tm.loop.for_run(cfg.seed, cfg.steps or None)  # steps 0 (the untrained floor) fits nothing below
+    loop = tm.loop.for_run(cfg.seed, cfg.steps or None, cfg.batch_size)  # steps 0 (the untrained floor) fits nothing below
     dataset = EncodedClips(Path(encoded_dir) / tm.dataset, frames=tm.frames)
     unet2d = load_frozen_unet2d(base_path, adapter_dir if cfg.with_adapter else None)
     unet = build_motion_unet(unet2d, cfg.module, seed=cfg.seed)
