@@ -78,11 +78,16 @@ def test_lever_reads_each_run_against_its_own_world(world):
 def test_findings_name_the_levers_that_meet_each_goal(world):
     from animatelab.figures.levers import findings, load_lever
 
-    read = [load_lever(s, str(world / "metrics"), str(world / "models/motion")) for s in _specs(world)[:3]]
+    from animatelab.schema.evaluate import LeverSpec
+
+    specs = [*_specs(world)[:3], LeverSpec(name="ceiling", runs=["fast_s1"], reference=True)]
+    read = [load_lever(s, str(world / "metrics"), str(world / "models/motion")) for s in specs]
     lines = findings(read, ["gt_persistent_object", "speed_ratio", "order_share", "gt_direction_acc", "fvd_synth"])
     assert len(lines) == 4  # fvd_synth has no goal
     persist, speed, order, direction = lines
     assert "met by fast (0.9)" in persist and "free init" not in persist.split(";")[0]
+    # a reference is quoted, never counted as meeting a goal
+    assert persist.endswith("(ceiling: 0.95)") and "ceiling (" not in persist
     assert "met by fast (1)" in speed
     assert "met by fast (0.35)" in order
     # no lever's mean reaches 0.6 on direction: the closest is named

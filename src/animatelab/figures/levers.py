@@ -45,6 +45,7 @@ class LeverRuns:
     sampling_passes: int
     sampling_steps: int | None = None
     train_cost: float | None = None
+    reference: bool = False
 
     def cost(self, curve: str) -> float:
         """Its compute on ``curve``: training compute (x the core recipe's), or UNet passes x steps per video."""
@@ -112,7 +113,7 @@ def load_lever(spec: "LeverSpec", metrics_dir: str, motion_dir: str, scale: floa
     real = {k: float(np.mean(v)) for k, v in reals.items()}
     real["speed_ratio"] = 1.0
     return LeverRuns(spec.name, list(spec.runs), values, real, steps, spec.sampling_passes, spec.sampling_steps,
-                     spec.train_cost)
+                     spec.train_cost, spec.reference)
 
 
 def levers_figure(levers: list[LeverRuns], metrics: list[str], width: float):
@@ -132,7 +133,8 @@ def levers_figure(levers: list[LeverRuns], metrics: list[str], width: float):
             if not np.isfinite(mean):
                 continue
             low, high = lever.spread(metric)
-            ax.bar(i, mean, 0.7, color=CYCLE[i % len(CYCLE)], alpha=0.55)
+            ax.bar(i, mean, 0.7, color="0.8" if lever.reference else CYCLE[i % len(CYCLE)], alpha=0.55,
+                   hatch="//" if lever.reference else None, edgecolor="0.5" if lever.reference else None)
             ax.errorbar(i, mean, yerr=[[max(mean - low, 0)], [max(high - mean, 0)]], color="k", lw=0.7, capsize=1.5)
             dots = [m.mean for m in lever.values[metric]]
             ax.scatter(np.full(len(dots), i) + np.linspace(-0.12, 0.12, len(dots)), dots, s=4, color="k", zorder=3)
@@ -208,13 +210,16 @@ def levers_table(levers: list[LeverRuns], metrics: list[str]):
 
 
 def findings(levers: list[LeverRuns], metrics: list[str]) -> list[str]:
-    """One line per goal: the levers whose mean over runs meets it, else the closest one."""
+    """One line per goal: the levers whose mean over runs meets it, else the closest one; a reference
+    (e.g. the base's ceiling) is quoted beside them, never counted as meeting a goal."""
     lines = []
+    refs = [lv for lv in levers if lv.reference]
     for metric in metrics:
         if metric not in GOALS:
             continue
         title, (lo, hi), goal = GOALS[metric]
-        scored = [(lv, lv.mean(metric)) for lv in levers if np.isfinite(lv.mean(metric))]
+        scored = [(lv, lv.mean(metric)) for lv in levers if not lv.reference and np.isfinite(lv.mean(metric))]
+        quoted = "".join(f" ({lv.name}: {lv.mean(metric):.3g})" for lv in refs if np.isfinite(lv.mean(metric)))
         if not scored:
             lines.append(f"- **{title}** ({goal}): no lever measured it.")
             continue
@@ -222,8 +227,8 @@ def findings(levers: list[LeverRuns], metrics: list[str]) -> list[str]:
         base = f"{scored[0][0].name} {scored[0][1]:.3g}"
         if met:
             named = ", ".join(f"{lv.name} ({v:.3g})" for lv, v in met)
-            lines.append(f"- **{title}** ({goal}): met by {named}; {base} as the reference.")
+            lines.append(f"- **{title}** ({goal}): met by {named}; {base} as the reference.{quoted}")
         else:
             best, v = min(scored, key=lambda lv_v: lo - lv_v[1] if lv_v[1] < lo else lv_v[1] - hi)
-            lines.append(f"- **{title}** ({goal}): no lever reaches it; closest {best.name} ({v:.3g}); {base}.")
+            lines.append(f"- **{title}** ({goal}): no lever reaches it; closest {best.name} ({v:.3g}); {base}.{quoted}")
     return lines

@@ -215,6 +215,7 @@ class LeverSpec(Strict):
     sampling_steps: int | None = Field(default=None, gt=0)  # DDIM steps it samples with (the sampling curve's x)
     # its training compute, steps x clips a step, as a multiple of the core recipe's (the training curve's x)
     train_cost: float | None = Field(default=None, gt=0)
+    reference: bool = False  # not a lever but a bound to read the levers against (drawn grey, never "meets" a goal)
 
 
 class FiguresParams(Strict):
