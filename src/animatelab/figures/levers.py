@@ -142,7 +142,8 @@ def levers_figure(levers: list[LeverRuns], metrics: list[str], width: float):
             if real is not None and np.isfinite(real) and metric != "speed_ratio":
                 ax.plot([i - 0.4, i + 0.4], [real, real], color="0.3", ls=":", lw=0.9)
         if np.isfinite(lo):
-            top = hi if np.isfinite(hi) else ax.get_ylim()[1] * 1.05
+            top = hi if np.isfinite(hi) else max(ax.get_ylim()[1], lo * 1.3)
+            ax.set_ylim(top=max(ax.get_ylim()[1], top))
             ax.axhspan(lo, top, color="tab:green", alpha=0.08, lw=0)
             ax.axhline(lo, color="tab:green", lw=0.6, ls="--")
             if np.isfinite(hi):
@@ -179,7 +180,9 @@ def compute_figure(levers: list[LeverRuns], curves: dict[str, list[str]], metric
                 ax.scatter(np.full(len(dots), xi), dots, s=4, color="k", zorder=3)
                 ax.annotate(lv.name, (xi, lv.mean(metric)), fontsize=5, xytext=(2, 3), textcoords="offset points")
             if np.isfinite(lo):
-                ax.axhspan(lo, hi if np.isfinite(hi) else max(lo, ax.get_ylim()[1]), color="tab:green", alpha=0.08, lw=0)
+                top = hi if np.isfinite(hi) else max(ax.get_ylim()[1], lo * 1.3)
+                ax.set_ylim(top=max(ax.get_ylim()[1], top))
+                ax.axhspan(lo, top, color="tab:green", alpha=0.08, lw=0)
                 ax.axhline(lo, color="tab:green", lw=0.6, ls="--")
             ax.set_xscale("log", base=2)
             ax.set_ylabel(title if col == 0 else "")
@@ -196,7 +199,7 @@ def levers_table(levers: list[LeverRuns], metrics: list[str]):
 
     rows = {}
     for lv in levers:
-        row = {"runs": len(lv.runs), "train steps": "/".join(map(str, sorted(set(lv.steps)))) or "n/a",
+        row = {"runs": max((len(v) for v in lv.values.values()), default=0), "train steps": "/".join(map(str, sorted(set(lv.steps)))) or "n/a",
                "sampling passes": lv.sampling_passes}
         for metric in metrics:
             mean = lv.mean(metric)
@@ -224,10 +227,10 @@ def findings(levers: list[LeverRuns], metrics: list[str]) -> list[str]:
             lines.append(f"- **{title}** ({goal}): no lever measured it.")
             continue
         met = [(lv, v) for lv, v in scored if lo <= v <= hi]
-        base = f"{scored[0][0].name} {scored[0][1]:.3g}"
+        base = f"the {scored[0][0].name} reads {scored[0][1]:.3g}"
         if met:
             named = ", ".join(f"{lv.name} ({v:.3g})" for lv, v in met)
-            lines.append(f"- **{title}** ({goal}): met by {named}; {base} as the reference.{quoted}")
+            lines.append(f"- **{title}** ({goal}): met by {named}; {base}.{quoted}")
         else:
             best, v = min(scored, key=lambda lv_v: lo - lv_v[1] if lv_v[1] < lo else lv_v[1] - hi)
             lines.append(f"- **{title}** ({goal}): no lever reaches it; closest {best.name} ({v:.3g}); {base}.{quoted}")
