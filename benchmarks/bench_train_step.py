@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from animatelab.config import MotionModuleParams, NoiseScheduleParams, PretrainBaseParams
+from animatelab.config import MotionModuleParams, load_params
 from animatelab.models.scheduler import scheduler_config
 from animatelab.train.motion import video_loss_fn
 from animatelab.train.randomness import StepRandom
@@ -71,7 +71,7 @@ def build(config: str, device: torch.device):
     if config == "tiny":
         from animatelab.models.tiny_base import build_tiny_base
 
-        base = build_tiny_base(PretrainBaseParams())
+        base = build_tiny_base(load_params().pretrain_base)
         unet = build_motion_unet(base.unet, MotionModuleParams(), seed=0)
         return base.vae, base.text_encoder, base.tokenizer, unet, 32
     from diffusers import AutoencoderKL
@@ -130,7 +130,7 @@ def main() -> None:
         latents = vae.encode(pixels.flatten(0, 1)).latent_dist.mean.mul(scale).unflatten(0, (args.batch, args.frames))
         text = text_encoder(ids)[0]
         empty = text_encoder(empty_ids)[0][0]
-    loss_fn = video_loss_fn(unet, scheduler_config(NoiseScheduleParams()), empty, 0.1)
+    loss_fn = video_loss_fn(unet, scheduler_config(load_params().pretrain_base.noise), empty, 0.1)
     params = [p for p in unet.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from animatelab.config import MotionModuleParams, NoiseScheduleParams, load_params
+from animatelab.config import MotionModuleParams, load_params
 from animatelab.models.scheduler import scheduler_config
 from animatelab.train.motion import video_loss_fn
 from animatelab.train.randomness import StepRandom
@@ -49,7 +49,7 @@ def run_variant(name: str, steps: int, batch: int, frames: int, base_path: Path)
     g = torch.Generator().manual_seed(0)
     latents = torch.randn(batch, frames, 4, 8, 8, generator=g)
     text, empty = torch.randn(batch, 16, 64, generator=g), torch.randn(16, 64, generator=g)
-    loss_fn = video_loss_fn(model, scheduler_config(NoiseScheduleParams()), empty, 0.1)
+    loss_fn = video_loss_fn(model, scheduler_config(load_params().pretrain_base.noise), empty, 0.1)
     params = [p for p in unet.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
     losses, first = [], 0.0

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.micro import REPO, STUDIES, micro_files, micro_params, micro_text  # noqa: F401  (tests import them from here)
+from tests.micro import REPO, STUDIES, core_group, micro_files, micro_params, micro_text  # noqa: F401  (tests import them from here)
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # two workers on two cores: one thread each, for this process and every stage process it starts

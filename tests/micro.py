@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from animatelab.config import STUDIES, merge_groups
+from animatelab.config import STUDIES, Params, merge_groups
 
 REPO = Path(__file__).resolve().parents[1]
 MICRO_OVERRIDES = Path(__file__).with_name("micro_overrides.yaml")
@@ -46,6 +46,13 @@ def micro_params() -> dict:
             own["train_motion"] = {"runs": runs}
         merged = merge_groups(merged, own)  # as the stages merge them
     return merge_patch(merged, _yaml(MICRO_OVERRIDES))
+
+
+def core_group(name: str, **overrides: Any) -> Any:
+    """Group ``name`` of the core's params.yaml, validated, with ``overrides`` replacing its keys: a test of
+    one function at the study's own values (the schema codes none; ``micro_params()``: the micro sizes)."""
+    model = Params.model_fields[name].annotation
+    return model.model_validate({**_yaml(REPO / "params.yaml")[name], **overrides})
 
 
 def micro_text() -> str:

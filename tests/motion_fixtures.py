@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from tests.conftest import micro_params, micro_text
+from tests.conftest import core_group, micro_params, micro_text
 
 CLIPS = {"train": 6, "heldout": 3, "motion_lora": 4}
 
@@ -20,7 +20,7 @@ CLIPS = {"train": 6, "heldout": 3, "motion_lora": 4}
 def make_world(root: Path) -> Path:
     from safetensors.torch import save_file
 
-    from animatelab.config import LoraParams, PretrainBaseParams
+    from animatelab.config import LoraParams
     from animatelab.models.tiny_base import build_tiny_base, save_base
     from animatelab.train.adapter import add_domain_adapter, save_domain_adapter
 
@@ -28,7 +28,8 @@ def make_world(root: Path) -> Path:
     (root / "params.yaml").write_text(micro_text())
     params = micro_params()
     frames = params["train_motion"]["frames"]
-    cfg = PretrainBaseParams(unet_block_out_channels=[32, 64], text_hidden_size=32, text_heads=2, text_max_length=8)
+    cfg = core_group("pretrain_base", unet_block_out_channels=[32, 64], text_hidden_size=32, text_heads=2,
+                     text_max_length=8)
     base = build_tiny_base(cfg)
     save_base(base, root / "models/base")
     unet = add_domain_adapter(base.unet, LoraParams(rank=2))

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from animatelab.config import EncodeParams, TrainAdapterParams
 from animatelab.data.encode import encode_dataset
 from animatelab.data.latents import EncodedClips, EncodedFrames
 from animatelab.models.base import load_base
+from tests.conftest import core_group
 from tests.tiny_fixtures import make_fake_prepared, save_tiny_base
 
 DTYPES = ("float32", "float16", "bfloat16")
@@ -28,7 +28,7 @@ def caches(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
     out = {}
     for dtype in DTYPES:
         out[dtype] = root / f"enc_{dtype}"
-        info = encode_dataset(base, prepared, out[dtype], EncodeParams(batch_size=8, cache_dtype=dtype))
+        info = encode_dataset(base, prepared, out[dtype], core_group("encode", batch_size=8, cache_dtype=dtype))
         assert info["cache_dtype"] == dtype and info["clips"] == 8
     return base_dir, out
 
@@ -61,7 +61,7 @@ def _losses(base_dir: Path, encoded: Path, root: Path, seed: int) -> np.ndarray:
     from animatelab.train.adapter import train_domain_adapter
 
     name = f"{encoded.name}_s{seed}"
-    p = TrainAdapterParams.model_validate({
+    p = core_group("train_adapter", **{
         "out_dir": str(root / name), "checkpoint_dir": str(root / "ckpt" / name), "lora": {"rank": 4}, "threads": 1,
         "loop": {"steps": 8, "batch_size": 4, "lr": 1e-3, "checkpoint_every": 8, "seed": seed}})
     result, _ = train_domain_adapter(base_dir, encoded, p)

@@ -6,13 +6,13 @@ import decord
 import numpy as np
 import pytest
 
-from animatelab.config import SynthDataParams
 from animatelab.data.synth import clip_specs, degrade, render_clip, watermark_template, written_frames
 from animatelab.data.video_io import write_mp4
 from animatelab.eval.defects import blur_scores, codec_scores, exclusion_mask, leakage
 from animatelab.eval.watermark import Watermark, watermark_scores
+from tests.conftest import core_group
 
-P = SynthDataParams()  # the default world: blur 0.5, watermark 0.35, crf 28
+P = core_group("synth_data")  # the study's world: blur 0.5, watermark 0.35, crf 28
 TEMPLATE, _ = watermark_template(P.resolution)
 EXCLUDE = exclusion_mask(TEMPLATE, P.resolution)
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from animatelab.config import LoopParams, SynthDataParams
+from animatelab.config import LoopParams
 from animatelab.data import synth
 from animatelab.eval.domain_classifier import DomainNet, DomainNetConfig, domain_video_frac, heldout_accuracy
 from animatelab.eval.eval_models import train_domain_net
+from tests.conftest import core_group
 
-P = SynthDataParams(frames=8, num_images=400)
+P = core_group("synth_data", frames=8, num_images=400)
 LOOP = LoopParams(steps=150, batch_size=16, lr=3e-3, warmup_steps=0)  # 16 (image, frame) pairs
 
 

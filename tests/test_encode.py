@@ -6,17 +6,17 @@ from types import SimpleNamespace
 
 import torch
 
-from animatelab.config import EncodeParams
 from animatelab.data.encode import encode_dataset, frames_to_pixels
 from animatelab.data.latents import EncodedClips, EncodedFrames
 from animatelab.models.base import encode_prompts, load_base
+from tests.conftest import core_group
 from tests.tiny_fixtures import make_fake_prepared, save_tiny_base
 
 
 def test_encode_matches_vae_mean_and_text_encoder(tmp_path):
     base = load_base(save_tiny_base(tmp_path / "base"))
     prepared = make_fake_prepared(tmp_path / "prepared" / "train")
-    info = encode_dataset(base, prepared, tmp_path / "enc", EncodeParams(batch_size=5))
+    info = encode_dataset(base, prepared, tmp_path / "enc", core_group("encode", batch_size=5))
     assert info["clips"] == 6
     clips = EncodedClips(tmp_path / "enc")
     assert len(clips) == 6 and clips[0]["latents"].shape == (4, 4, 16, 16) and clips[0]["text"].shape == (16, 32)

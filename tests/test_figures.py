@@ -8,7 +8,7 @@ from typing import get_args
 import pytest
 
 from animatelab.schema.evaluate import FigureSection
-from tests.conftest import REPO
+from tests.conftest import REPO, core_group
 from tests.fabricate import metric, write_all, write_metrics
 
 
@@ -44,13 +44,12 @@ def test_over_seeds_t_interval_and_missing(tmp_path):
 
 
 def test_build_all_and_readme(tmp_path, monkeypatch):
-    from animatelab.config import FiguresParams
     from animatelab.figures.build import build_all
     from animatelab.reports_readme import write_readme
 
     monkeypatch.chdir(tmp_path)
     write_all(tmp_path)
-    p = FiguresParams(sections=list(get_args(FigureSection)))  # every question in one folder
+    p = core_group("figures", sections=list(get_args(FigureSection)))  # every question in one folder
     manifest = build_all(p)
     names = {f.rsplit("/", 1)[-1] for f in manifest["figures"]}
     for fig in ("rq1_adapter_ablation", "rq2_adapter_scale", "rq3_motion_lora", "rq4_design", "rq5_prompt_motion", "samples_grid",
@@ -135,7 +134,6 @@ def test_core_and_study_draw_their_own_questions_into_their_own_folders(tmp_path
 def test_project_readme_headline_is_spliced_between_markers(tmp_path, monkeypatch):
     """The figures stage writes the RQ1 headline to reports/findings.md and never touches the project
     README; `make repro` splices it between the README's markers, re-rooting links, text outside kept."""
-    from animatelab.config import FiguresParams
     from animatelab.figures.build import build_all
     from animatelab.readme_splice import FINDINGS_END, FINDINGS_START, splice_file
     from animatelab.reports_readme import write_readme
@@ -144,7 +142,7 @@ def test_project_readme_headline_is_spliced_between_markers(tmp_path, monkeypatc
     write_all(tmp_path)
     original = f"# intro\n{FINDINGS_START}\nstale 0.99\n{FINDINGS_END}\n## after\n"
     (tmp_path / "README.md").write_text(original)
-    p = FiguresParams()
+    p = core_group("figures")
     write_readme(p, build_all(p))
     assert (tmp_path / "README.md").read_text() == original  # no stage rewrites the hand-edited README
     findings = (tmp_path / "reports/findings.md").read_text()
@@ -185,7 +183,6 @@ def test_welch_difference_matches_scipy():
 
 def test_base_model_section_reads_both_caption_wordings(tmp_path):
     from animatelab.figures.base_model import findings
-    from animatelab.schema.evaluate import FiguresParams
 
     def acc(all_: float) -> dict:
         out = {}
@@ -197,11 +194,11 @@ def test_base_model_section_reads_both_caption_wordings(tmp_path):
     path.write_text(json.dumps({"quality": acc(0.71), "quality_with_motion_phrase": acc(0.44), "quality_samples": 240,
                                 "reader_accuracy_on_training_images": acc(0.998),
                                 "reader_accuracy_on_vae_reconstructions": acc(0.856)}))
-    text = "\n".join(findings(FiguresParams(base_quality=str(path))))
+    text = "\n".join(findings(core_group("figures", base_quality=str(path))))
     assert "0.710 [0.660, 0.760] of 240 samples" in text
     assert "motion phrase" in text and "0.440 [0.390, 0.490]" in text
     assert "0.856 [0.806, 0.906]" in text
-    assert findings(FiguresParams(base_quality=str(tmp_path / "missing.json"))) == []
+    assert findings(core_group("figures", base_quality=str(tmp_path / "missing.json"))) == []
 
 
 def test_summary_reads_arm_means_and_file_keys(tmp_path, monkeypatch):
@@ -229,7 +226,6 @@ def test_summary_reads_arm_means_and_file_keys(tmp_path, monkeypatch):
 
 def test_rq7_reports_the_image_controlnet_edge_gain(tmp_path):
     """The ControlNet's paired edge-F1 gain per target is quoted from its metrics files (meta files skipped)."""
-    from animatelab.config import FiguresParams
     from animatelab.reports_readme import _controlnet
 
     folder = tmp_path / "controlnet"
@@ -237,15 +233,14 @@ def test_rq7_reports_the_image_controlnet_edge_gain(tmp_path):
     gain = {"controlled_minus_uncontrolled": {"edge_f1": {"mean": 0.0916, "ci_low": 0.0524, "ci_high": 0.133, "n": 32}}}
     (folder / "animatediff.json").write_text(json.dumps(gain))
     (folder / "animatediff.meta.json").write_text(json.dumps(gain))
-    lines = _controlnet(FiguresParams(rq7_controlnet_dir=str(folder)))
+    lines = _controlnet(core_group("figures", rq7_controlnet_dir=str(folder)))
     assert lines[-1] == "- animatediff: 0.0916 [0.0524, 0.133]" and sum(line.startswith("- ") for line in lines) == 1
-    assert _controlnet(FiguresParams(rq7_controlnet_dir=str(tmp_path / "none"))) == []
+    assert _controlnet(core_group("figures", rq7_controlnet_dir=str(tmp_path / "none"))) == []
 
 
 def test_rq1_explains_the_floor_with_the_vaes_own_reconstructions(tmp_path):
     """``watermark_leakage_vae_clean`` / ``_vae_degraded`` (the VAE alone on clean twins / degraded clips)
     become one sentence beside the floor; fabricated: clean twins 0.04, floor 0.05 -> 80 %."""
-    from animatelab.config import FiguresParams
     from animatelab.figures.metrics import MetricsStore
     from animatelab.reports_readme import _vae_floor
     from tests.fabricate import metric
@@ -254,8 +249,8 @@ def test_rq1_explains_the_floor_with_the_vaes_own_reconstructions(tmp_path):
     (tmp_path / "with_adapter_s0.json").write_text(json.dumps({"scale_0.0": {"watermark_leakage": metric(0.1), **floors}}))
     (tmp_path / "untrained.json").write_text(json.dumps({"scale_0.0": {"watermark_leakage": metric(0.05)}}))
     store = MetricsStore.load(tmp_path)
-    text = " ".join(_vae_floor(store, ["with_adapter_s0"], FiguresParams()))
+    text = " ".join(_vae_floor(store, ["with_adapter_s0"], core_group("figures")))
     assert "clean twins) read 0.04 [" in text and "degraded as the video data is 0.3 [" in text
     assert "the floor (`untrained`) is 0.05 [" in text and "80 % of it" not in text and "80% of it" in text
     (tmp_path / "with_adapter_s0.json").write_text(json.dumps({"scale_0.0": {"watermark_leakage": metric(0.1)}}))
-    assert _vae_floor(MetricsStore.load(tmp_path), ["with_adapter_s0"], FiguresParams()) == []
+    assert _vae_floor(MetricsStore.load(tmp_path), ["with_adapter_s0"], core_group("figures")) == []

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import core_group
 from tests.fabricate import write_all, write_metrics
 
 
@@ -54,13 +55,12 @@ def test_figures_files_and_plotted_values_are_the_metrics_files(world):
     import matplotlib
 
     matplotlib.use("Agg")
-    from animatelab.config import FiguresParams
     from animatelab.figures import moonshot
     from animatelab.figures.build import build_all
     from animatelab.figures.metrics import MetricsStore
     from animatelab.figures.style import paper_style
 
-    p = FiguresParams(sections=["rq1", "rq7"])
+    p = core_group("figures", sections=["rq1", "rq7"])
     manifest = build_all(p)
     for name in ("rq7_moonshot_vs_animatediff", "rq7_first_frame"):
         assert {f"reports/figures/{name}.png", f"reports/figures/{name}.pdf"} <= set(manifest["figures"])
@@ -102,12 +102,11 @@ def test_figures_files_and_plotted_values_are_the_metrics_files(world):
 
 
 def test_findings_and_tables_quote_the_files_numbers(world):
-    from animatelab.config import FiguresParams
     from animatelab.figures.build import build_all
     from animatelab.figures.metrics import Metric
     from animatelab.reports_readme import write_readme
 
-    p = FiguresParams(sections=["rq1", "rq7"])
+    p = core_group("figures", sections=["rq1", "rq7"])
     readme = write_readme(p, build_all(p)).read_text()
     findings = (world / p.findings).read_text()
     table = (world / "reports/tables/rq7_first_frame.md").read_text()

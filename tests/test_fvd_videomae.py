@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from animatelab.config import EvaluateParams, ParamsError, check_paths, parse_params, required_paths
+from animatelab.config import ParamsError, check_paths, parse_params, required_paths
 from animatelab.eval.features import FVD_METRIC, feature_net_path, load_feature_net
 from animatelab.eval.fvd import extract_features, frechet_distance
+from tests.conftest import core_group
 
 FRAMES, SIZE, N = 8, 32, 24
 
@@ -85,7 +86,7 @@ def test_params_name_the_backbone_path_and_missing_folder_is_refused(micro_param
                                                   "evaluate.clip": params.evaluate.clip}
     with pytest.raises(ParamsError, match="evaluate.videomae_path"):
         check_paths(params, "evaluate")
-    p = EvaluateParams(fvd_backbone="videomae", videomae_path="v")
+    p = core_group("evaluate", fvd_backbone="videomae", videomae_path="v")
     assert feature_net_path(p) == "v" and FVD_METRIC[p.fvd_backbone] == "fvd_videomae"
     with pytest.raises(FileNotFoundError, match="config.json"):
         load_feature_net("videomae", tmp_path)

@@ -102,15 +102,15 @@ def test_interrupted_checkpoint_swap_falls_back_to_previous(tmp_path):
 
 
 def test_diffusion_noise_one_timestep_per_video_and_caption_dropout():
-    from animatelab.config import NoiseScheduleParams
     from animatelab.train.diffusion import (
         add_noise_one_timestep_per_video,
         drop_captions,
     )
     from animatelab.models.scheduler import scheduler_config, training_scheduler
     from animatelab.train.randomness import StepRandom
+    from tests.conftest import core_group
 
-    sched = training_scheduler(scheduler_config(NoiseScheduleParams()))
+    sched = training_scheduler(scheduler_config(core_group("pretrain_base").noise))
     assert sched.config.beta_schedule == "linear" and sched.config.prediction_type == "epsilon"
     video = torch.randn(3, 5, 4, 2, 2)
     noisy, noise, t = add_noise_one_timestep_per_video(sched, video, StepRandom(0, 3))

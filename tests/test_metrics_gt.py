@@ -7,17 +7,17 @@ import cv2
 import numpy as np
 import pytest
 
-from animatelab.config import EvaluateParams, SynthDataParams
 from animatelab.data import synth
 from animatelab.eval.suite import GroundTruthReference, _gt_metrics
 from animatelab.eval.tracking_gt import AppearanceReader, analyse, track_video
 from animatelab.eval.watermark import Watermark, watermark_scores
 from animatelab.world import PLAIN_BACKGROUNDS
+from tests.conftest import core_group
 
 
 @pytest.fixture(scope="module")
 def world():
-    p = SynthDataParams(frames=16)
+    p = core_group("synth_data", frames=16)
     tpl, _ = synth.watermark_template(p.resolution)
     wm = Watermark(tpl, p.watermark_alpha, np.asarray(synth.WATERMARK_COLOUR, np.float32))
 
@@ -39,7 +39,7 @@ def world():
 
 def test_real_clips_score_like_real(world):
     gt, (real, _, prompts), _ = world
-    m = _gt_metrics(gt, real, prompts, EvaluateParams(bootstrap=50))
+    m = _gt_metrics(gt, real, prompts, core_group("evaluate", bootstrap=50))
     assert m["gt_direction_acc"]["mean"] >= 0.95  # includes "static", grow and shrink
     assert m["gt_appearance_acc"]["mean"] >= 0.9
     assert m["gt_persistent_object"]["mean"] >= 0.9
@@ -53,7 +53,7 @@ def test_real_clips_score_like_real(world):
 def test_watermark_leakage_of_reference_is_one_and_clean_is_zero(world):
     gt, (_, clean, prompts), ref_real = world
     assert watermark_scores(ref_real, gt.watermark).mean() / gt.wm_mean == pytest.approx(1.0, abs=1e-9)
-    m = _gt_metrics(gt, clean, prompts, EvaluateParams(bootstrap=50))
+    m = _gt_metrics(gt, clean, prompts, core_group("evaluate", bootstrap=50))
     assert abs(m["watermark_leakage"]["mean"]) < 0.1
     assert m["gt_direction_acc"]["mean"] >= 0.95  # the watermark-aware tracker also reads clean clips
 
@@ -61,11 +61,11 @@ def test_watermark_leakage_of_reference_is_one_and_clean_is_zero(world):
 def test_frozen_and_reversed_videos_are_caught(world):
     gt, (real, _, prompts), _ = world
     frozen = np.repeat(real[:, :1], real.shape[1], axis=1)
-    m = _gt_metrics(gt, frozen, prompts, EvaluateParams(bootstrap=50))
+    m = _gt_metrics(gt, frozen, prompts, core_group("evaluate", bootstrap=50))
     assert m["gt_moving_frac"]["mean"] == 0.0
     assert m["gt_speed_w1"]["mean"] > 0.3
     reversed_ = real[:, ::-1]
-    m = _gt_metrics(gt, reversed_, prompts, EvaluateParams(bootstrap=50))
+    m = _gt_metrics(gt, reversed_, prompts, core_group("evaluate", bootstrap=50))
     statics = np.mean([q["motion"] == "static" for q in prompts])
     assert m["gt_direction_acc"]["mean"] == pytest.approx(statics, abs=0.05)  # only "static" still right
 
@@ -92,7 +92,7 @@ def test_checker_whose_light_cells_straddle_a_histogram_bin_edge_is_still_backgr
 def test_vanished_and_duplicated_objects_are_told_apart(world):
     """The breakdown of a non-persistent video: frames without the object vs frames with a second one."""
     gt, (real, clean, prompts), _ = world
-    m = _gt_metrics(gt, real, prompts, EvaluateParams(bootstrap=50))
+    m = _gt_metrics(gt, real, prompts, core_group("evaluate", bootstrap=50))
     assert m["gt_no_object_frac"]["mean"] <= 0.02 and m["gt_extra_object_frac"]["mean"] <= 0.02
     plain = [i for i, q in enumerate(prompts) if q["background"] != "checker"][:6]
     for i in plain:
@@ -133,7 +133,7 @@ def test_growth_rate_reads_zoom_in_positive_zoom_out_negative_and_frozen_zero(wo
     """RQ3's continuous readout: the world's zoom-in clips grow (d sqrt(area)/d frame > 0, as their
     ground-truth sizes do), the same clips played backwards shrink by as much, and frozen ones read 0."""
     gt = world[0]
-    p = SynthDataParams(frames=16)
+    p = core_group("synth_data", frames=16)
     tpl, _ = synth.watermark_template(p.resolution)
     specs = synth.clip_specs(p, "motion_lora", 12)
     zoom = np.stack([synth.degrade(synth.render_clip(s, p), tpl, p.watermark_alpha, p.blur_sigma) for s in specs])
@@ -142,7 +142,7 @@ def test_growth_rate_reads_zoom_in_positive_zoom_out_negative_and_frozen_zero(wo
     # the ground truth's growth of the object's side over the clip, px/frame (sizes x zoom, linear fit)
     truth = np.mean([np.polyfit(np.arange(p.frames), (sz * z)[: p.frames], 1)[0]
                      for s in specs for _, sz, z in [synth.trajectory(s, p)]])
-    run = lambda v: _gt_metrics(gt, v, prompts, EvaluateParams(bootstrap=50))["gt_growth_rate"]  # noqa: E731
+    run = lambda v: _gt_metrics(gt, v, prompts, core_group("evaluate", bootstrap=50))["gt_growth_rate"]  # noqa: E731
     forward, backward, frozen = run(zoom), run(zoom[:, ::-1]), run(np.repeat(zoom[:, :1], p.frames, axis=1))
     assert truth > 0.1
     assert 0.6 * truth < forward["mean"] < 1.2 * truth  # measured 0.17 vs 0.18 (12 clips)

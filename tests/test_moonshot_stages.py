@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import micro_params
+from tests.conftest import core_group, micro_params
 from tests.motion_fixtures import run_stage
 
 MODES = ("text", "animate")
@@ -225,10 +225,9 @@ def test_psnr_ssim_known_answers():
 
 
 def test_first_frame_fidelity_reads_frame_zero_only():
-    from animatelab.config import EvaluateParams
     from animatelab.moonshot.scoring import first_frame_fidelity
 
-    p = EvaluateParams(bootstrap=20)
+    p = core_group("evaluate", bootstrap=20)
     rng = np.random.default_rng(1)
     frames = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
     videos = rng.integers(0, 256, (4, 5, 32, 32, 3), dtype=np.uint8)

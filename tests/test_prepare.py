@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from animatelab.config import ParamsError, PrepareParams, parse_params
+from tests.conftest import core_group
 from animatelab.data.prepare import merge_summaries, prepare
 from animatelab.data.shards import ShardDataset, list_shards, load_shard
 from animatelab.data.video_io import center_crop, resized_size, write_mp4
@@ -120,7 +121,7 @@ def mixed(tmp_path_factory) -> tuple[Path, Path, dict[str, str]]:
 
 
 def _params(csv: Path, videos: Path, out: Path, **kw) -> PrepareParams:
-    return PrepareParams.model_validate({
+    return core_group("prepare", **{
         "datasets": [{"name": "mixed", "csv": str(csv), "video_dir": str(videos)}],
         "out_dir": str(out), "frames": FRAMES, "stride": 2, "resolution": RES, "shard_size": 3,
         "workers": 2, **kw,

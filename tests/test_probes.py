@@ -41,10 +41,10 @@ def clips():
 
 
 def _scheduler():
-    from animatelab.config import NoiseScheduleParams
     from animatelab.models.scheduler import scheduler_config, training_scheduler
+    from tests.conftest import core_group
 
-    return training_scheduler(scheduler_config(NoiseScheduleParams()))
+    return training_scheduler(scheduler_config(core_group("pretrain_base").noise))
 
 
 def test_radial_power_separates_low_and_high_frequencies():

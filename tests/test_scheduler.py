@@ -11,12 +11,12 @@ from animatelab.models.scheduler import (
     scheduler_config,
     training_scheduler,
 )
-from animatelab.schema.base import NoiseScheduleParams
+from tests.conftest import core_group
 
 
 @pytest.fixture()
 def folder(tmp_path):
-    sampling_scheduler(scheduler_config(NoiseScheduleParams())).save_pretrained(tmp_path / "scheduler")
+    sampling_scheduler(scheduler_config(core_group("pretrain_base").noise)).save_pretrained(tmp_path / "scheduler")
     return tmp_path
 
 

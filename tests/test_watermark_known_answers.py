@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from animatelab.config import SynthDataParams
 from animatelab.data import synth
 from animatelab.eval.watermark import LatentSignature, Watermark, latent_scores, watermark_scores
+from tests.conftest import core_group
 
-P = SynthDataParams(frames=8)
+P = core_group("synth_data", frames=8)
 TEMPLATE, _ = synth.watermark_template(P.resolution)
 WM = Watermark(TEMPLATE, P.watermark_alpha, np.asarray(synth.WATERMARK_COLOUR, np.float32))
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from animatelab.config import ParamsError, SynthDataParams, parse_params
+from tests.conftest import core_group
 from animatelab.data.synth import (
     COLOURS, EXTENTS, PLAIN_BACKGROUNDS, ClipSpec, clip_specs, ground_truth, reflect, render_clip, trajectory, wrap,
 )
@@ -20,7 +21,7 @@ WHITE, BLACK = COLOURS["white"][0], PLAIN_BACKGROUNDS["black"][0]
 
 
 def _params(**kw) -> SynthDataParams:
-    return SynthDataParams(**{"frames": 12, "colours": ["white"], "backgrounds": ["black"], **kw})
+    return core_group("synth_data", **{"frames": 12, "colours": ["white"], "backgrounds": ["black"], **kw})
 
 
 def _coverage(frames: np.ndarray) -> np.ndarray:

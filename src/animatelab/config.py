@@ -65,20 +65,24 @@ from animatelab.schema.train import (  # noqa: F401
 
 # --------------------------------------------------------------------------- the whole file
 class Params(Strict):
-    synth_data: SynthDataParams = SynthDataParams()
+    """Every group of a pipeline's params. The core's groups code no values: each pipeline's params file
+    states every key (``params.yaml``, or ``experiments/webvid-sd15/params.yaml``; a study's file lays its
+    own keys over the core's). A study-only group, absent from the core's file, keeps coded defaults."""
+
+    synth_data: SynthDataParams
     prepare: PrepareParams
-    base: BaseModelParams = BaseModelParams()
-    pretrain_base: PretrainBaseParams = PretrainBaseParams()
-    encode: EncodeParams = EncodeParams()
-    train_adapter: TrainAdapterParams = TrainAdapterParams()
+    base: BaseModelParams
+    pretrain_base: PretrainBaseParams
+    encode: EncodeParams
+    train_adapter: TrainAdapterParams
     train_motion: TrainMotionParams
     train_motion_lora: TrainMotionLoraParams = TrainMotionLoraParams()
     train_direction_lora: TrainDirectionLoraParams = TrainDirectionLoraParams()
-    sample: SampleParams = SampleParams()
-    train_eval_models: TrainEvalModelsParams = TrainEvalModelsParams()
-    evaluate: EvaluateParams = EvaluateParams()
-    probe: ProbeParams = ProbeParams()
-    figures: FiguresParams = FiguresParams()
+    sample: SampleParams
+    train_eval_models: TrainEvalModelsParams
+    evaluate: EvaluateParams
+    probe: ProbeParams
+    figures: FiguresParams
     train_sparsectrl: TrainSparseCtrlParams = TrainSparseCtrlParams()
     sample_sparsectrl: SampleSparseCtrlParams = SampleSparseCtrlParams()
     evaluate_sparsectrl: EvaluateSparseCtrlParams = EvaluateSparseCtrlParams()

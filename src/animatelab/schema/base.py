@@ -80,13 +80,14 @@ class ObjectiveParams(Strict):
 
 
 class NoiseScheduleParams(Strict):
-    """Training noise schedule of the official AnimateDiff code (linear betas, eps-prediction)."""
+    """A diffusion noise schedule (``pretrain_base.noise``; params.yaml holds the official AnimateDiff one:
+    linear betas, eps-prediction)."""
 
-    num_train_timesteps: int = Field(default=1000, gt=0)
-    beta_start: float = Field(default=0.00085, gt=0)
-    beta_end: float = Field(default=0.012, gt=0)
-    beta_schedule: Literal["linear", "scaled_linear"] = "linear"
-    prediction_type: Literal["epsilon", "v_prediction"] = "epsilon"
+    num_train_timesteps: int = Field(gt=0)
+    beta_start: float = Field(gt=0)
+    beta_end: float = Field(gt=0)
+    beta_schedule: Literal["linear", "scaled_linear"]
+    prediction_type: Literal["epsilon", "v_prediction"]
 
     @model_validator(mode="after")
     def _ordered(self) -> "NoiseScheduleParams":

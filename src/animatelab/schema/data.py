@@ -18,38 +18,36 @@ class SynthDataParams(Strict):
 
     Speeds are px/frame (translation), diameter px/frame (grow/shrink) or crop-side px/frame
     (zoom). ``boundary`` says what a translating object does at the frame edge: ``clamp`` (the
-    default) shrinks, then slows a clip whose straight path would leave the frame, so no path ever
+    core's world) shrinks, then slows a clip whose straight path would leave the frame, so no path ever
     reaches the edge; ``bounce`` keeps the drawn speed and size and reflects the path off the edges
     (the object stays whole in frame); ``wrap`` keeps them too and lets the object leave one edge and
     re-enter at the opposite one (a torus: the object is cut in two while it crosses).
     """
 
-    seed: int = 0
-    out_dir: str = "data/synth"
-    resolution: int = Field(default=32, ge=16)
-    frames: int = Field(default=24, ge=2)
-    fps: int = Field(default=8, gt=0)
-    num_images: int = Field(default=6000, gt=0)
-    num_train_videos: int = Field(default=600, gt=0)
-    num_heldout_videos: int = Field(default=96, gt=0)
-    num_motion_lora_videos: int = Field(default=50, gt=0)
-    shapes: list[Literal["circle", "square", "triangle"]] = ["circle", "square", "triangle"]
-    colours: list[Literal["red", "green", "blue", "yellow", "white"]] = ["red", "green", "blue", "yellow", "white"]
-    backgrounds: list[Literal["black", "gray", "checker"]] = ["black", "gray", "checker"]
-    motions: list[Literal["left", "right", "up", "down", "grow", "shrink", "static"]] = [
-        "left", "right", "up", "down", "grow", "shrink", "static"
-    ]
-    motion_lora_motion: Literal["zoom_in"] = "zoom_in"
-    speed_range: tuple[float, float] = (0.4, 0.8)
-    boundary: Literal["clamp", "bounce", "wrap"] = "clamp"  # translations at the frame edge (above)
-    object_size_range: tuple[float, float] = (0.22, 0.34)
+    seed: int
+    out_dir: str
+    resolution: int = Field(ge=16)
+    frames: int = Field(ge=2)
+    fps: int = Field(gt=0)
+    num_images: int = Field(gt=0)
+    num_train_videos: int = Field(gt=0)
+    num_heldout_videos: int = Field(gt=0)
+    num_motion_lora_videos: int = Field(gt=0)
+    shapes: list[Literal["circle", "square", "triangle"]]
+    colours: list[Literal["red", "green", "blue", "yellow", "white"]]
+    backgrounds: list[Literal["black", "gray", "checker"]]
+    motions: list[Literal["left", "right", "up", "down", "grow", "shrink", "static"]]
+    motion_lora_motion: Literal["zoom_in"]
+    speed_range: tuple[float, float]
+    boundary: Literal["clamp", "bounce", "wrap"]  # translations at the frame edge (above)
+    object_size_range: tuple[float, float]
     # WebVid's defects, each switchable on its own (docs/world.md): 0 turns the watermark / the blur
     # off; ``codec: lossless`` writes exactly the degraded frames (x264's RGB encoder at qp 0)
-    watermark_alpha: float = Field(default=0.35, ge=0, le=1)
-    blur_sigma: float = Field(default=0.5, ge=0, le=8)
-    codec: Literal["h264", "lossless"] = "h264"
-    crf: int = Field(default=28, ge=0, le=51)  # h264 only
-    workers: int = Field(default=2, ge=1)
+    watermark_alpha: float = Field(ge=0, le=1)
+    blur_sigma: float = Field(ge=0, le=8)
+    codec: Literal["h264", "lossless"]
+    crf: int = Field(ge=0, le=51)  # h264 only
+    workers: int = Field(ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> "SynthDataParams":
@@ -85,16 +83,16 @@ class PrepareParams(Strict):
     """
 
     datasets: list[DatasetSpec]
-    out_dir: str = "data/prepared"
-    frames: int = Field(default=16, ge=2)
-    stride: int = Field(default=1, ge=1)
-    target_fps: float | None = Field(default=None, gt=0)
-    resolution: int = Field(default=32, ge=8)
-    clip_start: Literal["first", "middle", "random"] = "first"
-    bad_caption: Literal["skip", "keep"] = "skip"
-    shard_size: int = Field(default=256, gt=0)
-    workers: int = Field(default=2, ge=1)
-    seed: int = 0
+    out_dir: str
+    frames: int = Field(ge=2)
+    stride: int = Field(ge=1)
+    target_fps: float | None = Field(gt=0)  # None: ``stride`` as given
+    resolution: int = Field(ge=8)
+    clip_start: Literal["first", "middle", "random"]
+    bad_caption: Literal["skip", "keep"]
+    shard_size: int = Field(gt=0)
+    workers: int = Field(ge=1)
+    seed: int
 
     @model_validator(mode="after")
     def _unique_names(self) -> "PrepareParams":
@@ -108,13 +106,13 @@ class PrepareParams(Strict):
 class EncodeParams(Strict):
     """VAE latents + text embeddings cached once per prepared dataset (no VAE/text encoder in training)."""
 
-    in_dir: str = "data/prepared"
-    datasets: list[str] = ["train", "heldout", "motion_lora"]
-    out_dir: str = "data/encoded"
-    batch_size: int = Field(default=64, gt=0)
-    latent: Literal["mean", "sample"] = "mean"  # posterior mean, or a sample seeded by ``seed``
-    seed: int = 0
+    in_dir: str
+    datasets: list[str]
+    out_dir: str
+    batch_size: int = Field(gt=0)
+    latent: Literal["mean", "sample"]  # posterior mean, or a sample seeded by ``seed``
+    seed: int
     # storage dtype of the cached latents and text states (training casts back to float32):
     # half precision halves the cache (real scale: bfloat16)
-    cache_dtype: Literal["float32", "float16", "bfloat16"] = "float32"
-    threads: int = Field(default=2, gt=0)
+    cache_dtype: Literal["float32", "float16", "bfloat16"]
+    threads: int = Field(gt=0)

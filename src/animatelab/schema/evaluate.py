@@ -34,33 +34,33 @@ class SampleParams(Strict):
     captions in ``heldout_dir`` order (cycled to ``num_videos``); video i uses seed ``seed + i``.
     """
 
-    out_dir: str = "samples"
-    heldout_dir: str = "data/prepared/heldout"  # shard-*.jsonl captions
-    ground_truth: str = "data/synth/ground_truth.json"  # shape/colour/background/motion per videoid
-    num_videos: int = Field(default=32, gt=0)
-    frames: int = Field(default=16, ge=2)
-    num_inference_steps: int = Field(default=10, gt=0)
-    guidance_scale: float = Field(default=7.5, ge=1)
-    adapter_scales: list[float] = [0.0]
+    out_dir: str
+    heldout_dir: str  # shard-*.jsonl captions
+    ground_truth: str  # shape/colour/background/motion per videoid
+    num_videos: int = Field(gt=0)
+    frames: int = Field(ge=2)
+    num_inference_steps: int = Field(gt=0)
+    guidance_scale: float = Field(ge=1)
+    adapter_scales: list[float]
     # RQ2: extra scales for a few runs only (a sweep on every run would multiply sampling time)
-    adapter_scales_by_run: dict[str, list[float]] = {"with_adapter_s0": [0.5, 1.0]}
-    lora_scale: float = Field(default=1.0, ge=0)
+    adapter_scales_by_run: dict[str, list[float]]
+    lora_scale: float = Field(ge=0)
     # RQ3: a MotionLoRA run's prompts ask for its motion ("..., camera zooming in"), so
     # gt_direction_acc of lora_n{N} reads "fraction of videos that show the LoRA's motion"
-    lora_motion: str = "zoom_in"
-    timestep_spacing: Literal["leading", "trailing", "linspace"] = "leading"
-    sampler: Literal["ddim", "dpmpp_2m"] = "ddim"  # the video pipelines' scheduler (models/scheduler.py)
+    lora_motion: str
+    timestep_spacing: Literal["leading", "trailing", "linspace"]
+    sampler: Literal["ddim", "dpmpp_2m"]  # the video pipelines' scheduler (models/scheduler.py)
     # the initial latents of each video (seed + i): independent per frame (diffusers' own draw), the
     # mixed prior of ``objective.noise_prior: mixed`` (ObjectiveParams: the same formula) at noise_alpha,
     # or ``run``: the sampled run's own training prior and alpha (a MotionLoRA's: its motion run's)
-    noise_prior: Literal["independent", "mixed", "run"] = "independent"
-    noise_alpha: float = Field(default=1.0, gt=0)
-    free_init: FreeInitParams | None = None  # FreeInit on the AnimateDiff pipeline; None: off
-    batch_size: int = Field(default=8, gt=0)  # prompts per pipeline call
-    fps: int = Field(default=8, gt=0)
-    log_videos: int = Field(default=4, ge=0)  # mp4/gif logged to MLflow per scale
-    seed: int = 0
-    threads: int = Field(default=2, gt=0)
+    noise_prior: Literal["independent", "mixed", "run"]
+    noise_alpha: float = Field(gt=0)
+    free_init: FreeInitParams | None  # FreeInit on the AnimateDiff pipeline; None: off
+    batch_size: int = Field(gt=0)  # prompts per pipeline call
+    fps: int = Field(gt=0)
+    log_videos: int = Field(ge=0)  # mp4/gif logged to MLflow per scale
+    seed: int
+    threads: int = Field(gt=0)
 
     @model_validator(mode="after")
     def _scales(self) -> "SampleParams":
@@ -80,33 +80,32 @@ class SampleParams(Strict):
 class TrainEvalModelsParams(Strict):
     """Stand-in evaluation networks of the embedded default (real runs skip this stage)."""
 
-    out_dir: str = "models/eval"
-    checkpoint_dir: str = "models/checkpoints/eval"  # {video_net,clip,domain_net}/: resumable (train.loop.fit)
-    seed: int = 0
-    synth_dir: str = "data/synth"  # ground_truth.json, images.npz + images.csv
-    train_dir: str = "data/prepared/train"
-    heldout_dir: str = "data/prepared/heldout"
-    video_net: LoopParams = LoopParams(steps=300, batch_size=32, lr=3e-3, warmup_steps=20, lr_schedule="cosine",
-                                       min_lr_ratio=0.1)
-    video_net_channels: list[int] = [16, 32, 64]
-    # small on purpose: FVD needs more videos than feature dimensions (32 videos per run here)
-    video_net_feature_dim: int = Field(default=16, gt=0)
-    clip: LoopParams = LoopParams(steps=400, batch_size=64, lr=2e-3, warmup_steps=20, lr_schedule="cosine", min_lr_ratio=0.1)
-    clip_embed_dim: int = Field(default=64, gt=0)
-    clip_width: int = Field(default=64, gt=0)
-    clip_layers: int = Field(default=2, gt=0)
-    clip_patch_size: int = Field(default=4, gt=0)
-    clip_context_length: int = Field(default=24, ge=8)  # longest synthetic caption: 17 tokens
+    out_dir: str
+    checkpoint_dir: str  # {video_net,clip,domain_net}/: resumable (train.loop.fit)
+    seed: int
+    synth_dir: str  # ground_truth.json, images.npz + images.csv
+    train_dir: str
+    heldout_dir: str
+    video_net: LoopParams
+    video_net_channels: list[int]
+    # small on purpose: FVD needs more videos than feature dimensions (sample.num_videos per run)
+    video_net_feature_dim: int = Field(gt=0)
+    clip: LoopParams
+    clip_embed_dim: int = Field(gt=0)
+    clip_width: int = Field(gt=0)
+    clip_layers: int = Field(gt=0)
+    clip_patch_size: int = Field(gt=0)
+    clip_context_length: int = Field(ge=8)  # longest synthetic caption: 17 tokens
     # domain classifier (clean images 0 vs real video frames 1): its held-out accuracy goes to report.json
-    domain_net: LoopParams = LoopParams(steps=150, batch_size=32, lr=3e-3)  # batch: (image, frame) pairs
-    domain_net_channels: list[int] = [8, 16, 32]
-    domain_heldout_frac: float = Field(default=0.2, gt=0, lt=1)  # last fraction of images.npz held out
-    domain_vae_mix: bool = True  # also train on VAE reconstructions of both classes (samples are decoded)
+    domain_net: LoopParams  # batch: (image, frame) pairs
+    domain_net_channels: list[int]
+    domain_heldout_frac: float = Field(gt=0, lt=1)  # last fraction of images.npz held out
+    domain_vae_mix: bool  # also train on VAE reconstructions of both classes (samples are decoded)
     # from the base's VAE (base.path): the watermark's latent signature and the pixel leakage ceiling
-    latent_signature_clips: int = Field(default=64, gt=0)  # synthetic train clips, with and without watermark
-    latent_shrinkage: float = Field(default=0.1, ge=0, le=1)  # 1: plain projection on the signature
-    vae_ceiling_clips: int = Field(default=48, gt=0)  # real train clips reconstructed by the VAE
-    threads: int = Field(default=2, gt=0)
+    latent_signature_clips: int = Field(gt=0)  # synthetic train clips, with and without watermark
+    latent_shrinkage: float = Field(ge=0, le=1)  # 1: plain projection on the signature
+    vae_ceiling_clips: int = Field(gt=0)  # real train clips reconstructed by the VAE
+    threads: int = Field(gt=0)
 
     @model_validator(mode="after")
     def _widths(self) -> "TrainEvalModelsParams":
@@ -118,34 +117,34 @@ class TrainEvalModelsParams(Strict):
 class EvaluateParams(Strict):
     """Scores of one run's samples; every path is local (real runs: I3D and CLIP weight files)."""
 
-    out_dir: str = "metrics"
-    samples_dir: str = "samples"
-    video_net: str = "models/eval/video_net.safetensors"
-    clip: str = "models/eval/clip.pt"
-    clip_name: str = "synth"  # goes into the metric keys: clip_{name}_text, ...
-    fvd_backbone: Literal["synthetic", "i3d", "videomae"] = "synthetic"
-    i3d_path: str = ""  # StyleGAN-V i3d_torchscript.pt, when fvd_backbone is i3d
-    videomae_path: str = ""  # VideoMAEModel save_pretrained folder, when fvd_backbone is videomae
-    fvd_frames: int = Field(default=16, ge=2)  # I3D protocol frame count
-    real_dir: str = "data/prepared/train"  # FVD reference
-    heldout_dir: str = "data/prepared/heldout"  # real-vs-real floor, ground-truth reference
-    max_real_videos: int = Field(default=256, gt=1)
-    domain_images_per_prompt: int = Field(default=16, gt=0)  # clean images per (shape, colour, background)
-    synthetic_ground_truth: bool = True  # tracking / watermark metrics need the synthetic world
-    gt_reference_videos: int = Field(default=128, gt=1)  # real clips that calibrate the tracker readouts
-    synth_dir: str = "data/synth"  # ground_truth.json, watermark.npz, images.npz + images.csv
-    still_threshold: float = Field(default=0.2, gt=0)  # px/frame below which a clip is static
-    watermark_max_shift: int = Field(default=1, ge=0)  # px of horizontal template shift searched; 0: exact place
+    out_dir: str
+    samples_dir: str
+    video_net: str
+    clip: str
+    clip_name: str  # goes into the metric keys: clip_{name}_text, ...
+    fvd_backbone: Literal["synthetic", "i3d", "videomae"]
+    i3d_path: str  # StyleGAN-V i3d_torchscript.pt, when fvd_backbone is i3d
+    videomae_path: str  # VideoMAEModel save_pretrained folder, when fvd_backbone is videomae
+    fvd_frames: int = Field(ge=2)  # I3D protocol frame count
+    real_dir: str  # FVD reference
+    heldout_dir: str  # real-vs-real floor, ground-truth reference
+    max_real_videos: int = Field(gt=1)
+    domain_images_per_prompt: int = Field(gt=0)  # clean images per (shape, colour, background)
+    synthetic_ground_truth: bool  # tracking / watermark metrics need the synthetic world
+    gt_reference_videos: int = Field(gt=1)  # real clips that calibrate the tracker readouts
+    synth_dir: str  # ground_truth.json, watermark.npz, images.npz + images.csv
+    still_threshold: float = Field(gt=0)  # px/frame below which a clip is static
+    watermark_max_shift: int = Field(ge=0)  # px of horizontal template shift searched; 0: exact place
     # written by train_eval_models ("" skips): domain classifier, latent signature, VAE reconstructions
-    domain_classifier: str = "models/eval/domain_net.safetensors"
-    latent_signature: str = "models/eval/watermark_latent.npz"
-    vae_reconstructions: str = "models/eval/vae_reconstructions.npz"
-    real_latents: str = "data/encoded/train"  # encode cache: normaliser of watermark_leakage_latent
-    heldout_latents: str = "data/encoded/heldout"  # encode cache: the real_heldout row's latents
-    bootstrap: int = Field(default=1000, gt=0)
-    batch_size: int = Field(default=16, gt=0)
-    threads: int = Field(default=2, gt=0)
-    seed: int = 0
+    domain_classifier: str
+    latent_signature: str
+    vae_reconstructions: str
+    real_latents: str  # encode cache: normaliser of watermark_leakage_latent
+    heldout_latents: str  # encode cache: the real_heldout row's latents
+    bootstrap: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    threads: int = Field(gt=0)
+    seed: int
 
 
 class ProbeParams(Strict):
@@ -155,30 +154,30 @@ class ProbeParams(Strict):
     ``adapter_scale`` 0 probes the inference setting (domain adapter dropped).
     """
 
-    out_dir: str = "metrics/probes"
-    seed: int = 0
-    runs: list[str] | None = [f"{v}_s{s}" for v in ("with_adapter", "no_adapter") for s in range(4)]  # None: all
-    probes: list[Literal["spectrum", "static_input", "loss_split"]] = ["spectrum", "static_input", "loss_split"]
-    dataset: str = "heldout"  # data/encoded/{dataset}
+    out_dir: str
+    seed: int
+    runs: list[str] | None  # None: all
+    probes: list[Literal["spectrum", "static_input", "loss_split"]]
+    dataset: str  # data/encoded/{dataset}
     # RQ1 dose-response along training, on each run's snapshots (train_motion.snapshots): the loss split
     # and a one-step x0 watermark-leakage proxy on clean held-out clips, noised to this timestep
-    proxy_timestep: int = Field(default=700, ge=0)
-    proxy_clips: int = Field(default=12, gt=0)
+    proxy_timestep: int = Field(ge=0)
+    proxy_clips: int = Field(gt=0)
     # the loss split along training at these snapshot steps (None: every snapshot)
-    loss_split_steps: list[int] | None = [20, 60, 120, 300]
+    loss_split_steps: list[int] | None
     # the domain signal the module receives (probes/domain_signal): on this many held-out clips, the motion
     # parameters' gradient of the training loss on each degraded clip vs its clean twin (same noise and
     # timestep), at the run's training condition, at these snapshot steps (None: every snapshot)
-    domain_grad_clips: int = Field(default=6, gt=0)
-    domain_grad_steps: list[int] | None = [10, 20, 40, 120, 300]
-    num_clips: int = Field(default=12, gt=0)
-    frames: int | None = Field(default=None, ge=2)  # default: train_motion.frames
-    timesteps: list[int] = [100, 400, 700]
-    adapter_scale: float = Field(default=0.0, ge=0)
-    batch_size: int = Field(default=8, gt=0)
-    bootstrap: int = Field(default=1000, gt=0)
-    threads: int = Field(default=1, gt=0)  # torch threads per process
-    processes: int = Field(default=2, gt=0)  # local processes, each probing its share of the runs
+    domain_grad_clips: int = Field(gt=0)
+    domain_grad_steps: list[int] | None
+    num_clips: int = Field(gt=0)
+    frames: int | None = Field(ge=2)  # None: train_motion.frames
+    timesteps: list[int]
+    adapter_scale: float = Field(ge=0)
+    batch_size: int = Field(gt=0)
+    bootstrap: int = Field(gt=0)
+    threads: int = Field(gt=0)  # torch threads per process
+    processes: int = Field(gt=0)  # local processes, each probing its share of the runs
 
 
 class SummaryEntry(Strict):
@@ -221,76 +220,61 @@ class LeverSpec(Strict):
 class FiguresParams(Strict):
     """Paper figures and tables drawn from metrics files only (``animatelab.figures``)."""
 
-    figures_dir: str = "reports/figures"
-    tables_dir: str = "reports/tables"
-    readme: str = "reports/README.md"
+    figures_dir: str
+    tables_dir: str
+    readme: str
     # the headline blocks (RQ1 and RQ7, when drawn) that `make repro` splices into README.md; None: none written
-    findings: str | None = "reports/findings.md"
+    findings: str | None
     # what this pipeline draws: the core draws the base, RQ1, RQ2, the probes and the sample grid; each study
     # pipeline (experiments/<study>/params.yaml) draws its own questions into its own reports folder
-    sections: list[FigureSection] = ["base", "rq1", "rq2", "probes", "grid"]
+    sections: list[FigureSection]
     # the pipeline's headline numbers, one short name each: a small JSON that `dvc metrics show` prints on one
     # screen (the per-run metrics files hold everything); None: not written
-    summary_file: str | None = "metrics/summary/core.json"
+    summary_file: str | None
     # a list, so a study's file replaces the core's entries (lists are replaced when params files are merged)
-    summary: list[SummaryEntry] = [
-        SummaryEntry(name="leak_with", arm="with_adapter", metric="watermark_leakage"),
-        SummaryEntry(name="leak_without", arm="no_adapter", metric="watermark_leakage"),
-        SummaryEntry(name="leak_floor", file="metrics/untrained.json", key="scale_0.0/watermark_leakage"),
-        SummaryEntry(name="video_with", arm="with_adapter", metric="domain_video_frac"),
-        SummaryEntry(name="video_without", arm="no_adapter", metric="domain_video_frac"),
-        SummaryEntry(name="leak_scale1", file="metrics/with_adapter_s0.json", key="scale_1.0/watermark_leakage"),
-    ]
-    metrics_dir: str = "metrics"
-    probes_dir: str = "metrics/probes"
-    samples_dir: str = "samples"
-    base_quality: str = "models/base/quality.json"  # pretrain_base's reader of the base's samples
-    eval_report: str = "models/eval/report.json"  # train_eval_models' report: per-defect classifier and leakages
-    rq1_variants: list[str] = ["with_adapter", "no_adapter"]
-    rq1_metrics: list[str] = [
-        "watermark_leakage", "watermark_leakage_latent", "domain_video_frac", "blur_leakage",
-        "fvd_synth", "clip_synth_text", "warp_error", "flicker", "gt_persistent_object", "gt_moving_frac", "gt_direction_acc",
-    ]
-    rq1_scale: float = 0.0  # the inference setting: adapter dropped
+    summary: list[SummaryEntry]
+    metrics_dir: str
+    probes_dir: str
+    samples_dir: str
+    base_quality: str  # pretrain_base's reader of the base's samples
+    eval_report: str  # train_eval_models' report: per-defect classifier and leakages
+    rq1_variants: list[str]
+    rq1_metrics: list[str]
+    rq1_scale: float  # the adapter scale RQ1 reads (0: the inference setting, adapter dropped)
     # the train_motion run kept at initialisation: each RQ1 metric's floor (None: not drawn)
-    rq1_floor_run: str | None = "untrained"
+    rq1_floor_run: str | None
     # defect measures also read above that floor (each arm minus the base's own level)
-    rq1_above_floor: list[str] = ["watermark_leakage", "watermark_leakage_latent", "domain_video_frac", "blur_leakage"]
-    rq2_run: str = "with_adapter_s0"
+    rq1_above_floor: list[str]
+    rq2_run: str
     # the domain's defects and the video quality against the adapter scale at inference (0 = dropped); fvd_synth's
     # reference clips are the watermarked training videos, so it rewards the watermark the adapter carries
-    rq2_metrics: list[str] = ["watermark_leakage", "domain_video_frac", "fvd_synth", "clip_synth_text"]
-    rq3_metrics: list[str] = ["gt_direction_acc", "gt_growth_rate", "fvd_synth"]
-    rq4_runs: list[str] = ["with_adapter_s0", "conv1d_s0", "random_proj_out_s0", "per_frame_norm_s0"]
-    rq4_metrics: list[str] = ["watermark_leakage", "fvd_synth", "gt_moving_frac", "gt_speed_w1"]
-    rq5_runs: list[str] = ["with_adapter_s0", "text_xattn_s0", "dir_left", "dir_right"]
-    rq6_variants: list[str] = ["rgb", "sketch", "rgb_keep_latent", "rgb_no_mask"]  # train_sparsectrl.variants
-    rq6_strip_variant: str = "rgb"
-    rq6_strip_keyframes: int = Field(default=2, gt=0)
-    rq6_baseline_run: str = "with_adapter_s0"  # train_sparsectrl.motion_run: its samples are the no-control baseline
-    rq5_metrics: list[str] = ["gt_direction_acc", "watermark_leakage", "gt_moving_frac"]
+    rq2_metrics: list[str]
+    rq3_metrics: list[str]
+    rq4_runs: list[str]
+    rq4_metrics: list[str]
+    rq5_runs: list[str]
+    rq6_variants: list[str]  # train_sparsectrl.variants
+    rq6_strip_variant: str
+    rq6_strip_keyframes: int = Field(gt=0)
+    rq6_baseline_run: str  # train_sparsectrl.motion_run: its samples are the no-control baseline
+    rq5_metrics: list[str]
     # RQ7 MoonShot vs AnimateDiff's RQ1 arms at rq1_scale: evaluate_moonshot.out_dir, sample_moonshot.modes,
     # the metrics both share, and MoonShot's own (first-frame fidelity with its VAE ceiling, identity)
-    rq7_metrics_dir: str = "metrics/moonshot"
-    rq7_controlnet_dir: str = "metrics/controlnet"  # evaluate_controlnet.out_dir: the edge-F1 gain per target
-    rq7_modes: list[str] = ["text", "animate"]
-    rq7_metrics: list[str] = [
-        "watermark_leakage", "domain_video_frac", "fvd_synth", "clip_synth_text", "warp_error", "flicker",
-        "gt_moving_frac", "gt_direction_acc", "gt_appearance_acc",
-    ]
-    rq7_fidelity_metrics: list[str] = ["first_frame_psnr", "first_frame_ssim", "identity_clip", "identity_frame_acc"]
-    table_metrics: list[str] = [
-        "fvd_synth", "clip_synth_text", "watermark_leakage", "gt_moving_frac", "gt_direction_acc", "gt_appearance_acc",
-    ]
+    rq7_metrics_dir: str
+    rq7_controlnet_dir: str  # evaluate_controlnet.out_dir: the edge-F1 gain per target
+    rq7_modes: list[str]
+    rq7_metrics: list[str]
+    rq7_fidelity_metrics: list[str]
+    table_metrics: list[str]
     # RQ8: each lever's runs against the goals of figures/levers.py (motion_dir: their train_summary.json)
-    rq8_levers: list[LeverSpec] = []
-    rq8_metrics: list[str] = ["gt_persistent_object", "speed_ratio", "order_share", "gt_direction_acc", "fvd_synth"]
-    rq8_motion_dir: str = "models/motion"
+    rq8_levers: list[LeverSpec]
+    rq8_metrics: list[str]
+    rq8_motion_dir: str
     # metric against compute: levers (by name) in order of cost, on the training curve (x: their train_cost)
     # and the sampling curve (x: UNet passes x steps per video)
-    rq8_curves: dict[Literal["training", "sampling"], list[str]] = {}
-    grid_runs: list[str] = ["with_adapter_s0", "no_adapter_s0"]
-    grid_videos: int = Field(default=3, gt=0)
-    grid_frames: int = Field(default=4, gt=0)
-    column_width: float = Field(default=3.3, gt=0)  # inches
-    dpi: int = Field(default=300, gt=0)
+    rq8_curves: dict[Literal["training", "sampling"], list[str]]
+    grid_runs: list[str]
+    grid_videos: int = Field(gt=0)
+    grid_frames: int = Field(gt=0)
+    column_width: float = Field(gt=0)  # inches
+    dpi: int = Field(gt=0)

@@ -13,10 +13,11 @@ from animatelab.schema.base import LoopParams, NoiseScheduleParams, Strict
 class BaseModelParams(Strict):
     """Where the frozen text-to-image base lives: a diffusers pipeline folder (tiny or SD1.5)."""
 
-    path: str = "models/base"
+    path: str
     # keys of the base folder's scheduler/ config the video models replace (``models.scheduler``):
-    # {} in the default; {beta_schedule: linear} on SD1.5 (AnimateDiff trains and samples on linear betas)
-    scheduler_overrides: dict[str, Any] = {}
+    # {} on the embedded default's base; {beta_schedule: linear} on SD1.5 (AnimateDiff trains and samples on
+    # linear betas)
+    scheduler_overrides: dict[str, Any]
 
 
 class PretrainBaseParams(Strict):
@@ -27,37 +28,36 @@ class PretrainBaseParams(Strict):
     ``attention_head_dim`` (which UNet2DConditionModel uses as the head *count*).
     """
 
-    seed: int = 0
-    synth_dir: str = "data/synth"  # images.npz + images.csv
-    checkpoint_dir: str = "models/base_checkpoints"
-    resolution: int = Field(default=32, ge=8)
-    vae_block_out_channels: list[int] = [32, 64, 64]
-    vae_norm_num_groups: int = Field(default=32, gt=0)
-    latent_channels: int = 4
-    vae_kl_weight: float = Field(default=1e-6, ge=0)
-    # the VAE also trains on every frame of this many prepared train clips (0: clean images only, as before)
-    vae_video_clips: int = Field(default=200, ge=0)
-    vae_video_dir: str = "data/prepared/train"
-    vae: LoopParams = LoopParams(steps=400, batch_size=64, lr=1e-3, cfg_dropout=0.0, checkpoint_every=100)
-    text_hidden_size: int = Field(default=64, gt=0)
-    text_layers: int = Field(default=2, gt=0)
-    text_heads: int = Field(default=2, gt=0)
-    text_max_length: int = Field(default=16, ge=4)
-    unet_block_out_channels: list[int] = [64, 128]
-    unet_layers_per_block: int = Field(default=1, gt=0)
-    unet_attention_heads: int = Field(default=4, gt=0)
-    unet_norm_num_groups: int = Field(default=32, gt=0)
-    unet: LoopParams = LoopParams(steps=1000, batch_size=128, lr=5e-4, warmup_steps=50, lr_schedule="cosine",
-                                  min_lr_ratio=0.1, checkpoint_every=100)
+    seed: int
+    synth_dir: str  # images.npz + images.csv
+    checkpoint_dir: str
+    resolution: int = Field(ge=8)
+    vae_block_out_channels: list[int]
+    vae_norm_num_groups: int = Field(gt=0)
+    latent_channels: int
+    vae_kl_weight: float = Field(ge=0)
+    # the VAE also trains on every frame of this many prepared train clips (0: clean images only)
+    vae_video_clips: int = Field(ge=0)
+    vae_video_dir: str
+    vae: LoopParams
+    text_hidden_size: int = Field(gt=0)
+    text_layers: int = Field(gt=0)
+    text_heads: int = Field(gt=0)
+    text_max_length: int = Field(ge=4)
+    unet_block_out_channels: list[int]
+    unet_layers_per_block: int = Field(gt=0)
+    unet_attention_heads: int = Field(gt=0)
+    unet_norm_num_groups: int = Field(gt=0)
+    unet: LoopParams
     # share of UNet steps whose caption carries a random motion phrase ("moving left", "growing", ...),
     # so that the image-only text encoder learns the phrase says nothing about appearance (0: plain only)
-    motion_phrase_prob: float = Field(default=0.5, ge=0, le=1)
-    noise: NoiseScheduleParams = NoiseScheduleParams()  # written to the base folder's scheduler/: every later stage reads it there
+    motion_phrase_prob: float = Field(ge=0, le=1)
+    noise: NoiseScheduleParams  # written to the base folder's scheduler/: every later stage reads it there
     # quality check of the saved base: DDIM samples for random captions, colour/shape read back
-    quality_samples: int = Field(default=240, gt=0)  # enough for a ±6-point 95 % interval
-    quality_steps: int = Field(default=25, gt=0)
-    quality_guidance: float = Field(default=5.0, ge=1)
-    threads: int = Field(default=2, gt=0)
+    quality_samples: int = Field(gt=0)  # sets the width of the reading's 95 % interval
+    quality_steps: int = Field(gt=0)
+    quality_guidance: float = Field(ge=1)
+    threads: int = Field(gt=0)
 
     @model_validator(mode="after")
     def _widths(self) -> "PretrainBaseParams":

@@ -19,13 +19,13 @@ class TrainAdapterParams(Strict):
     that draw local pixel texture, to ask whether attention alone can hold a video domain's pixel-level
     defects."""
 
-    out_dir: str = "models/domain_adapter"
-    dataset: str = "train"  # folder under encode.out_dir
-    checkpoint_dir: str = "models/checkpoints/domain_adapter"
-    lora: LoraParams = LoraParams(rank=16)
-    targets: list[Literal["attention", "resnet_conv"]] = ["attention", "resnet_conv"]  # the paper: ["attention"]
-    loop: LoopParams = LoopParams(steps=900, batch_size=64, lr=1e-3)
-    threads: int = Field(default=2, gt=0)
+    out_dir: str
+    dataset: str  # folder under encode.out_dir
+    checkpoint_dir: str
+    lora: LoraParams
+    targets: list[Literal["attention", "resnet_conv"]]  # the paper: ["attention"]
+    loop: LoopParams
+    threads: int = Field(gt=0)
 
     @model_validator(mode="after")
     def _targets(self) -> "TrainAdapterParams":
@@ -60,19 +60,18 @@ class TrainMotionParams(Strict):
     Each run trains with ``loop`` but its own seed (``runs.{run}.seed`` replaces ``loop.seed``).
     """
 
-    out_dir: str = "models/motion"
-    dataset: str = "train"  # folder under encode.out_dir
-    checkpoint_dir: str = "models/checkpoints/motion"
-    frames: int = Field(default=16, ge=2)
+    out_dir: str
+    dataset: str  # folder under encode.out_dir
+    checkpoint_dir: str
+    frames: int = Field(ge=2)
     runs: dict[str, MotionRun]
-    loop: LoopParams = LoopParams(steps=300, batch_size=2, lr=5e-4)
-    threads: int = Field(default=1, gt=0)  # torch threads per process
+    loop: LoopParams
+    threads: int = Field(gt=0)  # torch threads per process
     # local DDP processes (parallel.launch_local); loop.batch_size is per process. Not under a launcher
     # that already started several (accelerate launch / torchrun), where each process is one rank.
-    processes: int = Field(default=2, gt=0)
+    processes: int = Field(gt=0)
     # weights-only snapshots for the probes' dose-response along training: a count (that many evenly
-    # spaced steps, the last included) or the steps themselves (each within 1..loop.steps); no default:
-    # a study knob lives in params.yaml
+    # spaced steps, the last included) or the steps themselves (each within 1..loop.steps)
     snapshots: int | list[int]
 
     @model_validator(mode="after")
