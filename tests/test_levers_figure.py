@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import core_group
 from tests.fabricate import metric
 
 
@@ -95,14 +96,13 @@ def test_findings_name_the_levers_that_meet_each_goal(world):
 
 
 def test_rq8_section_draws_figure_table_and_readme(world, monkeypatch):
-    from animatelab.config import FiguresParams
     from animatelab.figures.build import build_all
     from animatelab.reports_readme import write_readme
 
     monkeypatch.chdir(world)
     specs = _specs(world)
     specs[0] = specs[0].model_copy(update={"sampling_steps": 10})
-    p = FiguresParams(sections=["rq8"], rq8_levers=specs, figures_dir="r/figures", tables_dir="r/tables",
+    p = core_group("figures", sections=["rq8"], rq8_levers=specs, figures_dir="r/figures", tables_dir="r/tables",
                       readme="r/README.md", findings=None, summary_file=None, summary=[], metrics_dir="metrics",
                       rq8_curves={"sampling": ["core", "free init"], "training": ["core", "fast"]})
     manifest = build_all(p)

@@ -23,14 +23,14 @@ from animatelab.config import (
     DatasetSpec, FreeInitParams, LoopParams, LoraParams, MotionModuleParams, MotionRun, ObjectiveParams,
     Params, load_params, merge_groups, parse_params,
 )
-from animatelab.schema.evaluate import SummaryEntry
+from animatelab.schema.evaluate import LeverSpec, SummaryEntry
 from tests.conftest import REPO
 
 # shared per-item types: their defaults say what an entry means when it leaves a key out (every loop's
 # AdamW settings, a LoRA's alpha = rank, a run's module and objective, FreeInit's diffusers settings, a
 # summary entry's source) and serve the study-only groups' coded defaults too
 PER_ITEM: set[type[BaseModel]] = {LoopParams, LoraParams, MotionRun, MotionModuleParams, ObjectiveParams,
-                                  FreeInitParams, SummaryEntry, DatasetSpec}
+                                  FreeInitParams, SummaryEntry, LeverSpec, DatasetSpec}
 WHOLE = {"webvid-sd15"}  # whole params files, read alone (their dvc.yaml runs each stage in their own folder)
 LAYERED = sorted(p.parent.name for p in (REPO / "experiments").glob("*/params.yaml")
                  if p.parent.name not in WHOLE)
