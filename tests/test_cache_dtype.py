@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from animatelab.config import EncodeParams, TrainAdapterParams
-from animatelab.data.encode import encode_dataset
+from animatelab.models.encode import encode_dataset
 from animatelab.data.latents import EncodedClips, EncodedFrames
 from animatelab.models.base import load_base
 from tests.tiny_fixtures import make_fake_prepared, save_tiny_base

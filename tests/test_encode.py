@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import torch
 
 from animatelab.config import EncodeParams
-from animatelab.data.encode import encode_dataset, frames_to_pixels
+from animatelab.models.encode import encode_dataset, frames_to_pixels
 from animatelab.data.latents import EncodedClips, EncodedFrames
 from animatelab.models.base import encode_prompts, load_base
 from tests.tiny_fixtures import make_fake_prepared, save_tiny_base

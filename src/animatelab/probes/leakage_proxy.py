@@ -53,7 +53,7 @@ def h264_round_trip(frames: np.ndarray, fps: int, crf: int) -> np.ndarray:
 def clean_clips(sp: "SynthDataParams", base, num_clips: int, frames: int) -> CleanClips:
     """Held-out clips of the synthetic world without and with its defects (same specs), both encoded;
     ``sp``: the world's own ``synth_data`` group (its render and defect settings)."""
-    from animatelab.data.encode import encode_frames
+    from animatelab.models.encode import encode_frames
     from animatelab.data.synth import caption_for, clip_specs, degrade, render_clip, watermark_template
     from animatelab.eval.watermark import Watermark, watermark_scores
     from animatelab.models.base import encode_prompts
