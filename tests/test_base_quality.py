@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from animatelab.models.base_quality import accuracy, wilson_interval
+from animatelab.eval.base_quality import accuracy, wilson_interval
 
 
 def test_wilson_interval_known_answers():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from animatelab.data.encode import encode_dataset
+from animatelab.models.encode import encode_dataset
 from animatelab.data.latents import EncodedClips, EncodedFrames
 from animatelab.models.base import load_base
 from tests.conftest import core_group

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 CHAIN = [("pretrain_base", None), ("train_adapter", None), ("train_motion", "with_adapter_s0"),
          ("train_motion_lora", "n2"), ("train_direction_lora", "left")]
 # Written by models/official_format.py with two metadata keys, whose order safetensors 0.8 leaves to a
-# Rust HashMap (see train/checkpoint.canonical_safetensors): compared by content until that writer
+# Rust HashMap (see outputs.canonical_safetensors): compared by content until that writer
 # canonicalises its file too; then this set is emptied.
 HEADER_ORDER_PENDING: set[str] = set()
 ADAPTER_CKPT = Path("models/checkpoints/domain_adapter/last/state.json")

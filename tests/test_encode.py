@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import torch
 
-from animatelab.data.encode import encode_dataset, frames_to_pixels
+from animatelab.models.encode import encode_dataset, frames_to_pixels
 from animatelab.data.latents import EncodedClips, EncodedFrames
 from animatelab.models.base import encode_prompts, load_base
 from tests.conftest import core_group

@@ -97,7 +97,7 @@ def test_samples_are_in_the_sample_stages_layout_on_its_prompts(world):
 def _unet_inputs(world: Path, params) -> dict:
     """Per mode: the first-frame latents, image embeddings and every conv_in input of one DDIM pass
     (as the stage renders it, one thread), plus the pipeline and what the encode path gives."""
-    from animatelab.data.encode import encode_frames
+    from animatelab.models.encode import encode_frames
     from animatelab.sampling import heldout_prompts
     from animatelab.moonshot.sampling import build_moonshot, conditions, denoise_mode
     from animatelab.stages.sample import study_models

@@ -12,7 +12,7 @@ import pytest
 
 from animatelab.data.render import render
 from animatelab.eval.tracking_gt import analyse, shape_votes, track_video
-from animatelab.models.base_quality import read_image
+from animatelab.eval.base_quality import read_image
 from animatelab.world import SHAPES
 
 

@@ -167,7 +167,7 @@ def test_rgb_keyframes_are_encoded_as_the_pipeline_encodes(tmp_path):
     from diffusers import AutoencoderKL
     from diffusers.image_processor import VaeImageProcessor
 
-    from animatelab.data.encode import encode_frames
+    from animatelab.models.encode import encode_frames
     from animatelab.sparsectrl.model import condition_images
 
     vae = AutoencoderKL.from_pretrained(_tiny_unet_folder(tmp_path), subfolder="vae").eval()

@@ -16,7 +16,7 @@ from tests.tiny_fixtures import make_fake_prepared, save_tiny_base
 
 def test_train_adapter_saves_a_diffusers_lora(workdir):
     from animatelab.cli import set_stage_threads
-    from animatelab.data.encode import encode_dataset
+    from animatelab.models.encode import encode_dataset
     from animatelab.stages import train_adapter
     from animatelab.train.adapter import ADAPTER_NAME
 

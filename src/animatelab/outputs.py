@@ -6,12 +6,14 @@ output changes the output's hash and, through it, every downstream entry of ``dv
 that computed the same result would never show the same lock (a fresh ``make repro`` showed exactly
 this: identical weights, other hashes; a re-run that resumed finished checkpoints wrote
 ``resumed_from: 300`` where a fresh run writes 0). Durations and resume points go to MLflow (``pipeline_times`` reads them there)
-and to stdout; identities of input files are content digests, not size + mtime.
+and to stdout; identities of input files are content digests, not size + mtime. A safetensors header
+is rewritten in one key order (:func:`canonical_safetensors`), so equal weights give equal bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -53,3 +55,26 @@ def content_digest(path: str | Path) -> str:
             digest.update(f.relative_to(path).as_posix().encode() + b"\0")
         digest.update(f.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def canonical_safetensors(path: str | Path) -> Path:
+    """Rewrite a safetensors file with its ``__metadata__`` keys sorted, so equal tensors and
+    metadata give equal bytes. safetensors 0.8 writes the metadata from a Rust HashMap, in an
+    order that changes from process to process (safetensors issue #584): two identical LoRA
+    saves differed in their header only. The header keeps its length, so it is rewritten in place."""
+    import struct
+
+    path = Path(path)
+    with path.open("r+b") as fh:
+        size = struct.unpack("<Q", fh.read(8))[0]
+        header = json.loads(fh.read(size))
+        meta = header.pop("__metadata__", None)
+        if not meta or len(meta) < 2:
+            return path
+        text = json.dumps({"__metadata__": dict(sorted(meta.items())), **header}, separators=(",", ":"),
+                          ensure_ascii=False).encode()
+        if len(text) > size:  # never seen: serde_json and json write the same characters
+            raise ValueError(f"{path}: canonical header is longer than the original ({len(text)} > {size})")
+        fh.seek(8)
+        fh.write(text.ljust(size, b" "))
+    return path

@@ -49,7 +49,7 @@ class EdgeImageSet(Dataset):
 def edge_image_set(p: "TrainControlNetImageParams", base_path: str | Path) -> EdgeImageSet:
     """The first ``p.max_images`` clean images of ``p.synth_dir``, encoded by the base at ``base_path``, with
     their captions' embeddings and Canny edges (``p``: the ``train_controlnet_image`` group)."""
-    from animatelab.data.encode import encode_captions, encode_frames
+    from animatelab.models.encode import encode_captions, encode_frames
     from animatelab.models.base import load_base
     from animatelab.train.pretrain_base import load_synth_images
 

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from animatelab.config import SynthDataParams
-from animatelab.data.encode import frames_to_pixels
 from animatelab.eval.watermark import LatentSignature
+from animatelab.models.encode import frames_to_pixels
 
 
 def load_vae(base_path: str | Path):

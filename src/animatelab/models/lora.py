@@ -90,7 +90,7 @@ def save_lora(unet: nn.Module, out_dir: str | Path, adapter_name: str) -> Path:
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft.utils import get_peft_model_state_dict
 
-    from animatelab.train.checkpoint import canonical_safetensors
+    from animatelab.outputs import canonical_safetensors
 
     state = get_peft_model_state_dict(unet, adapter_name=adapter_name)
     config = unet.peft_config[adapter_name].to_dict()

@@ -56,7 +56,7 @@ def save_official(adapter: "MotionAdapter", path: str | Path) -> Path:
     The ``.ckpt`` holds plain tensors only (no code), so ``torch.load(..., weights_only=True)`` reads it."""
     from safetensors.torch import save_file
 
-    from animatelab.train.checkpoint import canonical_safetensors
+    from animatelab.outputs import canonical_safetensors
 
     path = Path(path)
     state = to_official_state_dict(adapter)

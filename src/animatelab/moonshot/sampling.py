@@ -128,7 +128,7 @@ def conditions(pipe, base, prompts: list[dict], image_dim: int, mode: "MoonShotM
     the latent decoded as the videos are (what a perfect first frame of a latent model looks like).
     ``heldout_dir``: the prepared held-out clips (``sample_moonshot.heldout_dir``); ``batch_size``: the VAE
     encode's (``sample.batch_size``); ``image_encoder``: the CLIP (``train_moonshot_image.image_encoder``)."""
-    from animatelab.data.encode import encode_frames
+    from animatelab.models.encode import encode_frames
     from animatelab.moonshot import model as ms
     from animatelab.sampling import decode
 

@@ -115,7 +115,7 @@ def image_encoder_for(image_encoder: str, encoder: tuple[ms.ImageEncoder, int] |
 def clean_image_set(p: "TrainMoonShotImageParams", base_path: str | Path, encode: ms.ImageEncoder) -> ImageSet:
     """The first ``p.max_images`` clean images of ``p.synth_dir``, VAE- and text-encoded once by the base at
     ``base_path`` and image-encoded by ``encode``."""
-    from animatelab.data.encode import encode_captions, encode_frames
+    from animatelab.models.encode import encode_captions, encode_frames
     from animatelab.models.base import load_base
     from animatelab.train.pretrain_base import load_synth_images
 

@@ -39,7 +39,7 @@ def clean_clips(sp: "SynthDataParams", base, num_clips: int, frames: int) -> Cle
     """Held-out clips of the synthetic world without and with its defects (same specs), both encoded;
     ``sp``: the world's own ``synth_data`` group. Both twins are the frames a reader decodes from the
     synth stage's files (``data.synth.written_frames``): the clean one with every defect off."""
-    from animatelab.data.encode import encode_frames
+    from animatelab.models.encode import encode_frames
     from animatelab.data.synth import caption_for, clip_specs, watermark_template, written_frames
     from animatelab.eval.watermark import Watermark, watermark_scores
     from animatelab.models.base import encode_prompts

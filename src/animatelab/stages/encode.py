@@ -16,7 +16,7 @@ def run(params: Params, args: Any) -> None:
     import mlflow
     import torch
 
-    from animatelab.data.encode import encode_dataset
+    from animatelab.models.encode import encode_dataset
     from animatelab.models.base import load_base
     from animatelab.parallel import shard_of
     from animatelab.tracking import stage_run

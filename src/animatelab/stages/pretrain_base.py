@@ -13,7 +13,7 @@ def run(params: Params, args: Any) -> None:
     import mlflow
     import numpy as np
 
-    from animatelab.models.base_quality import accuracy
+    from animatelab.eval.base_quality import accuracy
     from animatelab.models.tiny_base import build_tiny_base, save_base
     from animatelab.tracking import stage_run
     from animatelab.tracking_media import log_labelled_grid
@@ -30,8 +30,9 @@ def run(params: Params, args: Any) -> None:
         captions = [caption_variants(r["shape"], r["colour"], r["background"]) for r in rows]
         summary = pretrain(comps, images, captions, p, p.checkpoint_dir, plots_dir=out, video_frames=frames)
         save_base(comps, out)
-        quality, samples, captions_drawn = sample_quality(comps, rows, p)
-        phrased, phrased_samples, phrased_captions = sample_quality(comps, rows, p, motion_phrases=True)
+        quality, samples, captions_drawn = sample_quality(comps, rows, p, accuracy)
+        phrased, phrased_samples, phrased_captions = sample_quality(comps, rows, p, accuracy,
+                                                                    motion_phrases=True)
         reader = accuracy(images[:500], rows[:500])  # the reader's own error, on real images
         ceiling = accuracy(reconstruct(comps.vae, images[:500]), rows[:500])  # what the VAE lets through
         result = {**summary, "quality": quality, "quality_with_motion_phrase": phrased,

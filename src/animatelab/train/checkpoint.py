@@ -111,29 +111,6 @@ def params_fingerprint(*parts: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def canonical_safetensors(path: str | Path) -> Path:
-    """Rewrite a safetensors file with its ``__metadata__`` keys sorted, so equal tensors and
-    metadata give equal bytes. safetensors 0.8 writes the metadata from a Rust HashMap, in an
-    order that changes from process to process (safetensors issue #584): two identical LoRA
-    saves differed in their header only. The header keeps its length, so it is rewritten in place."""
-    import struct
-
-    path = Path(path)
-    with path.open("r+b") as fh:
-        size = struct.unpack("<Q", fh.read(8))[0]
-        header = json.loads(fh.read(size))
-        meta = header.pop("__metadata__", None)
-        if not meta or len(meta) < 2:
-            return path
-        text = json.dumps({"__metadata__": dict(sorted(meta.items())), **header}, separators=(",", ":"),
-                          ensure_ascii=False).encode()
-        if len(text) > size:  # never seen: serde_json and json write the same characters
-            raise ValueError(f"{path}: canonical header is longer than the original ({len(text)} > {size})")
-        fh.seek(8)
-        fh.write(text.ljust(size, b" "))
-    return path
-
-
 def save_snapshot(directory: str | Path, step: int, weights: dict[str, torch.Tensor], fingerprint: str) -> Path:
     """Weights only, as ``directory/step_NNNNNN/{trainable.safetensors,state.json}`` (atomic rename):
     the probes' "along training" analyses read these; resume never does."""

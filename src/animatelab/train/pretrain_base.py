@@ -7,6 +7,7 @@ posterior means, with the official noise schedule and 10 % caption dropout.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from animatelab.data.encode import frames_to_pixels
 from animatelab.models.base import BaseComponents, tokenize
+from animatelab.models.encode import frames_to_pixels
 from animatelab.train.checkpoint import params_fingerprint
 from animatelab.models.scheduler import scheduler_config, training_scheduler
 from animatelab.train.diffusion import (
@@ -30,6 +31,9 @@ from animatelab.train.randomness import StepRandom
 
 if TYPE_CHECKING:
     from animatelab.config import PretrainBaseParams
+
+# uint8 images (N, H, W, 3) and the synth rows they were drawn for -> scores by name
+QualityReader = Callable[[np.ndarray, list[dict[str, Any]]], dict[str, float]]
 
 
 def load_synth_images(folder: str | Path) -> tuple[np.ndarray, list[dict[str, Any]]]:
@@ -187,14 +191,14 @@ def pretrain(comps: BaseComponents, images: np.ndarray, captions: list[list[str]
 
 @torch.no_grad()
 def sample_quality(comps: BaseComponents, rows: list[dict[str, Any]], p: "PretrainBaseParams",
-                   motion_phrases: bool = False) -> tuple[dict[str, float], np.ndarray, list[str]]:
-    """DDIM samples for ``quality_samples`` random captions, read back with the pixel reader; returns
-    (accuracy, images, their captions).
+                   reader: QualityReader, motion_phrases: bool = False) -> tuple[dict[str, float], np.ndarray, list[str]]:
+    """DDIM samples for ``quality_samples`` random captions, read back by ``reader`` against the rows they
+    were drawn for; returns (its scores, images, their captions). The reader is handed in by the stage: it
+    is evaluation code (``eval.base_quality.accuracy``), a floor above training.
 
     ``motion_phrases``: the same images' captions, each with a random motion phrase, as the video
     prompts word them: how well the base draws what a video prompt asks for.
     """
-    from animatelab.models.base_quality import accuracy
     from animatelab.world import CAPTION_MOTIONS, caption_for
 
     rng = np.random.default_rng(p.seed)
@@ -210,4 +214,4 @@ def sample_quality(comps: BaseComponents, rows: list[dict[str, Any]], p: "Pretra
                num_inference_steps=p.quality_steps, guidance_scale=p.quality_guidance,
                generator=torch.Generator().manual_seed(p.seed), output_type="np")
     images = (np.clip(out.images, 0, 1) * 255).round().astype(np.uint8)
-    return accuracy(images, pick), images, captions
+    return reader(images, pick), images, captions

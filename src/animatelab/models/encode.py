@@ -5,6 +5,9 @@ Latents are the VAE posterior **mean** by default (``latent: sample`` draws one 
 sample per clip instead), times ``vae.config.scaling_factor``. They and the text states are
 stored in ``cache_dtype`` (float32, or half precision to halve the cache at real scale);
 ``animatelab.data.latents`` casts them back to float32 for training.
+
+Writing the cache runs the base's VAE and text encoder, so it sits with the models; reading it
+(``data.latents``) needs no model and stays with the data.
 """
 
 from __future__ import annotations
