@@ -111,9 +111,20 @@ def load_lever(spec: "LeverSpec", metrics_dir: str, motion_dir: str, scale: floa
         if summary is not None:
             steps.append(int(summary.get("steps", 0)))
     real = {k: float(np.mean(v)) for k, v in reals.items()}
-    real["speed_ratio"] = 1.0
     return LeverRuns(spec.name, list(spec.runs), values, real, steps, spec.sampling_passes, spec.sampling_steps,
                      spec.train_cost, spec.reference)
+
+
+def _goal_band(ax, lo: float, hi: float) -> None:
+    """Shade the goal [lo, hi] (hi inf: up past lo) with its bounds dashed; nothing for a metric without one."""
+    if not np.isfinite(lo):
+        return
+    top = hi if np.isfinite(hi) else max(ax.get_ylim()[1], lo * 1.3)
+    ax.set_ylim(top=max(ax.get_ylim()[1], top))
+    ax.axhspan(lo, top, color="tab:green", alpha=0.08, lw=0)
+    for bound in (lo, hi):
+        if np.isfinite(bound):
+            ax.axhline(bound, color="tab:green", lw=0.6, ls="--")
 
 
 def levers_figure(levers: list[LeverRuns], metrics: list[str], width: float):
@@ -139,15 +150,9 @@ def levers_figure(levers: list[LeverRuns], metrics: list[str], width: float):
             dots = [m.mean for m in lever.values[metric]]
             ax.scatter(np.full(len(dots), i) + np.linspace(-0.12, 0.12, len(dots)), dots, s=4, color="k", zorder=3)
             real = lever.real.get(metric)
-            if real is not None and np.isfinite(real) and metric != "speed_ratio":
+            if real is not None and np.isfinite(real):
                 ax.plot([i - 0.4, i + 0.4], [real, real], color="0.3", ls=":", lw=0.9)
-        if np.isfinite(lo):
-            top = hi if np.isfinite(hi) else max(ax.get_ylim()[1], lo * 1.3)
-            ax.set_ylim(top=max(ax.get_ylim()[1], top))
-            ax.axhspan(lo, top, color="tab:green", alpha=0.08, lw=0)
-            ax.axhline(lo, color="tab:green", lw=0.6, ls="--")
-            if np.isfinite(hi):
-                ax.axhline(hi, color="tab:green", lw=0.6, ls="--")
+        _goal_band(ax, lo, hi)
         ax.set_xticks(range(len(levers)), [lv.name for lv in levers], rotation=45, ha="right")
         ax.set_xlim(-0.6, len(levers) - 0.4)
         ax.set_title(title)
@@ -179,11 +184,7 @@ def compute_figure(levers: list[LeverRuns], curves: dict[str, list[str]], metric
                 dots = [m.mean for m in lv.values.get(metric, [])]
                 ax.scatter(np.full(len(dots), xi), dots, s=4, color="k", zorder=3)
                 ax.annotate(lv.name, (xi, lv.mean(metric)), fontsize=5, xytext=(2, 3), textcoords="offset points")
-            if np.isfinite(lo):
-                top = hi if np.isfinite(hi) else max(ax.get_ylim()[1], lo * 1.3)
-                ax.set_ylim(top=max(ax.get_ylim()[1], top))
-                ax.axhspan(lo, top, color="tab:green", alpha=0.08, lw=0)
-                ax.axhline(lo, color="tab:green", lw=0.6, ls="--")
+            _goal_band(ax, lo, hi)
             ax.set_xscale("log", base=2)
             ax.set_ylabel(title if col == 0 else "")
             if row == len(metrics) - 1:
@@ -199,7 +200,8 @@ def levers_table(levers: list[LeverRuns], metrics: list[str]):
 
     rows = {}
     for lv in levers:
-        row = {"runs": max((len(v) for v in lv.values.values()), default=0), "train steps": "/".join(map(str, sorted(set(lv.steps)))) or "n/a",
+        row = {"runs": max((len(v) for v in lv.values.values()), default=0),
+               "train steps": "/".join(map(str, sorted(set(lv.steps)))) or "n/a",
                "sampling passes": lv.sampling_passes}
         for metric in metrics:
             mean = lv.mean(metric)
